@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BaselinesConfig(AppConfig):
+    verbose_name = "Baselines"
+    name = "baselines"

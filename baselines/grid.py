@@ -1,0 +1,237 @@
+"""The 8 nested sampling-grid scales: cell codes, cell polygons and parent cells.
+
+Cells are squares in EPSG:6933 (EASE-Grid 2.0 Global, a cylindrical equal-area projection), all
+sharing one origin, so a cell's area on the ellipsoid is exactly its size squared and every point on
+Earth lies in exactly one cell of each scale.
+
+A cell code reads ``<scale>-<row>-<col>``, e.g. ``20K-00412-01733`` or ``500M-16480-40211``:
+rows count down from the northern edge of the grid, columns east from its western edge, both from 0.
+Codes sort by scale, then row, then column.
+
+Parents: every size divides 80 km, and a cell nests in exactly one cell of each coarser scale whose
+size is a multiple of its own. Where the sizes do not divide (4 km in 10 km, 2 km in 10 km...), a
+4 km cell straddles up to four 10 km cells; its parent there is defined as the coarser cell holding
+the child's centre. A sample's own code at each scale is always computed from its point, never from
+a parent, so it is exact at every scale.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+import numpy as np
+from pyproj import Transformer
+
+GRID_SRID = 6933
+# Sizes in metres, coarse to fine. Integer metres keep every computation exact.
+SCALES_M: tuple[int, ...] = (80_000, 40_000, 20_000, 10_000, 4_000, 2_000, 1_000, 500)
+SCALE_LABELS: dict[int, str] = {
+    80_000: "80K",
+    40_000: "40K",
+    20_000: "20K",
+    10_000: "10K",
+    4_000: "4K",
+    2_000: "2K",
+    1_000: "1K",
+    500: "500M",
+}
+LABEL_SCALES: dict[str, int] = {label: size for size, label in SCALE_LABELS.items()}
+
+# The grid's origin is the north-west corner of the EPSG:6933 world extent (±17,367,530.45 m in x,
+# ±7,314,540.83 m in y), pushed outwards to a multiple of 80 km so that every scale shares it.
+ORIGIN_X = -17_440_000
+ORIGIN_Y = 7_360_000
+EXTENT_X = 2 * -ORIGIN_X
+EXTENT_Y = 2 * ORIGIN_Y
+
+_CODE_RE = re.compile(r"^(80K|40K|20K|10K|4K|2K|1K|500M)-(\d{5})-(\d{5})$")
+
+
+class InvalidCellCode(ValueError):
+    """A string that is not a cell code of this grid."""
+
+
+def scale_from_km(km: float | str | Decimal) -> int:
+    """Scale size in metres from a size in km (``80``, ``"0.5"``); raises for other sizes."""
+    size = int(round(float(km) * 1000))
+    if size not in SCALE_LABELS or not math.isclose(float(km) * 1000, size):
+        raise ValueError(
+            f"{km} km is not a grid scale; the scales are "
+            + ", ".join(f"{s / 1000:g}" for s in SCALES_M)
+            + " km"
+        )
+    return size
+
+
+def scale_km(size_m: int) -> float:
+    return size_m / 1000
+
+
+def scale_label(size_m: int) -> str:
+    return SCALE_LABELS[size_m]
+
+
+@lru_cache(maxsize=1)
+def _to_grid() -> Transformer:
+    return Transformer.from_crs(4326, GRID_SRID, always_xy=True)
+
+
+@lru_cache(maxsize=1)
+def _to_wgs84() -> Transformer:
+    return Transformer.from_crs(GRID_SRID, 4326, always_xy=True)
+
+
+def project(lon: np.ndarray | float, lat: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 longitude/latitude to grid metres (EPSG:6933)."""
+    x, y = _to_grid().transform(np.asarray(lon, dtype="f8"), np.asarray(lat, dtype="f8"))
+    return np.asarray(x), np.asarray(y)
+
+
+def unproject(x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Grid metres (EPSG:6933) to WGS84 longitude/latitude."""
+    lon, lat = _to_wgs84().transform(np.asarray(x, dtype="f8"), np.asarray(y, dtype="f8"))
+    return np.asarray(lon), np.asarray(lat)
+
+
+def indices_xy(x: np.ndarray, y: np.ndarray, size_m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the cells holding grid points (x, y) at one scale.
+
+    A point on a cell edge belongs to the cell east of it and south of it (half-open cells), so no
+    point is in two cells.
+    """
+    col = np.floor((np.asarray(x) - ORIGIN_X) / size_m).astype(np.int64)
+    row = np.floor((ORIGIN_Y - np.asarray(y)) / size_m).astype(np.int64)
+    # Points exactly on the outer edge (lon = 180°, lat = -90°) fold into the last cell.
+    col = np.clip(col, 0, EXTENT_X // size_m - 1)
+    row = np.clip(row, 0, EXTENT_Y // size_m - 1)
+    return row, col
+
+
+def format_code(size_m: int, row: int, col: int) -> str:
+    return f"{SCALE_LABELS[size_m]}-{row:05d}-{col:05d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One grid cell: scale size in metres, row and column."""
+
+    size_m: int
+    row: int
+    col: int
+
+    @property
+    def code(self) -> str:
+        return format_code(self.size_m, self.row, self.col)
+
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        """(xmin, ymin, xmax, ymax) in grid metres."""
+        xmin = ORIGIN_X + self.col * self.size_m
+        ymax = ORIGIN_Y - self.row * self.size_m
+        return xmin, ymax - self.size_m, xmin + self.size_m, ymax
+
+    @property
+    def centre_xy(self) -> tuple[float, float]:
+        xmin, ymin, xmax, ymax = self.bounds
+        return (xmin + xmax) / 2, (ymin + ymax) / 2
+
+    @property
+    def centroid_lonlat(self) -> tuple[float, float]:
+        lon, lat = unproject(*self.centre_xy)
+        return float(lon), float(lat)
+
+    @property
+    def area_m2(self) -> int:
+        return self.size_m * self.size_m
+
+    def parent(self, size_m: int) -> Cell:
+        """The cell of a coarser (or equal) scale holding this cell (by its centre: module doc)."""
+        if size_m < self.size_m:
+            raise ValueError("a parent is coarser than its child")
+        if size_m % self.size_m == 0:
+            factor = size_m // self.size_m
+            return Cell(size_m, self.row // factor, self.col // factor)
+        x, y = self.centre_xy
+        row, col = indices_xy(np.array([x]), np.array([y]), size_m)
+        return Cell(size_m, int(row[0]), int(col[0]))
+
+    def parents(self) -> dict[int, Cell]:
+        """This cell and its parent at every coarser scale, by scale size."""
+        return {size: self.parent(size) for size in SCALES_M if size >= self.size_m}
+
+    def polygon_xy(self) -> list[tuple[float, float]]:
+        xmin, ymin, xmax, ymax = self.bounds
+        return [(xmin, ymin), (xmax, ymin), (xmax, ymax), (xmin, ymax), (xmin, ymin)]
+
+    def polygon_lonlat(self, densify: int = 8) -> list[tuple[float, float]]:
+        """The cell's outline in WGS84, edges densified so that they follow the projection."""
+        ring = self.polygon_xy()
+        xs: list[float] = []
+        ys: list[float] = []
+        for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False):
+            for i in range(densify):
+                t = i / densify
+                xs.append(x0 + (x1 - x0) * t)
+                ys.append(y0 + (y1 - y0) * t)
+        xs.append(ring[0][0])
+        ys.append(ring[0][1])
+        lon, lat = unproject(np.array(xs), np.array(ys))
+        return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+    def geometry(self):  # -> django.contrib.gis.geos.Polygon
+        """The cell as a GEOS polygon in WGS84 (SRID 4326)."""
+        from django.contrib.gis.geos import Polygon
+
+        return Polygon(self.polygon_lonlat(), srid=4326)
+
+
+def parse_code(code: str) -> Cell:
+    """The cell a code names; raises InvalidCellCode for anything else."""
+    match = _CODE_RE.match(code.strip().upper()) if isinstance(code, str) else None
+    if not match:
+        raise InvalidCellCode(f"{code!r} is not a cell code (expected e.g. 20K-00412-01733)")
+    size = LABEL_SCALES[match.group(1)]
+    row, col = int(match.group(2)), int(match.group(3))
+    if row >= EXTENT_Y // size or col >= EXTENT_X // size:
+        raise InvalidCellCode(f"{code!r} lies outside the grid")
+    return Cell(size, row, col)
+
+
+def cell_at(lon: float, lat: float, size_m: int) -> Cell:
+    """The cell of one scale holding a WGS84 point."""
+    x, y = project(np.array([lon]), np.array([lat]))
+    row, col = indices_xy(x, y, size_m)
+    return Cell(size_m, int(row[0]), int(col[0]))
+
+
+def cell_codes(
+    lon: Iterable[float] | np.ndarray, lat: Iterable[float] | np.ndarray
+) -> dict[int, np.ndarray]:
+    """Cell codes of WGS84 points at all 8 scales, vectorised: {size_m: array of codes}."""
+    x, y = project(np.asarray(lon, dtype="f8"), np.asarray(lat, dtype="f8"))
+    out: dict[int, np.ndarray] = {}
+    for size in SCALES_M:
+        row, col = indices_xy(x, y, size)
+        label = np.full(row.shape, SCALE_LABELS[size] + "-", dtype=object)
+        out[size] = (
+            label
+            + np.char.zfill(row.astype(str), 5).astype(object)
+            + "-"
+            + np.char.zfill(col.astype(str), 5).astype(object)
+        )
+    return out
+
+
+def snap_to_cell_centre(lon: float, lat: float, size_m: int) -> tuple[float, float]:
+    """A point moved to the centre of its cell at one scale (public location precision)."""
+    return cell_at(lon, lat, size_m).centroid_lonlat
+
+
+def cell_field_name(size_m: int) -> str:
+    """Name of the Sample column holding the cell code at a scale (``cell_20k``, ``cell_500m``)."""
+    return "cell_" + SCALE_LABELS[size_m].lower()

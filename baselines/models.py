@@ -1,0 +1,316 @@
+"""The geochemical baseline data model: elements, media, countries, surveys, samples, measurements.
+
+Measurements are the large table (the real programme holds ~150 million records). It is read as
+"one element, one medium, all samples in a bbox", so each row carries its element and the sample's
+survey, and an index on (element, sample) serves that read. Which rows a viewer may see is not
+decided here: every read of samples or measurements starts from the access module in ``sharing``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from . import grid
+
+
+def _localised(en: str, zh: str) -> str:
+    """The Chinese name under a Chinese locale, else the English one."""
+    return zh if zh and (get_language() or "").startswith("zh") else en
+
+
+class Element(models.Model):
+    """A chemical element, registered from ``baselines/data/elements.csv``."""
+
+    symbol = models.CharField(max_length=3, unique=True)
+    atomic_number = models.PositiveSmallIntegerField(unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=40)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=10)
+    atomic_weight = models.FloatField()
+    display_unit = models.CharField(
+        max_length=8,
+        default="mg/kg",
+        help_text=_("Unit in which maps and tables show this element."),
+    )
+    display_species = models.CharField(
+        max_length=12,
+        blank=True,
+        help_text=_("Oxide in which the element is shown, e.g. Fe2O3; blank for the element."),
+    )
+    groups = ArrayField(models.CharField(max_length=16), default=list, blank=True)
+    ggb76 = models.BooleanField(
+        _("in the GGB 76-element profile"),
+        default=False,
+        help_text=_("One of the 76 elements of the Global Geochemical Baselines profile."),
+    )
+
+    class Meta:
+        ordering = ["atomic_number"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    @property
+    def name(self) -> str:
+        return _localised(self.name_en, self.name_zh)
+
+    @property
+    def display_label(self) -> str:
+        """e.g. "Fe2O3 (%)" or "Cu (mg/kg)"."""
+        return f"{self.display_species or self.symbol} ({self.display_unit})"
+
+
+class Medium(models.Model):
+    """A sampled material: topsoil, subsoil, stream sediment, catchment sediment..."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name_en = models.CharField(max_length=80)
+    name_zh = models.CharField(max_length=40, blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "media"
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def name(self) -> str:
+        return _localised(self.name_en, self.name_zh)
+
+
+class CountryQuerySet(models.QuerySet):
+    def by_code(self, code: str) -> Country:
+        """A country by ISO 3166 alpha-3 or alpha-2 code, or Natural Earth's adm0_a3."""
+        code = code.strip().upper()
+        return self.get(
+            models.Q(iso_a3=code) | models.Q(iso_a2=code) | models.Q(adm0_a3=code)
+        )
+
+
+class Country(models.Model):
+    """A country (or territory) with its boundary, from Natural Earth 1:50m admin-0."""
+
+    adm0_a3 = models.CharField(
+        max_length=3, unique=True, help_text=_("Natural Earth's code; unique for every feature.")
+    )
+    iso_a3 = models.CharField(max_length=3, unique=True, null=True, blank=True)
+    iso_a2 = models.CharField(max_length=2, unique=True, null=True, blank=True)
+    iso_n3 = models.CharField(max_length=3, blank=True)
+    name_en = models.CharField(max_length=80)
+    name_zh = models.CharField(max_length=40, blank=True)
+    continent = models.CharField(max_length=40, blank=True)
+    boundary = models.MultiPolygonField(srid=4326)
+    land_area_km2 = models.FloatField(
+        help_text=_("Geodesic area of the 1:50m polygon, inland water included.")
+    )
+
+    objects = CountryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name_en"]
+        verbose_name_plural = "countries"
+
+    def __str__(self) -> str:
+        return f"{self.name_en} ({self.code})"
+
+    @property
+    def code(self) -> str:
+        return self.iso_a3 or self.adm0_a3
+
+    @property
+    def name(self) -> str:
+        return _localised(self.name_en, self.name_zh)
+
+
+class CountryPart(models.Model):
+    """A piece of a country boundary cut by ST_Subdivide.
+
+    Point-in-polygon against whole country polygons (Russia has thousands of vertices) is slow;
+    against subdivided pieces of at most 256 vertices the GiST index does nearly all the work.
+    """
+
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="parts")
+    geom = models.PolygonField(srid=4326)
+
+
+class Survey(models.Model):
+    """A dataset as delivered by a survey: one medium, one sampling scale, one campaign."""
+
+    SCALE_CHOICES = [(size, f"{size / 1000:g} km") for size in grid.SCALES_M]
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    countries = models.ManyToManyField(Country, related_name="surveys", blank=True)
+    medium = models.ForeignKey(Medium, on_delete=models.PROTECT, related_name="surveys")
+    scale_m = models.PositiveIntegerField(_("sampling scale"), choices=SCALE_CHOICES)
+    year = models.PositiveSmallIntegerField(_("campaign year"), null=True, blank=True)
+    monitoring_round = models.PositiveSmallIntegerField(
+        _("monitoring round"), default=1, validators=[MinValueValidator(1)]
+    )
+    laboratory = models.CharField(max_length=200, blank=True)
+    method = models.CharField(_("analytical methods"), max_length=200, blank=True)
+    citation = models.TextField(blank=True)
+    licence = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    data_version = models.PositiveIntegerField(
+        default=0, help_text=_("Bumped by every ingest; map layers are keyed by it.")
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def scale_km(self) -> float:
+        return grid.scale_km(self.scale_m)
+
+
+class Analyte(models.Model):
+    """An element as one survey measured it: by one method, reported in one unit and species.
+
+    One survey may measure an element by two methods (Kola: Al by aqua regia and by XRF); both are
+    kept, and ``preferred`` names the one maps and statistics use.
+    """
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="analytes")
+    element = models.ForeignKey(Element, on_delete=models.PROTECT, related_name="analytes")
+    method = models.CharField(max_length=40, blank=True)
+    reported_unit = models.CharField(max_length=8)
+    reported_species = models.CharField(max_length=12, blank=True)
+    source_column = models.CharField(max_length=120)
+    detection_limit = models.FloatField(
+        null=True, blank=True, help_text=_("Typical detection limit in mg/kg, where one is known.")
+    )
+    preferred = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["survey", "element__atomic_number", "method"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "element", "method"], name="analyte_unique_method"
+            ),
+            models.UniqueConstraint(
+                fields=["survey", "element"],
+                condition=models.Q(preferred=True),
+                name="analyte_one_preferred",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        method = f" {self.method}" if self.method else ""
+        return f"{self.element.symbol}{method} ({self.survey.name})"
+
+
+class Ingestion(models.Model):
+    """One file loaded into a survey: what it held, what it became, and its checksum."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="ingestions")
+    file_name = models.CharField(max_length=300)
+    sha256 = models.CharField(max_length=64)
+    rows = models.PositiveIntegerField()
+    samples_added = models.PositiveIntegerField()
+    measurements_added = models.PositiveBigIntegerField()
+    summary = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} → {self.survey}"
+
+
+class Sample(models.Model):
+    """One sample at one site, with its cell code at each of the 8 grid scales."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="samples")
+    code = models.CharField(_("sample id"), max_length=80)
+    site_code = models.CharField(
+        max_length=80, help_text=_("The site's code; the same site in later rounds keeps it.")
+    )
+    geom = models.PointField(srid=4326)
+    country = models.ForeignKey(Country, on_delete=models.PROTECT, related_name="samples")
+    depth = models.CharField(max_length=40, blank=True)
+    sampled_on = models.DateField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    cell_80k = models.CharField(max_length=16, db_index=True)
+    cell_40k = models.CharField(max_length=16, db_index=True)
+    cell_20k = models.CharField(max_length=16, db_index=True)
+    cell_10k = models.CharField(max_length=16, db_index=True)
+    cell_4k = models.CharField(max_length=16, db_index=True)
+    cell_2k = models.CharField(max_length=16, db_index=True)
+    cell_1k = models.CharField(max_length=16, db_index=True)
+    cell_500m = models.CharField(max_length=16, db_index=True)
+
+    class Meta:
+        ordering = ["survey", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "code"], name="sample_unique_in_survey")
+        ]
+        indexes = [models.Index(fields=["country", "survey"])]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def cell_code(self, size_m: int) -> str:
+        return getattr(self, grid.cell_field_name(size_m))
+
+    def set_cells(self) -> None:
+        """Derived data: the sample's cell code at every scale, from its point."""
+        codes = grid.cell_codes([self.geom.x], [self.geom.y])
+        for size, values in codes.items():
+            setattr(self, grid.cell_field_name(size), values[0])
+
+    def save(self, *args, **kwargs) -> None:
+        self.set_cells()
+        super().save(*args, **kwargs)
+
+
+class Measurement(models.Model):
+    """One element in one sample: the value in mg/kg of the element, and the value as reported.
+
+    Censored values (below detection) have no ``value``; ``detection_limit`` holds the limit and
+    statistics substitute half of it. ``element`` repeats ``analyte.element`` so that the
+    element-first index needs no join.
+    """
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="measurements")
+    analyte = models.ForeignKey(Analyte, on_delete=models.CASCADE, related_name="measurements")
+    element = models.ForeignKey(
+        Element, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    value = models.FloatField(_("value (mg/kg)"), null=True, blank=True)
+    censored = models.BooleanField(_("below detection limit"), default=False)
+    detection_limit = models.FloatField(_("detection limit (mg/kg)"), null=True, blank=True)
+    reported_value = models.FloatField(
+        help_text=_("The number as reported, in the analyte's unit (the limit when censored).")
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "analyte"], name="measurement_unique"),
+            models.CheckConstraint(
+                condition=models.Q(censored=True, value__isnull=True, detection_limit__isnull=False)
+                | models.Q(censored=False, value__isnull=False),
+                name="measurement_value_or_censored",
+            ),
+        ]
+        indexes = [models.Index(fields=["element", "sample"], name="measurement_element_sample")]
+
+    def __str__(self) -> str:
+        shown = f"<{self.detection_limit:g}" if self.censored else f"{self.value:g}"
+        return f"{self.element_id}: {shown} mg/kg"
+
+    def clean(self) -> None:
+        if self.analyte_id and self.element_id and self.analyte.element_id != self.element_id:
+            raise ValidationError({"element": "must be the analyte's element"})

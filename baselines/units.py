@@ -1,0 +1,340 @@
+"""Units, species and detection limits: the one place where reported values become mg/kg.
+
+Canonical storage is mg/kg of the element. A reported value is converted by its unit's factor
+(ppm = mg/kg = g/t; ppb = µg/kg = ng/g = 0.001 mg/kg; % = 10,000 mg/kg) and, when reported as an
+oxide, by the stoichiometric factor computed from atomic weights (Fe2O3 → Fe × 0.6994).
+
+Values below the detection limit (DL) arrive as ``<0.5``, as a negative number (−DL), as ``0`` or a
+word with the limits in a separate table, or with a flag column; all are stored censored, with the
+limit. Statistics substitute DL/2 (``CENSORED_SUBSTITUTE_FRACTION``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .element_data import atomic_weight, element_records, symbols_by_upper
+
+CANONICAL_UNIT = "mg/kg"
+CENSORED_SUBSTITUTE_FRACTION = 0.5
+
+# Factor to mg/kg, by the canonical spelling of each unit.
+UNIT_FACTORS: dict[str, float] = {
+    "mg/kg": 1.0,
+    "ppm": 1.0,
+    "g/t": 1.0,
+    "µg/g": 1.0,
+    "ppb": 0.001,
+    "µg/kg": 0.001,
+    "ng/g": 0.001,
+    "mg/t": 0.001,
+    "%": 10_000.0,
+    "g/kg": 1_000.0,
+    "mg/g": 1_000.0,
+}
+
+# Other spellings met in survey files, folded to the keys above.
+_UNIT_ALIASES: dict[str, str] = {
+    "mg/kg": "mg/kg",
+    "mgkg": "mg/kg",
+    "mg_kg": "mg/kg",
+    "ppm": "ppm",
+    "g/t": "g/t",
+    "gt": "g/t",
+    "g_t": "g/t",
+    "µg/g": "µg/g",
+    "μg/g": "µg/g",
+    "ug/g": "µg/g",
+    "ppb": "ppb",
+    "µg/kg": "µg/kg",
+    "μg/kg": "µg/kg",
+    "ug/kg": "µg/kg",
+    "ugkg": "µg/kg",
+    "ng/g": "ng/g",
+    "mg/t": "mg/t",
+    "%": "%",
+    "pct": "%",
+    "percent": "%",
+    "wt%": "%",
+    "wt.%": "%",
+    "wt_%": "%",
+    "wtpct": "%",
+    "wt_pct": "%",
+    "g/kg": "g/kg",
+    "mg/g": "mg/g",
+}
+
+# Column stems that carry a unit but are site attributes, not elements.
+ATTRIBUTE_STEMS = frozenset(
+    s.lower()
+    for s in (
+        "LOI", "pH", "EC", "CEC", "TOC", "SOC", "Corg", "OM", "clay", "silt", "sand", "moisture",
+        "depth", "elevation", "elev", "altitude", "slope", "temperature", "Eh",
+    )
+)  # fmt: skip
+
+_OXIDE_RE = re.compile(r"^T?([A-Z][a-z]?)(\d*)O(\d*)$")
+
+
+class UnitError(ValueError):
+    """A unit, species or column header that cannot be understood."""
+
+
+def normalise_unit(text: str) -> str:
+    """The canonical spelling of a unit (``"ppm"``, ``"mg/kg"``, ``"%"``...); raises UnitError."""
+    key = text.strip().replace(" ", "").replace("μ", "µ")
+    canonical = _UNIT_ALIASES.get(key) or _UNIT_ALIASES.get(key.lower())
+    if canonical is None:
+        raise UnitError(f"unknown unit {text!r}; known: {', '.join(sorted(UNIT_FACTORS))}")
+    return canonical
+
+
+def is_unit(text: str) -> bool:
+    try:
+        normalise_unit(text)
+    except UnitError:
+        return False
+    return True
+
+
+def oxide_factor(species: str) -> tuple[str, float]:
+    """(element symbol, mass fraction of the element) for an oxide such as ``Fe2O3`` or ``TFe2O3``.
+
+    The factor is computed from atomic weights: Fe2O3 → 2·Fe / (2·Fe + 3·O) = 0.6994.
+    """
+    match = _OXIDE_RE.match(species)
+    if not match or match.group(1) not in element_records() or match.group(1) == "O":
+        raise UnitError(f"{species!r} is not an oxide of a known element")
+    symbol = match.group(1)
+    n_el = int(match.group(2) or 1)
+    n_o = int(match.group(3) or 1)
+    element_mass = n_el * atomic_weight(symbol)
+    return symbol, element_mass / (element_mass + n_o * atomic_weight("O"))
+
+
+def factor_to_canonical(unit: str, species: str = "") -> float:
+    """Multiply a value in ``unit`` (of ``species``, if an oxide) by this to get mg/kg element."""
+    factor = UNIT_FACTORS[normalise_unit(unit)]
+    if species:
+        factor *= oxide_factor(species)[1]
+    return factor
+
+
+def to_canonical(value: float | np.ndarray, unit: str, species: str = "") -> float | np.ndarray:
+    return value * factor_to_canonical(unit, species)
+
+
+def from_canonical(value: float | np.ndarray, unit: str, species: str = "") -> float | np.ndarray:
+    """mg/kg of the element to ``unit`` of ``species`` (the display conversion)."""
+    return value / factor_to_canonical(unit, species)
+
+
+def display_unit(symbol: str) -> tuple[str, str]:
+    """(unit, species) in which an element is displayed, e.g. ("%", "Fe2O3") or ("mg/kg", "")."""
+    record = element_records()[symbol]
+    return record.display_unit, record.display_species
+
+
+def to_display(value: float | np.ndarray, symbol: str) -> float | np.ndarray:
+    unit, species = display_unit(symbol)
+    return from_canonical(value, unit, species)
+
+
+# --- column headers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ElementColumn:
+    """What an element column header says: element, species if an oxide, method and unit."""
+
+    header: str
+    symbol: str
+    species: str  # oxide formula as reported, "" when reported as the element
+    method: str  # e.g. "XRF", "INAA"; "" when the header names none
+    unit: str  # canonical spelling, see UNIT_FACTORS
+
+    @property
+    def factor(self) -> float:
+        return factor_to_canonical(self.unit, self.species)
+
+
+class UnknownElementColumn(UnitError):
+    """A header that carries a concentration unit but names no known element or oxide."""
+
+
+def _symbol_or_species(token: str) -> tuple[str, str] | None:
+    """(symbol, species) for an element symbol or oxide token, else None."""
+    records = element_records()
+    if token in records:
+        return token, ""
+    if token.isupper() and token in symbols_by_upper():
+        return symbols_by_upper()[token], ""
+    candidates = [token]
+    if token.isupper():
+        # SIO2 → SiO2, FE2O3 → Fe2O3: try the second letter in lower case.
+        candidates.append(re.sub(r"^(T?[A-Z])([A-Z])(?=\d*O)", lambda m: m[1] + m[2].lower(), token))
+    for candidate in candidates:
+        try:
+            symbol, _ = oxide_factor(candidate)
+        except UnitError:
+            continue
+        return symbol, candidate.removeprefix("T") if candidate.startswith("T") else candidate
+    return None
+
+
+def parse_element_header(header: str) -> ElementColumn | None:
+    """The element a column holds, or None for a non-element column (site attribute, id...).
+
+    Recognises ``Cu_ppm``, ``Cu_mg_kg``, ``Au_ppb``, ``SiO2_pct``, ``Fe2O3 (%)``, ``Al_XRF_pct``,
+    ``Co_INAA_mg_kg``, ``Cu (mg/kg)``, ``CU_PPM``. Raises UnknownElementColumn for a header with a
+    concentration unit whose stem is neither an element nor a known attribute (``Xx_ppm``), and
+    UnitError for an element header with no unit (``Cu``).
+    """
+    cleaned = re.sub(r"[()\[\]]", " ", header).strip()
+    tokens = [t for t in re.split(r"[_\s]+", cleaned) if t]
+    if not tokens:
+        return None
+    stem = tokens[0]
+    element = _symbol_or_species(stem)
+    rest = tokens[1:]
+    unit = None
+    method_tokens: list[str] = []
+    for width in (3, 2, 1):
+        if len(rest) >= width:
+            tail = rest[-width:]
+            for joiner in ("/", "", "_"):
+                candidate = joiner.join(tail)
+                if is_unit(candidate):
+                    unit = normalise_unit(candidate)
+                    method_tokens = rest[:-width]
+                    break
+        if unit:
+            break
+    if element is None:
+        if unit and stem.lower() not in ATTRIBUTE_STEMS:
+            raise UnknownElementColumn(
+                f"column {header!r} has a concentration unit but {stem!r} is not an element "
+                "symbol or oxide; rename it or list it with --skip-columns"
+            )
+        return None
+    if unit is None:
+        if rest and stem in element_records() and not stem.isupper():
+            # Element stem with a non-unit suffix (e.g. "Cu_flag") is a helper column, not a value.
+            return None
+        raise UnitError(
+            f"column {header!r} names element {element[0]} but no unit; "
+            "rename it e.g. to Cu_mg_kg, Au_ppb or SiO2_pct"
+        )
+    symbol, species = element
+    return ElementColumn(
+        header=header, symbol=symbol, species=species, method="_".join(method_tokens), unit=unit
+    )
+
+
+# --- values and detection limits -----------------------------------------------------------------
+
+MISSING_TOKENS = frozenset(
+    ["", "na", "n/a", "n.a.", "nan", "null", "none", "-", "--", "n.s.", "ns", "is", "i.s.", "nr"]
+)
+# Words meaning "below detection" without a number; the limit then comes from a DL table.
+BELOW_DL_WORDS = frozenset(["bdl", "<dl", "<lod", "nd", "n.d.", "<d.l.", "bd", "<ql"])
+# Flag-column values meaning the paired value is a detection limit, not a measurement.
+BELOW_DL_FLAGS = frozenset(["<", "bdl", "nd", "u", "<dl", "<lod", "lt", "y", "1", "true"])
+
+
+@dataclass(slots=True)
+class ParsedValues:
+    """A column of reported values, parsed. Arrays share the column's length.
+
+    ``value`` is the reported number (NaN when missing or censored), ``censored`` marks values
+    below detection, ``detection_limit`` is the reported limit (NaN when unknown), ``present``
+    marks rows holding a measurement, and ``invalid`` rows that could not be read.
+    """
+
+    value: np.ndarray
+    censored: np.ndarray
+    detection_limit: np.ndarray
+    present: np.ndarray
+    invalid: np.ndarray
+    above_range: np.ndarray
+
+
+def parse_values(
+    raw: pd.Series,
+    *,
+    flags: pd.Series | None = None,
+    detection_limit: float | None = None,
+    zero_is_below_dl: bool = False,
+) -> ParsedValues:
+    """Parse one column of reported strings, vectorised.
+
+    ``detection_limit`` is the column's limit from a separate table: it fills in the limit for
+    ``BDL``-style words and, with ``zero_is_below_dl``, turns ``0`` into a censored value.
+    ``flags`` is a paired flag column: a flagged row's value is its detection limit.
+    """
+    text = raw.fillna("").astype(str).str.strip()
+    lower = text.str.lower()
+    missing = lower.isin(MISSING_TOKENS).to_numpy()
+
+    less = text.str.startswith("<").to_numpy() & ~lower.isin(BELOW_DL_WORDS).to_numpy()
+    more = text.str.startswith(">").to_numpy()
+    word_below = lower.isin(BELOW_DL_WORDS).to_numpy()
+
+    body = text.where(~(less | more), text.str[1:].str.strip())
+    number = pd.to_numeric(body.where(~missing & ~word_below, None), errors="coerce").to_numpy(
+        dtype="f8"
+    )
+    invalid = ~missing & ~word_below & np.isnan(number)
+
+    censored = less.copy()
+    dl = np.where(less, number, np.nan)
+    value = np.where(less, np.nan, number)
+
+    negative = ~less & ~invalid & ~missing & ~word_below & (number < 0)
+    censored |= negative
+    dl = np.where(negative, -number, dl)
+    value = np.where(negative, np.nan, value)
+
+    if flags is not None:
+        flagged = flags.fillna("").astype(str).str.strip().str.lower().isin(BELOW_DL_FLAGS)
+        flagged = flagged.to_numpy() & ~missing & ~invalid
+        dl = np.where(flagged & ~censored, np.abs(number), dl)
+        censored |= flagged
+        value = np.where(flagged, np.nan, value)
+
+    if word_below.any():
+        if detection_limit is None:
+            invalid |= word_below
+        else:
+            censored |= word_below
+            dl = np.where(word_below, detection_limit, dl)
+
+    if zero_is_below_dl and detection_limit is not None:
+        zero = ~censored & ~invalid & ~missing & (number == 0)
+        censored |= zero
+        dl = np.where(zero, detection_limit, dl)
+        value = np.where(zero, np.nan, value)
+
+    if detection_limit is not None:
+        dl = np.where(censored & np.isnan(dl), detection_limit, dl)
+
+    present = ~missing & ~invalid
+    return ParsedValues(
+        value=value,
+        censored=censored & present,
+        detection_limit=dl,
+        present=present,
+        invalid=invalid,
+        above_range=more & present,
+    )
+
+
+def stat_value(value: float | None, censored: bool, detection_limit: float | None) -> float | None:
+    """The number statistics use for one measurement: the value, or DL/2 when censored."""
+    if censored:
+        return None if detection_limit is None else detection_limit * CENSORED_SUBSTITUTE_FRACTION
+    return value

@@ -1,0 +1,4 @@
+"""Chemical Earth project package: settings, URL map, Celery app and WSGI entry point."""
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

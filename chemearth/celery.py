@@ -1,0 +1,10 @@
+"""The Celery application: workers render map layers, build exports and run timed releases."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chemearth.settings")
+
+app = Celery("chemearth")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
