@@ -5,8 +5,8 @@ file either loads completely or not at all. Every problem names the file, the ro
 spreadsheet: the header is row 1), the column and the reason. Loading uses PostgreSQL COPY; values
 are parsed column by column with numpy, so Python does no per-cell work on the hot path.
 
-Ingesting a file again adds nothing: samples already in the survey are skipped, and an identical file
-(same SHA-256) is recognised before it is read.
+Ingesting a file again adds nothing: samples already in the survey are skipped, and an identical
+file (same SHA-256) is recognised before it is read.
 """
 
 from __future__ import annotations
@@ -27,7 +27,17 @@ from django.db import connection, transaction
 from django.utils.text import slugify
 
 from . import grid, units
-from .models import Analyte, Country, Element, Ingestion, Measurement, Medium, Sample, Survey
+from .models import (
+    Analyte,
+    Country,
+    CountryPart,
+    Element,
+    Ingestion,
+    Measurement,
+    Medium,
+    Sample,
+    Survey,
+)
 
 CHUNK_ROWS = 50_000
 
@@ -162,7 +172,9 @@ def _read_text(path: Path, encoding: str, problems: _Problems) -> str:
         problems.add("the file is empty")
         problems.raise_if_any()
     try:
-        text = data.decode("utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding)
+        text = data.decode(
+            "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
+        )
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         problems.add(
@@ -227,7 +239,9 @@ def _geopackage_chunks(path: Path, problems: _Problems) -> tuple[list[str], Iter
         geom = feature.geom
         if transform is not None:
             geom.transform(transform)
-        row = {name: "" if feature[name].value is None else str(feature[name].value) for name in names}
+        row = {
+            name: "" if feature[name].value is None else str(feature[name].value) for name in names
+        }
         row["longitude"], row["latitude"] = repr(geom.x), repr(geom.y)
         records.append(row)
     frame = pd.DataFrame.from_records(records, columns=[*names, "longitude", "latitude"])
@@ -289,9 +303,10 @@ def _classify(header: list[str], options: IngestOptions, problems: _Problems) ->
     if sample_id is None:
         problems.add("no sample id column (expected one of: " + ", ".join(ID_COLUMNS) + ")", 1)
     if options.crs:
-        x, y = _pick(header, X_COLUMNS) or _pick(header, LON_COLUMNS), _pick(
-            header, Y_COLUMNS
-        ) or _pick(header, LAT_COLUMNS)
+        x, y = (
+            _pick(header, X_COLUMNS) or _pick(header, LON_COLUMNS),
+            _pick(header, Y_COLUMNS) or _pick(header, LAT_COLUMNS),
+        )
     else:
         x, y = _pick(header, LON_COLUMNS), _pick(header, LAT_COLUMNS)
     if x is None or y is None:
@@ -473,8 +488,10 @@ def _validate_chunk(
             outside,
             first_row,
             f"{cols.x}/{cols.y}",
-            lambda i: f"({x[i]:g}, {y[i]:g}) in {options.crs} falls outside its area of use, "
-            f"{where if area else 'the world'}: is the CRS right?",
+            lambda i: (
+                f"({x[i]:g}, {y[i]:g}) in {options.crs} falls outside its area of use, "
+                f"{where if area else 'the world'}: is the CRS right?"
+            ),
         )
     zero = (lon == 0) & (lat == 0)
     problems.add_rows(
@@ -577,7 +594,9 @@ def _check_duplicates(codes: np.ndarray, column: str, problems: _Problems) -> No
             code = codes[i]
             if code in first_seen:
                 problems.add(
-                    f"sample id {code!r} repeats row {first_seen[code]}", row=int(i) + 2, column=column
+                    f"sample id {code!r} repeats row {first_seen[code]}",
+                    row=int(i) + 2,
+                    column=column,
                 )
             else:
                 first_seen[code] = int(i) + 2
@@ -602,9 +621,7 @@ def _assign_countries(
         given = parsed.country_text
         known = np.array([lookup.get(code, 0) for code in given], dtype=np.int64)
         unknown = (given != "") & (known == 0)
-        problems.add_rows(
-            unknown, 2, cols.country, lambda i: f"unknown country code {given[i]!r}"
-        )
+        problems.add_rows(unknown, 2, cols.country, lambda i: f"unknown country code {given[i]!r}")
         country = known
         need = given == ""
     if not need.any():
@@ -620,7 +637,7 @@ def _assign_countries(
         # Inside a (subdivided) boundary first; if none, the nearest country within the
         # tolerance, because generalised 1:50m coasts and borders leave real sites just outside.
         cursor.execute(
-            f"""
+            """
             WITH inside AS (
               SELECT DISTINCT ON (p.idx) p.idx, cp.country_id, 0.0::float AS distance
               FROM ingest_points p JOIN {CountryPartTable} cp ON ST_Intersects(cp.geom, p.geom)
@@ -638,7 +655,7 @@ def _assign_countries(
             )
             SELECT idx, country_id, distance FROM inside
             UNION ALL SELECT idx, country_id, distance FROM nearest WHERE distance <= %s
-            """.replace("{CountryPartTable}", "baselines_countrypart"),
+            """.replace("{CountryPartTable}", CountryPart._meta.db_table),
             [tolerance, tolerance],
         )
         found = cursor.fetchall()
@@ -656,8 +673,10 @@ def _assign_countries(
         missing,
         2,
         f"{cols.x}/{cols.y}",
-        lambda i: f"({parsed.lon[i]:g}, {parsed.lat[i]:g}) is not within "
-        f"{tolerance / 1000:g} km of any country; give --country or a country column",
+        lambda i: (
+            f"({parsed.lon[i]:g}, {parsed.lat[i]:g}) is not within "
+            f"{tolerance / 1000:g} km of any country; give --country or a country column"
+        ),
     )
     for idx, pk, distance in near[:20]:
         report.warnings.append(
@@ -986,10 +1005,13 @@ def _analyte_for(
             "preferred": False,
         },
     )
-    if preferred[column.symbol] == column.method and not analyte.preferred:
-        if not Analyte.objects.filter(survey=survey, element=element, preferred=True).exists():
-            analyte.preferred = True
-            analyte.save(update_fields=["preferred"])
+    if (
+        preferred[column.symbol] == column.method
+        and not analyte.preferred
+        and not Analyte.objects.filter(survey=survey, element=element, preferred=True).exists()
+    ):
+        analyte.preferred = True
+        analyte.save(update_fields=["preferred"])
     return analyte
 
 
@@ -1036,7 +1058,11 @@ def survey_ingest(
         report.samples_skipped = report.rows
         return report
 
-    limits = _read_detection_limits(options.detection_limits, problems) if options.detection_limits else {}
+    limits = (
+        _read_detection_limits(options.detection_limits, problems)
+        if options.detection_limits
+        else {}
+    )
     crs = _transformer(options.crs, problems) if options.crs else None
 
     if path.suffix.lower() in {".gpkg", ".geopackage"}:

@@ -88,9 +88,7 @@ class CountryQuerySet(models.QuerySet):
     def by_code(self, code: str) -> Country:
         """A country by ISO 3166 alpha-3 or alpha-2 code, or Natural Earth's adm0_a3."""
         code = code.strip().upper()
-        return self.get(
-            models.Q(iso_a3=code) | models.Q(iso_a2=code) | models.Q(adm0_a3=code)
-        )
+        return self.get(models.Q(iso_a3=code) | models.Q(iso_a2=code) | models.Q(adm0_a3=code))
 
 
 class Country(models.Model):

@@ -176,7 +176,9 @@ def _symbol_or_species(token: str) -> tuple[str, str] | None:
     candidates = [token]
     if token.isupper():
         # SIO2 → SiO2, FE2O3 → Fe2O3: try the second letter in lower case.
-        candidates.append(re.sub(r"^(T?[A-Z])([A-Z])(?=\d*O)", lambda m: m[1] + m[2].lower(), token))
+        candidates.append(
+            re.sub(r"^(T?[A-Z])([A-Z])(?=\d*O)", lambda m: m[1] + m[2].lower(), token)
+        )
     for candidate in candidates:
         try:
             symbol, _ = oxide_factor(candidate)

@@ -1,4 +1,5 @@
 """Public pages of the baselines app."""
+
 from django.urls import path
 
 from . import views

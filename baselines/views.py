@@ -1,4 +1,5 @@
 """Pages of the baselines app."""
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 

@@ -1,4 +1,5 @@
 """The Celery application: workers render map layers, build exports and run timed releases."""
+
 import os
 
 from celery import Celery

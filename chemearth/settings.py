@@ -3,6 +3,7 @@
 Production sets CHEMEARTH_ENV=production; then SECRET_KEY and ALLOWED_HOSTS have no defaults and
 `manage.py check --deploy` is clean.
 """
+
 import os
 from pathlib import Path
 

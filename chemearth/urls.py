@@ -1,4 +1,5 @@
 """The URL map: every public surface of the portal is listed here."""
+
 from django.contrib import admin
 from django.urls import include, path
 

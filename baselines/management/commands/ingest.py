@@ -124,7 +124,9 @@ def summary(report: IngestReport) -> str:
         lines += [f"  {header:<20} → {what}" for header, what in report.element_columns.items()]
     multi = {s: m for s, m in report.preferred.items() if m != "(as reported)"}
     if multi:
-        lines.append("Preferred method for maps: " + ", ".join(f"{s}={m}" for s, m in multi.items()))
+        lines.append(
+            "Preferred method for maps: " + ", ".join(f"{s}={m}" for s, m in multi.items())
+        )
     if report.attribute_columns:
         lines.append("Kept as sample attributes: " + ", ".join(report.attribute_columns))
     if report.skipped_columns:

@@ -1,0 +1,33 @@
+"""``manage.py load_demo``: load the demo surveys and demo accounts; safe to run again."""
+
+from __future__ import annotations
+
+import os
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from baselines.demo import DEMO_DATASETS
+from baselines.ingest import survey_ingest
+from baselines.management.commands.ingest import summary
+
+DEMO_ADMIN = ("admin", os.environ.get("CHEMEARTH_DEMO_ADMIN_PASSWORD", "chemearth-demo"))
+
+
+class Command(BaseCommand):
+    help = "Load the real demo surveys (USGS DS 801, Kola C-horizon) and a demo admin account."
+
+    def handle(self, *args, **options) -> None:
+        for dataset in DEMO_DATASETS:
+            report = survey_ingest(path=dataset.file, options=dataset.options)
+            first_line = summary(report).splitlines()[0]
+            self.stdout.write(first_line)
+        username, password = DEMO_ADMIN
+        User = get_user_model()
+        if not User.objects.filter(username=username).exists():
+            User.objects.create_superuser(username, "admin@chemearth.invalid", password)
+            self.stdout.write(f"Created the demo admin account {username!r}.")
+        self.stdout.write(
+            f"Demo sign-in: staff/admin  user {username!r}  password {password!r} "
+            "(set CHEMEARTH_DEMO_ADMIN_PASSWORD to choose another)"
+        )

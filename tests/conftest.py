@@ -1,0 +1,128 @@
+"""Shared fixtures: PostGIS test database (pytest-django), demo files, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "demo_data"
+USGS_CSV = DEMO / "usgs_ds801_top5cm_soil" / "usgs_ds801_top5cm_soil.csv"
+KOLA_CSV = DEMO / "kola_c_horizon_soil" / "kola_c_horizon_soil.csv"
+KOLA_DL = DEMO / "kola_c_horizon_soil" / "kola_c_horizon_detection_limits.csv"
+# Tests use their own Redis database so they never see a running demo's queue.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Set at import, before pytest-django configures Django: the tests' tasks, results and cache
+# must never reach the Redis database of a running demo.
+os.environ["CELERY_BROKER_URL"] = TEST_REDIS_URL
+os.environ["CELERY_RESULT_BACKEND"] = TEST_REDIS_URL
+os.environ["CACHE_URL"] = TEST_REDIS_URL
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write rows (lists) to a CSV file and return its path."""
+
+    def write(rows: list[list[object]], name: str = "survey.csv", encoding: str = "utf-8") -> Path:
+        import csv
+
+        path = tmp_path / name
+        with path.open("w", encoding=encoding, newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process, on the test database and the tests' Redis database.
+
+    Tests using it need committed data: mark them ``django_db(transaction=True)``.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    test_db = connection.settings_dict["NAME"]
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgis://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{test_db}"
+        ),
+        "CELERY_BROKER_URL": TEST_REDIS_URL,
+        "CELERY_RESULT_BACKEND": TEST_REDIS_URL,
+        "CACHE_URL": TEST_REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+    }
+    import redis
+
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    (REPO / "var").mkdir(exist_ok=True)
+    log = (REPO / "var" / "test-worker.log").open("w")  # noqa: SIM115 (open for the worker's life)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "chemearth", "worker",
+            "--pool", "solo", "--loglevel", "info", "--without-gossip", "--without-mingle",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    from chemearth.celery import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the Celery worker exited at start-up; see var/test-worker.log")
+        replies = app.control.ping(timeout=1.0)
+        if replies:
+            break
+    else:
+        proc.terminate()
+        raise RuntimeError("the Celery worker did not answer within 60 s")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def ensure_reference_data() -> None:
+    """Elements, media and countries, as the data migration loads them (idempotent, committed)."""
+    from baselines import reference
+    from baselines.models import Country, CountryPart, Element, Medium
+
+    if not Element.objects.exists():
+        reference.load_elements(Element)
+    if not Medium.objects.exists():
+        reference.load_media(Medium)
+    if not Country.objects.exists():
+        reference.load_countries(Country, CountryPart)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reference_data(django_db_setup, django_db_blocker):
+    """A reused test database may have been left flushed by an interrupted run."""
+    with django_db_blocker.unblock():
+        ensure_reference_data()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A transactional test ends with a flush of every table; put the reference data back."""
+    yield
+    marker = item.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            ensure_reference_data()
