@@ -235,3 +235,32 @@ def snap_to_cell_centre(lon: float, lat: float, size_m: int) -> tuple[float, flo
 def cell_field_name(size_m: int) -> str:
     """Name of the Sample column holding the cell code at a scale (``cell_20k``, ``cell_500m``)."""
     return "cell_" + SCALE_LABELS[size_m].lower()
+
+
+def cell_aligned_bbox(
+    bbox: tuple[float, float, float, float], size_m: int
+) -> tuple[float, float, float, float]:
+    """A WGS84 bbox grown to the edges of the cells of one scale it touches.
+
+    EPSG:6933 is cylindrical (x depends on longitude only, y on latitude only), so a longitude /
+    latitude box is a rectangle in grid metres and the cells it touches form a rectangle too.
+    Filtering snapped samples by this box reveals no more than which cells hold samples.
+    """
+    west, south, east, north = bbox
+    x, y = project(np.array([west, east]), np.array([south, north]))
+    xmin = ORIGIN_X + math.floor((x[0] - ORIGIN_X) / size_m) * size_m
+    xmax = ORIGIN_X + math.ceil((x[1] - ORIGIN_X) / size_m) * size_m
+    ymax = ORIGIN_Y - math.floor((ORIGIN_Y - y[1]) / size_m) * size_m
+    ymin = ORIGIN_Y - math.ceil((ORIGIN_Y - y[0]) / size_m) * size_m
+    # The padded grid reaches past the projection's domain (±180°, ±90°): clamp to it.
+    (x_edge,), (y_edge,) = project(np.array([180.0]), np.array([90.0]))
+    lon, lat = unproject(
+        np.array([max(xmin, -x_edge), min(xmax, x_edge)]),
+        np.array([max(ymin, -y_edge), min(ymax, y_edge)]),
+    )
+    return (
+        max(float(lon[0]), -180.0),
+        max(float(lat[0]), -90.0),
+        min(float(lon[1]), 180.0),
+        min(float(lat[1]), 90.0),
+    )

@@ -11,6 +11,7 @@ file (same SHA-256) is recognised before it is read.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -172,9 +173,8 @@ def _read_text(path: Path, encoding: str, problems: _Problems) -> str:
         problems.add("the file is empty")
         problems.raise_if_any()
     try:
-        text = data.decode(
-            "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
-        )
+        # utf-8-sig drops a byte-order mark, which spreadsheet programs like to write.
+        text = data.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         problems.add(
@@ -206,7 +206,9 @@ def _csv_chunks(text: str, problems: _Problems) -> tuple[list[str], Iterator[pd.
 
     def chunks() -> Iterator[pd.DataFrame]:
         try:
-            yield from reader
+            for frame in reader:
+                frame.columns = [str(c).strip() for c in frame.columns]
+                yield frame
         except pd.errors.ParserError as exc:
             match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
             if match:
@@ -234,6 +236,9 @@ def _geopackage_chunks(path: Path, problems: _Problems) -> tuple[list[str], Iter
     if layer.srs is not None and layer.srs.srid != 4326:
         transform = CoordTransform(layer.srs, SpatialReference(4326))
     names = list(layer.fields)
+    # The geometry is the location; attribute columns of the same name (as ogr2ogr keeps from a
+    # CSV) are overwritten by it rather than read twice.
+    coordinate_names = [n for n in ("longitude", "latitude") if n not in names]
     records = []
     for feature in layer:
         geom = feature.geom
@@ -244,7 +249,7 @@ def _geopackage_chunks(path: Path, problems: _Problems) -> tuple[list[str], Iter
         }
         row["longitude"], row["latitude"] = repr(geom.x), repr(geom.y)
         records.append(row)
-    frame = pd.DataFrame.from_records(records, columns=[*names, "longitude", "latitude"])
+    frame = pd.DataFrame.from_records(records, columns=[*names, *coordinate_names])
     return list(frame.columns), iter([frame] if len(frame) else [])
 
 
@@ -473,25 +478,53 @@ def _validate_chunk(
         source, transformer = crs
         lon, lat = transformer.transform(x, y)
         lon, lat = np.asarray(lon, dtype="f8"), np.asarray(lat, dtype="f8")
-        area = source.area_of_use
-        outside = ~np.isnan(x) & ~np.isnan(y) & ~(np.isfinite(lon) & np.isfinite(lat))
-        if area is not None:
-            margin = 1.0
-            outside |= np.isfinite(lon) & (
-                (lon < area.west - margin)
-                | (lon > area.east + margin)
-                | (lat < area.south - margin)
-                | (lat > area.north + margin)
+        given = ~np.isnan(x) & ~np.isnan(y)
+        bad = given & ~(np.isfinite(lon) & np.isfinite(lat))
+        looks_like_degrees = np.zeros_like(given)
+        if source.is_projected:
+            # Degrees in the x/y columns of a projected CRS: the classic wrong-CRS mistake.
+            looks_like_degrees = given & (np.abs(x) <= 180) & (np.abs(y) <= 90)
+            problems.add_rows(
+                looks_like_degrees,
+                first_row,
+                f"{cols.x}/{cols.y}",
+                lambda i: (
+                    f"({x[i]:g}, {y[i]:g}) look like longitude/latitude in degrees, not "
+                    f"metres of {options.crs}; drop --crs if they are degrees"
+                ),
             )
-        where = f"{area.name} ({area.west:g}…{area.east:g}°E, {area.south:g}…{area.north:g}°N)"
+            bad &= ~looks_like_degrees
+        area = source.area_of_use
+        if area is not None:
+            # Surveys use a UTM zone well beyond its 6° band (Kola's zone 35 runs to 35.4°E), so
+            # allow a zone's width either side before calling the CRS wrong.
+            margin = 6.0
+            outside = (
+                given
+                & ~bad
+                & ~looks_like_degrees
+                & (
+                    (lon < area.west - margin)
+                    | (lon > area.east + margin)
+                    | (lat < area.south - margin)
+                    | (lat > area.north + margin)
+                )
+            )
+            where = f"{area.west:g}…{area.east:g}°E, {area.south:g}…{area.north:g}°N"
+            problems.add_rows(
+                outside,
+                first_row,
+                f"{cols.x}/{cols.y}",
+                lambda i: (
+                    f"({x[i]:g}, {y[i]:g}) in {options.crs} is at ({lon[i]:.2f}°, "
+                    f"{lat[i]:.2f}°), far outside its area of use ({where}): is the CRS right?"
+                ),
+            )
         problems.add_rows(
-            outside,
+            bad,
             first_row,
             f"{cols.x}/{cols.y}",
-            lambda i: (
-                f"({x[i]:g}, {y[i]:g}) in {options.crs} falls outside its area of use, "
-                f"{where if area else 'the world'}: is the CRS right?"
-            ),
+            lambda i: f"({x[i]:g}, {y[i]:g}) cannot be transformed from {options.crs}",
         )
     zero = (lon == 0) & (lat == 0)
     problems.add_rows(
@@ -632,7 +665,8 @@ def _assign_countries(
         cursor.execute("CREATE TEMP TABLE ingest_points (idx int, geom geometry(Point, 4326))")
         with cursor.copy("COPY ingest_points (idx, geom) FROM STDIN") as copy:
             for i in rows:
-                copy.write_row((int(i), f"SRID=4326;POINT({parsed.lon[i]!r} {parsed.lat[i]!r})"))
+                lon, lat = float(parsed.lon[i]), float(parsed.lat[i])
+                copy.write_row((int(i), f"SRID=4326;POINT({lon!r} {lat!r})"))
         cursor.execute("CREATE INDEX ON ingest_points USING gist (geom); ANALYZE ingest_points")
         # Inside a (subdivided) boundary first; if none, the nearest country within the
         # tolerance, because generalised 1:50m coasts and borders leave real sites just outside.
@@ -958,9 +992,10 @@ def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
     table = Measurement._meta.db_table
     target = table if direct else "ingest_measurements"
     if not direct:
+        # Only the loaded columns: a LIKE copy would keep id's NOT NULL without its default.
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS ingest_measurements "
-            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+            f"CREATE TEMP TABLE IF NOT EXISTS ingest_measurements ON COMMIT DROP AS "
+            f"SELECT {', '.join(MEASUREMENT_COLUMNS)} FROM {table} WITH NO DATA"
         )
         cursor.execute("TRUNCATE ingest_measurements")
     written = 0

@@ -228,6 +228,14 @@ class Ingestion(models.Model):
         return f"{self.file_name} → {self.survey}"
 
 
+class SampleQuerySet(models.QuerySet):
+    def visible_to(self, viewer, *, scale_m: int | None = None) -> SampleQuerySet:
+        """Samples the viewer may see (the gate is ``sharing.access``)."""
+        from sharing.access import viewer_scope, visible_samples
+
+        return visible_samples(viewer_scope(viewer), self, scale_m=scale_m)
+
+
 class Sample(models.Model):
     """One sample at one site, with its cell code at each of the 8 grid scales."""
 
@@ -249,6 +257,8 @@ class Sample(models.Model):
     cell_2k = models.CharField(max_length=16, db_index=True)
     cell_1k = models.CharField(max_length=16, db_index=True)
     cell_500m = models.CharField(max_length=16, db_index=True)
+
+    objects = SampleQuerySet.as_manager()
 
     class Meta:
         ordering = ["survey", "code"]
@@ -274,6 +284,19 @@ class Sample(models.Model):
         super().save(*args, **kwargs)
 
 
+class MeasurementQuerySet(models.QuerySet):
+    def visible_to(self, viewer, *, scale_m: int | None = None) -> MeasurementQuerySet:
+        """Measurements the viewer may see, optionally only those that may feed products at
+        cells of ``scale_m`` (the gate is ``sharing.access``)."""
+        from sharing.access import viewer_scope, visible_measurements
+
+        return visible_measurements(viewer_scope(viewer), self, scale_m=scale_m)
+
+    def preferred(self) -> MeasurementQuerySet:
+        """Only each survey's preferred method per element, as maps and statistics use."""
+        return self.filter(analyte__preferred=True)
+
+
 class Measurement(models.Model):
     """One element in one sample: the value in mg/kg of the element, and the value as reported.
 
@@ -293,6 +316,8 @@ class Measurement(models.Model):
     reported_value = models.FloatField(
         help_text=_("The number as reported, in the analyte's unit (the limit when censored).")
     )
+
+    objects = MeasurementQuerySet.as_manager()
 
     class Meta:
         constraints = [

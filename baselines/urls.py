@@ -7,4 +7,6 @@ from . import views
 app_name = "baselines"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("surveys/", views.survey_list, name="survey-list"),
+    path("surveys/<slug:slug>/", views.survey_detail, name="survey-detail"),
 ]

@@ -1,8 +1,84 @@
-"""Pages of the baselines app."""
+"""Pages of the baselines app: home with headline figures, survey list and survey landing pages.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+A survey's landing page (metadata, citation, "data available on") is public while its data is not,
+so embargoed data stays findable; the figures that count samples go through the access gate.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+
+from sharing.access import request_scope, survey_availability
+
+from .models import Country, Element, Measurement, Sample, Survey
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    scope = request_scope(request)
+    samples = Sample.objects.visible_to(scope)
+    figures = {
+        "surveys": Survey.objects.count(),
+        "countries": samples.values("country").distinct().count(),
+        "samples": samples.count(),
+        "elements": Measurement.objects.visible_to(scope).values("element").distinct().count(),
+    }
+    return render(request, "baselines/home.html", {"figures": figures})
+
+
+def survey_list(request: HttpRequest) -> HttpResponse:
+    surveys = (
+        Survey.objects.select_related("medium")
+        .prefetch_related("countries")
+        .annotate(sample_count=Count("samples"))
+        .order_by("name")
+    )
+    return render(request, "baselines/survey_list.html", {"surveys": surveys})
+
+
+def survey_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    survey = get_object_or_404(
+        Survey.objects.select_related("medium").annotate(sample_count=Count("samples")), slug=slug
+    )
+    countries = {c.pk: c for c in survey.countries.all()}
+    availability = [(countries[a.country_id], a) for a in survey_availability(survey)]
+    elements = Element.objects.filter(analytes__survey=survey).distinct().order_by("atomic_number")
+    visible = Sample.objects.visible_to(request_scope(request)).filter(survey=survey).count()
+    pending = (
+        request.user.is_authenticated
+        and survey.access_requests.filter(user=request.user, status="pending").exists()
+    )
+    return render(
+        request,
+        "baselines/survey_detail.html",
+        {
+            "survey": survey,
+            "availability": availability,
+            "elements": elements,
+            "visible_samples": visible,
+            "pending_request": pending,
+            "all_open": all(a.is_open for _, a in availability),
+        },
+    )
+
+
+def not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    """404: JSON with a reason under /api/, the page elsewhere. Hidden and missing look alike."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": "not_found", "reason": "Not found.", "status": 404}, status=404
+        )
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": "server_error", "reason": "Internal error; it has been logged.", "status": 500},
+            status=500,
+        )
+    return render(request, "500.html", status=500)
+
+
+__all__ = ["home", "survey_list", "survey_detail", "not_found", "server_error", "Country"]

@@ -54,7 +54,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.gis",
     "django.contrib.postgres",
+    "django.contrib.humanize",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
     "leaflet",
     "baselines",
@@ -164,6 +166,13 @@ EMAIL_FILE_PATH = VAR_DIR / "mail"
 REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
+    # Partners script downloads with a token (Authorization: Token <key>); pages use sessions.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "EXCEPTION_HANDLER": "baselines.api.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
 
@@ -199,3 +208,8 @@ if PRODUCTION:
 # Debian 12 ships GDAL 3.6, which cannot block file/network access from spatial references; the
 # portal only reads spatial references from its own data and from files a steward ingests.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "sharing:account"
+LOGOUT_REDIRECT_URL = "baselines:home"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Chemical Earth <noreply@chemearth.invalid>")

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from baselines.demo import DEMO_DATASETS
 from baselines.ingest import survey_ingest
 from baselines.management.commands.ingest import summary
+from sharing.demo import DEMO_PASSWORD, DEMO_USERS, demo_policies_load
 
 DEMO_ADMIN = ("admin", os.environ.get("CHEMEARTH_DEMO_ADMIN_PASSWORD", "chemearth-demo"))
 
@@ -22,12 +23,14 @@ class Command(BaseCommand):
             report = survey_ingest(path=dataset.file, options=dataset.options)
             first_line = summary(report).splitlines()[0]
             self.stdout.write(first_line)
+        for item in demo_policies_load():
+            self.stdout.write(f"Created {item}.")
         username, password = DEMO_ADMIN
         User = get_user_model()
         if not User.objects.filter(username=username).exists():
             User.objects.create_superuser(username, "admin@chemearth.invalid", password)
             self.stdout.write(f"Created the demo admin account {username!r}.")
-        self.stdout.write(
-            f"Demo sign-in: staff/admin  user {username!r}  password {password!r} "
-            "(set CHEMEARTH_DEMO_ADMIN_PASSWORD to choose another)"
-        )
+        self.stdout.write("Demo accounts (sign in at /accounts/login/):")
+        self.stdout.write(f"  {username:<11} {password:<16} staff: sees everything, admin site")
+        for name, role in DEMO_USERS:
+            self.stdout.write(f"  {name:<11} {DEMO_PASSWORD:<16} {role}")

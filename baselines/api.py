@@ -1,0 +1,306 @@
+"""REST API (``/api/v1/``): reference data, survey metadata, and samples and measurements through
+the access gate. Sample and measurement viewsets start from ``visible_to(scope)``; their detail
+views inherit it, so a hidden object answers exactly like a missing one."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django_filters import rest_framework as filters
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.views import exception_handler
+
+from sharing.access import request_scope, shown_location, survey_availability, within_bbox
+from sharing.audit import audit_access
+
+from .models import Country, Element, Measurement, Medium, Sample, Survey
+
+
+def api_exception_handler(exc, context):
+    """Every API error is JSON with a machine-readable ``error`` and a human ``reason``."""
+    response = exception_handler(exc, context)
+    if response is not None and response.status_code == 404:
+        # One body for missing and hidden objects, so a response never reveals that one exists.
+        response.data = {"detail": "Not found."}
+    if response is not None:
+        detail = response.data
+        reason = detail.get("detail") if isinstance(detail, dict) and "detail" in detail else detail
+        code = getattr(exc, "default_code", None) or {404: "not_found", 403: "forbidden"}.get(
+            response.status_code, "error"
+        )
+        response.data = {
+            "error": code,
+            "reason": reason,
+            "status": response.status_code,
+        }
+    return response
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValidationError({"bbox": "expected west,south,east,north in degrees"}) from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ValidationError({"bbox": "expected west < east within ±180 and south < north ±90"})
+    return west, south, east, north
+
+
+class IdCursorPagination(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 10_000
+
+
+# --- reference data ------------------------------------------------------------------------------
+
+
+class ElementSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Element
+        fields = [
+            "symbol", "atomic_number", "name_en", "name_zh", "display_unit", "display_species",
+            "groups", "ggb76",
+        ]  # fmt: skip
+
+
+class ElementViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Element.objects.all()
+    serializer_class = ElementSerializer
+    lookup_field = "symbol"
+    pagination_class = None
+    filterset_fields = ["ggb76"]
+
+
+class MediumSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Medium
+        fields = ["code", "name_en", "name_zh", "description"]
+
+
+class MediumViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Medium.objects.all()
+    serializer_class = MediumSerializer
+    lookup_field = "code"
+    pagination_class = None
+
+
+class CountrySerializer(serializers.ModelSerializer):
+    code = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Country
+        fields = ["code", "iso_a3", "iso_a2", "name_en", "name_zh", "continent", "land_area_km2"]
+
+
+class CountryViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Country.objects.all()
+    serializer_class = CountrySerializer
+    lookup_field = "adm0_a3"
+    pagination_class = None
+
+
+# --- surveys: public metadata, findable while their data is embargoed -----------------------------
+
+
+class SurveySerializer(serializers.ModelSerializer):
+    medium = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    scale_km = serializers.FloatField(read_only=True)
+    countries = serializers.SerializerMethodField()
+    elements = serializers.SerializerMethodField()
+    sample_count = serializers.IntegerField(read_only=True)
+    availability = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Survey
+        fields = [
+            "slug", "name", "medium", "scale_km", "year", "monitoring_round", "countries",
+            "elements", "sample_count", "citation", "licence", "availability",
+        ]  # fmt: skip
+
+    def get_countries(self, survey: Survey) -> list[str]:
+        return [c.code for c in survey.countries.all()]
+
+    def get_elements(self, survey: Survey) -> list[str]:
+        return sorted({a.element.symbol for a in survey.analytes.all()})
+
+    def get_availability(self, survey: Survey) -> list[dict]:
+        codes = {c.pk: c.code for c in survey.countries.all()}
+        return [
+            {
+                "country": codes[a.country_id],
+                "available_on": a.available_on,
+                "open": a.is_open,
+                "scheduled": a.scheduled,
+            }
+            for a in survey_availability(survey)
+        ]
+
+
+class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = SurveySerializer
+    lookup_field = "slug"
+    filterset_fields = {"medium__code": ["exact"], "scale_m": ["exact"], "year": ["exact"]}
+    pagination_class = None
+
+    def get_queryset(self):
+        return (
+            Survey.objects.select_related("medium")
+            .prefetch_related("countries", "analytes__element")
+            .annotate(sample_count=Count("samples"))
+            .order_by("name")
+        )
+
+
+# --- samples and measurements: through the gate ----------------------------------------------
+
+
+class SampleFilter(filters.FilterSet):
+    survey = filters.CharFilter(field_name="survey__slug")
+    country = filters.CharFilter(method="filter_country")
+    medium = filters.CharFilter(field_name="survey__medium__code")
+    bbox = filters.CharFilter(method="filter_bbox", help_text="west,south,east,north")
+
+    class Meta:
+        model = Sample
+        fields = ["survey", "country", "medium", "bbox"]
+
+    def filter_country(self, queryset, name, value):
+        return queryset.filter(country__iso_a3=value.upper())
+
+    def filter_bbox(self, queryset, name, value):
+        return within_bbox(request_scope(self.request), queryset, parse_bbox(value))
+
+
+def _location(scope, sample: Sample) -> dict:
+    lon, lat, precision = shown_location(scope, sample)
+    return {
+        "type": "Point",
+        "coordinates": [round(lon, 6), round(lat, 6)],
+        "precision_km": precision / 1000 if precision else None,
+    }
+
+
+class SampleSerializer(serializers.ModelSerializer):
+    """A sample as GeoJSON; its location is what the viewer may see, never the stored point."""
+
+    def to_representation(self, sample: Sample) -> dict:
+        scope = request_scope(self.context["request"])
+        location = _location(scope, sample)
+        precision = location.pop("precision_km")
+        return {
+            "type": "Feature",
+            "id": sample.pk,
+            "geometry": location,
+            "properties": {
+                "code": sample.code,
+                "site_code": sample.site_code,
+                "survey": sample.survey.slug,
+                "country": sample.country.code,
+                "sampled_on": sample.sampled_on,
+                "depth": sample.depth,
+                "location_precision_km": precision,
+                "cell": sample.cell_code(int(precision * 1000)) if precision else None,
+            },
+        }
+
+    class Meta:
+        model = Sample
+        fields = ["id"]
+
+
+class SampleViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = SampleSerializer
+    filterset_class = SampleFilter
+    pagination_class = IdCursorPagination
+
+    def get_queryset(self):
+        scope = request_scope(self.request)
+        return Sample.objects.visible_to(scope).select_related("survey", "country")
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        audit_access(request, request_scope(request), "sample list")
+        data = response.data
+        response.data = {
+            "type": "FeatureCollection",
+            "features": data["results"],
+            "links": {"next": data.get("next"), "previous": data.get("previous")},
+        }
+        return response
+
+
+class MeasurementFilter(filters.FilterSet):
+    element = filters.CharFilter(field_name="element__symbol")
+    medium = filters.CharFilter(field_name="sample__survey__medium__code")
+    survey = filters.CharFilter(field_name="sample__survey__slug")
+    country = filters.CharFilter(field_name="sample__country__iso_a3")
+    censored = filters.BooleanFilter()
+    all_methods = filters.BooleanFilter(
+        method="filter_all_methods",
+        help_text="true: every method's values; default: each survey's preferred method only",
+    )
+    bbox = filters.CharFilter(method="filter_bbox", help_text="west,south,east,north")
+
+    class Meta:
+        model = Measurement
+        fields = ["element", "medium", "survey", "country", "censored"]
+
+    def filter_all_methods(self, queryset, name, value):
+        return queryset
+
+    def filter_queryset(self, queryset):
+        if self.form.cleaned_data.get("all_methods") is not True:
+            queryset = queryset.preferred()
+        return super().filter_queryset(queryset)
+
+    def filter_bbox(self, queryset, name, value):
+        return within_bbox(
+            request_scope(self.request), queryset, parse_bbox(value), prefix="sample__"
+        )
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    def to_representation(self, m: Measurement) -> dict:
+        scope = request_scope(self.context["request"])
+        location = _location(scope, m.sample)
+        return {
+            "id": m.pk,
+            "sample": m.sample.code,
+            "survey": m.sample.survey.slug,
+            "country": m.sample.country.code,
+            "element": m.element.symbol,
+            "method": m.analyte.method,
+            "value_mg_kg": m.value,
+            "censored": m.censored,
+            "detection_limit_mg_kg": m.detection_limit,
+            "reported": {
+                "value": m.reported_value,
+                "unit": m.analyte.reported_unit,
+                "species": m.analyte.reported_species or m.element.symbol,
+            },
+            "location": location,
+        }
+
+    class Meta:
+        model = Measurement
+        fields = ["id"]
+
+
+class MeasurementViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = MeasurementSerializer
+    filterset_class = MeasurementFilter
+    pagination_class = IdCursorPagination
+
+    def get_queryset(self):
+        scope = request_scope(self.request)
+        return Measurement.objects.visible_to(scope).select_related(
+            "sample__survey", "sample__country", "element", "analyte"
+        )
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        audit_access(request, request_scope(request), "measurement list")
+        return response

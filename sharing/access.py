@@ -1,0 +1,422 @@
+"""THE access module: the one place that turns (viewer, time) into visible samples and measurements.
+
+Every path that reveals sample data — API, tiles, legends, cell statistics, dashboards, exports, OGC
+endpoints, search, steward lists — starts from a queryset made here:
+
+    scope = viewer_scope(request.user)
+    Measurement.objects.visible_to(scope)                      # rows the viewer may see
+    Measurement.objects.visible_to(scope, scale_m=20_000)      # ... in products at 20 km cells
+    aggregatable_measurements(scope, scale_m=..., element=...)  # + pre-release rows (rule 4)
+    shown_location(scope, sample)                              # exact or snapped coordinates
+
+The rules are those of docs/architecture.md §7:
+1. a country with no policy publishes nothing;
+2. public: policy in force, the survey's "available on" date (else the country's) reached at
+   00:00 UTC, element not confidential;
+3. public precision: locations only as cell centroids of the policy's scale, and no derived product
+   at a finer scale for viewers limited by it;
+4. optional public maps before release: embargoed, non-confidential values feed aggregates at the
+   stated scale or coarser, only in cells with at least k samples; never points or exports;
+5. partner agreements grant their members countries (optionally surveys), elements (confidential
+   ones only when named), precision, between valid_from and valid_to;
+6. stewards see all of their country; staff see everything.
+
+A viewer's rights are computed once per request into a ``Scope``: a list of grants, each a
+(countries, surveys, elements, precision) rectangle. Querysets are the union of the grants'
+conditions, merged by shape so the SQL has one clause per kind of grant rather than per country.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from baselines import grid
+from baselines.models import Element, Measurement, Sample, Survey
+
+from .models import Agreement, ReleasePolicy, Stewardship, SurveyEmbargo, opens_at
+from .versioning import policy_version
+
+EXACT = 0  # precision of a grant that shows exact locations
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Rows of some countries a viewer may see.
+
+    ``surveys``/``elements`` of None mean "all"; ``excluded_*`` are removed from that.
+    ``precision_m`` is EXACT or the cell size locations are snapped to.
+    """
+
+    countries: frozenset[int]
+    surveys: frozenset[int] | None = None
+    excluded_surveys: frozenset[int] = frozenset()
+    elements: frozenset[int] | None = None
+    excluded_elements: frozenset[int] = frozenset()
+    precision_m: int = EXACT
+    source: str = "public"
+
+    def shape(self) -> tuple:
+        return (self.surveys, self.excluded_surveys, self.elements, self.excluded_elements)
+
+
+@dataclass(frozen=True)
+class PrereleaseGrant:
+    """Embargoed rows that may feed public aggregates at ``scale_m`` or coarser (rule 4)."""
+
+    country: int
+    surveys: frozenset[int] | None
+    excluded_surveys: frozenset[int]
+    excluded_elements: frozenset[int]
+    scale_m: int
+    min_samples: int
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one viewer may see at one instant. Build it with ``viewer_scope``."""
+
+    user_id: int | None
+    now: dt.datetime
+    version: str
+    everything: bool = False
+    grants: tuple[Grant, ...] = ()
+    prerelease: tuple[PrereleaseGrant, ...] = ()
+    precision_by_country: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def cache_key(self) -> str:
+        """Viewers with equal rights share cached products: the key names the rights, not the
+        user. Staff and stewards differ from the public only by their grants."""
+        if self.everything:
+            return f"all:{self.version}"
+        import hashlib
+
+        text = repr(sorted((sorted(g.countries), g.shape(), g.precision_m) for g in self.grants))
+        text += repr(sorted((p.country, p.surveys, p.excluded_elements) for p in self.prerelease))
+        return hashlib.sha1(text.encode()).hexdigest()[:16] + ":" + self.version
+
+    @property
+    def is_public_only(self) -> bool:
+        return not self.everything and all(g.source == "public" for g in self.grants)
+
+    def precision_for(self, country_id: int) -> int | None:
+        """EXACT, a cell size in metres, or None when nothing of the country is visible."""
+        if self.everything:
+            return EXACT
+        return self.precision_by_country.get(country_id)
+
+
+def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
+    """The rights of a user (or AnonymousUser, or None) at ``now`` (default: this instant)."""
+    if isinstance(viewer, Scope):
+        return viewer
+    now = now or timezone.now()
+    version = policy_version(now)
+    user = viewer if viewer is not None and viewer.is_authenticated else AnonymousUser()
+    user_id = user.pk if user.is_authenticated else None
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return Scope(user_id=user_id, now=now, version=version, everything=True)
+
+    grants: list[Grant] = []
+    prerelease: list[PrereleaseGrant] = []
+    policies = {
+        p.country_id: p
+        for p in ReleasePolicy.objects.prefetch_related("confidential_elements").filter(
+            in_force=True
+        )
+    }
+    confidential = {
+        c: frozenset(e.pk for e in p.confidential_elements.all()) for c, p in policies.items()
+    }
+    surveys_by_country: dict[int, set[int]] = defaultdict(set)
+    for survey_id, country_id in Survey.countries.through.objects.values_list(
+        "survey_id", "country_id"
+    ):
+        surveys_by_country[country_id].add(survey_id)
+    embargo_opens = {
+        e.survey_id: opens_at(e.available_on) for e in SurveyEmbargo.objects.all()
+    }
+
+    for country_id, policy in policies.items():
+        default_open = policy.available_on is None or opens_at(policy.available_on) <= now
+        overridden = surveys_by_country[country_id] & embargo_opens.keys()
+        open_overrides = frozenset(s for s in overridden if embargo_opens[s] <= now)
+        closed_overrides = frozenset(overridden - open_overrides)
+        precision = policy.public_precision_m or EXACT
+        if default_open:
+            grants.append(
+                Grant(
+                    countries=frozenset([country_id]),
+                    excluded_surveys=closed_overrides,
+                    excluded_elements=confidential[country_id],
+                    precision_m=precision,
+                )
+            )
+        elif open_overrides:
+            grants.append(
+                Grant(
+                    countries=frozenset([country_id]),
+                    surveys=open_overrides,
+                    excluded_elements=confidential[country_id],
+                    precision_m=precision,
+                )
+            )
+        if policy.prerelease_scale_m:
+            prerelease.append(
+                PrereleaseGrant(
+                    country=country_id,
+                    surveys=closed_overrides if default_open else None,
+                    excluded_surveys=frozenset() if default_open else open_overrides,
+                    excluded_elements=confidential[country_id],
+                    scale_m=policy.prerelease_scale_m,
+                    min_samples=policy.prerelease_min_samples,
+                )
+            )
+
+    if user.is_authenticated and user.is_active:
+        agreements = Agreement.objects.filter(
+            organisation__membership__user=user,
+            valid_from__lte=now.astimezone(dt.UTC).date(),
+        ).prefetch_related("countries", "surveys", "elements")
+        for agreement in agreements:
+            if not agreement.is_valid_at(now):
+                continue
+            named = frozenset(e.pk for e in agreement.elements.all())
+            surveys = frozenset(s.pk for s in agreement.surveys.all()) or None
+            for country in agreement.countries.all():
+                grants.append(
+                    Grant(
+                        countries=frozenset([country.pk]),
+                        surveys=surveys,
+                        elements=None if agreement.all_elements else named,
+                        excluded_elements=(
+                            confidential.get(country.pk, frozenset()) - named
+                            if agreement.all_elements
+                            else frozenset()
+                        ),
+                        precision_m=agreement.precision_m or EXACT,
+                        source="agreement",
+                    )
+                )
+        for country_id in Stewardship.objects.filter(user=user).values_list(
+            "country_id", flat=True
+        ):
+            grants.append(Grant(countries=frozenset([country_id]), source="steward"))
+
+    precision: dict[int, int] = {}
+    for grant in grants:
+        for country_id in grant.countries:
+            precision[country_id] = min(precision.get(country_id, grant.precision_m), grant.precision_m)
+    return Scope(
+        user_id=user_id,
+        now=now,
+        version=version,
+        grants=_merge(grants),
+        prerelease=tuple(prerelease),
+        precision_by_country=precision,
+    )
+
+
+def _merge(grants: list[Grant]) -> tuple[Grant, ...]:
+    """Grants of the same shape and precision become one grant over all their countries."""
+    merged: dict[tuple, set[int]] = defaultdict(set)
+    source: dict[tuple, str] = {}
+    for grant in grants:
+        key = (grant.shape(), grant.precision_m)
+        merged[key] |= grant.countries
+        source[key] = grant.source if source.get(key, grant.source) == grant.source else "mixed"
+    return tuple(
+        Grant(
+            countries=frozenset(countries),
+            surveys=shape[0],
+            excluded_surveys=shape[1],
+            elements=shape[2],
+            excluded_elements=shape[3],
+            precision_m=precision_m,
+            source=source[(shape, precision_m)],
+        )
+        for (shape, precision_m), countries in sorted(merged.items(), key=lambda kv: repr(kv[0]))
+    )
+
+
+def _grant_q(grant: Grant, prefix: str, with_elements: bool) -> Q:
+    q = Q(**{f"{prefix}country_id__in": sorted(grant.countries)})
+    if grant.surveys is not None:
+        q &= Q(**{f"{prefix}survey_id__in": sorted(grant.surveys)})
+    if grant.excluded_surveys:
+        q &= ~Q(**{f"{prefix}survey_id__in": sorted(grant.excluded_surveys)})
+    if with_elements:
+        if grant.elements is not None:
+            q &= Q(element_id__in=sorted(grant.elements))
+        if grant.excluded_elements:
+            q &= ~Q(element_id__in=sorted(grant.excluded_elements))
+    return q
+
+
+def _usable(grant: Grant, scale_m: int | None) -> bool:
+    """Rule 3: a grant limited to cells of size P feeds no product finer than P."""
+    return scale_m is None or grant.precision_m == EXACT or grant.precision_m <= scale_m
+
+
+def measurement_condition(scope: Scope, *, scale_m: int | None = None) -> Q | None:
+    """The Q over Measurement for ``scope`` (None: everything); an empty OR matches nothing."""
+    if scope.everything:
+        return None
+    q = Q(pk__in=[])
+    for grant in scope.grants:
+        if _usable(grant, scale_m):
+            q |= _grant_q(grant, "sample__", with_elements=True)
+    return q
+
+
+def sample_condition(scope: Scope, *, scale_m: int | None = None) -> Q | None:
+    """The Q over Sample: a sample is visible when a grant covers its country and survey."""
+    if scope.everything:
+        return None
+    q = Q(pk__in=[])
+    for grant in scope.grants:
+        if _usable(grant, scale_m):
+            q |= _grant_q(grant, "", with_elements=False)
+    return q
+
+
+def visible_measurements(
+    scope: Scope, queryset: QuerySet[Measurement] | None = None, *, scale_m: int | None = None
+) -> QuerySet[Measurement]:
+    queryset = Measurement.objects.all() if queryset is None else queryset
+    condition = measurement_condition(viewer_scope(scope), scale_m=scale_m)
+    return queryset if condition is None else queryset.filter(condition)
+
+
+def visible_samples(
+    scope: Scope, queryset: QuerySet[Sample] | None = None, *, scale_m: int | None = None
+) -> QuerySet[Sample]:
+    queryset = Sample.objects.all() if queryset is None else queryset
+    condition = sample_condition(viewer_scope(scope), scale_m=scale_m)
+    return queryset if condition is None else queryset.filter(condition)
+
+
+def aggregatable_measurements(
+    scope: Scope, *, scale_m: int, element: Element | int
+) -> QuerySet[Measurement]:
+    """Rows that may feed an aggregate (map cell, statistic) at ``scale_m`` for one element.
+
+    The visible rows, plus (rule 4) embargoed non-confidential rows of countries that allow
+    public maps before release at this scale or coarser, limited to cells holding at least the
+    policy's minimum number of such samples. Never use this for points, lists or exports.
+    """
+    scope = viewer_scope(scope)
+    element_id = element if isinstance(element, int) else element.pk
+    visible = visible_measurements(scope, scale_m=scale_m).filter(element_id=element_id)
+    extra = Q(pk__in=[])
+    cell_field = grid.cell_field_name(scale_m)
+    for pre in scope.prerelease:
+        if scale_m < pre.scale_m or element_id in pre.excluded_elements:
+            continue
+        condition = Q(sample__country_id=pre.country, element_id=element_id)
+        if pre.surveys is not None:
+            condition &= Q(sample__survey_id__in=sorted(pre.surveys))
+        if pre.excluded_surveys:
+            condition &= ~Q(sample__survey_id__in=sorted(pre.excluded_surveys))
+        dense_cells = (
+            Measurement.objects.filter(condition)
+            .values(f"sample__{cell_field}")
+            .annotate(n=Count("sample_id", distinct=True))
+            .filter(n__gte=pre.min_samples)
+            .values(f"sample__{cell_field}")
+        )
+        extra |= condition & Q(**{f"sample__{cell_field}__in": dense_cells})
+    if extra == Q(pk__in=[]):
+        return visible
+    return Measurement.objects.filter(Q(pk__in=visible.values("pk")) | extra)
+
+
+def shown_location(scope: Scope, sample: Sample) -> tuple[float, float, int] | None:
+    """(lon, lat, precision) the viewer may see for a sample: exact, or snapped to its cell's
+    centroid at the viewer's precision for the sample's country; None when not visible."""
+    precision = viewer_scope(scope).precision_for(sample.country_id)
+    if precision is None:
+        return None
+    if precision == EXACT:
+        return sample.geom.x, sample.geom.y, EXACT
+    lon, lat = grid.parse_code(sample.cell_code(precision)).centroid_lonlat
+    return lon, lat, precision
+
+
+def finest_scale(scope: Scope, country_id: int) -> int | None:
+    """The finest cell size at which the viewer may see products of a country's data."""
+    return viewer_scope(scope).precision_for(country_id)
+
+
+def within_bbox(
+    scope: Scope,
+    queryset: QuerySet,
+    bbox: tuple[float, float, float, float],
+    *,
+    prefix: str = "",
+) -> QuerySet:
+    """Narrow visible samples (or measurements, with ``prefix="sample__"``) to a bbox without
+    revealing more than the viewer's precision: for a country shown at P-km cells the test is
+    whether the sample's P-km cell touches the bbox, not where the sample lies in it."""
+    from django.contrib.gis.geos import Polygon
+
+    scope = viewer_scope(scope)
+    if scope.everything:
+        return queryset.filter(**{f"{prefix}geom__intersects": Polygon.from_bbox(bbox)})
+    by_precision: dict[int, set[int]] = defaultdict(set)
+    for country_id, precision in scope.precision_by_country.items():
+        by_precision[precision].add(country_id)
+    condition = Q(pk__in=[])
+    for precision, countries in by_precision.items():
+        box = bbox if precision == EXACT else grid.cell_aligned_bbox(bbox, precision)
+        condition |= Q(
+            **{
+                f"{prefix}country_id__in": sorted(countries),
+                f"{prefix}geom__intersects": Polygon.from_bbox(box),
+            }
+        )
+    return queryset.filter(condition)
+
+
+def request_scope(request) -> Scope:
+    """The scope of a request's user, computed once per request."""
+    scope = getattr(request, "_chemearth_scope", None)
+    if scope is None:
+        scope = viewer_scope(getattr(request, "user", None))
+        request._chemearth_scope = scope
+    return scope
+
+
+@dataclass(frozen=True)
+class Availability:
+    """When a survey's data opens to the public in one country."""
+
+    country_id: int
+    available_on: dt.date | None  # None with is_open: already open
+    is_open: bool
+    scheduled: bool  # False: the country has no policy in force, no date is set
+
+
+def survey_availability(survey: Survey, now: dt.datetime | None = None) -> list[Availability]:
+    """Per country of the survey, whether and from when its data is public (rules 1–2)."""
+    now = now or timezone.now()
+    embargo = SurveyEmbargo.objects.filter(survey=survey).first()
+    policies = {
+        p.country_id: p
+        for p in ReleasePolicy.objects.filter(country__in=survey.countries.all(), in_force=True)
+    }
+    result = []
+    for country_id in survey.countries.values_list("pk", flat=True):
+        policy = policies.get(country_id)
+        if policy is None:
+            result.append(Availability(country_id, None, False, False))
+            continue
+        day = embargo.available_on if embargo else policy.available_on
+        result.append(Availability(country_id, day, day is None or opens_at(day) <= now, True))
+    return result

@@ -1,0 +1,193 @@
+"""Writes of the sharing app: policy edits, access requests, licence acceptance.
+
+Each service is atomic, validates with ``full_clean()`` and writes its audit event; the policy
+version is bumped by the receivers in ``signals.py`` whatever path the write takes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from baselines.models import Survey
+
+from .audit import audit_record
+from .models import (
+    AccessRequest,
+    Agreement,
+    AuditEvent,
+    LicenceAcceptance,
+    Membership,
+    Organisation,
+    ReleasePolicy,
+    Stewardship,
+)
+
+
+def policy_snapshot(policy: ReleasePolicy) -> dict:
+    """The policy as plain data, for the audit log's before/after."""
+    return {
+        "in_force": policy.in_force,
+        "available_on": policy.available_on.isoformat() if policy.available_on else None,
+        "confidential_elements": sorted(e.symbol for e in policy.confidential_elements.all())
+        if policy.pk
+        else [],
+        "public_precision_km": policy.public_precision_m and policy.public_precision_m / 1000,
+        "prerelease_scale_km": policy.prerelease_scale_m and policy.prerelease_scale_m / 1000,
+        "prerelease_min_samples": policy.prerelease_min_samples,
+        "licence": policy.licence,
+        "citation": policy.citation,
+    }
+
+
+def is_steward(user, country) -> bool:
+    return bool(
+        user.is_authenticated
+        and (user.is_staff or Stewardship.objects.filter(user=user, country=country).exists())
+    )
+
+
+@transaction.atomic
+def policy_update(*, policy: ReleasePolicy, user, data: dict, confidential=None) -> ReleasePolicy:
+    """Apply a steward's edit to a country policy, with before/after in the audit log."""
+    if not is_steward(user, policy.country):
+        raise PermissionDenied
+    before = policy_snapshot(policy) if policy.pk else None
+    for name, value in data.items():
+        setattr(policy, name, value)
+    policy.updated_by = user
+    policy.full_clean()
+    policy.save()
+    if confidential is not None:
+        policy.confidential_elements.set(confidential)
+    after = policy_snapshot(policy)
+    if before != after:
+        changed = sorted(k for k in after if before is None or before.get(k) != after[k])
+        audit_record(
+            kind=AuditEvent.Kind.POLICY,
+            user=user,
+            country=policy.country,
+            summary=f"Release policy of {policy.country.code} changed: {', '.join(changed)}",
+            before=before,
+            after=after,
+        )
+    return policy
+
+
+@transaction.atomic
+def access_request_create(*, user, survey: Survey, message: str = "") -> AccessRequest:
+    """A signed-in user asks for a survey's data; the countries' stewards are told by email."""
+    organisation = Organisation.objects.filter(membership__user=user).first()
+    request = AccessRequest.objects.create(
+        user=user, survey=survey, organisation=organisation, message=message
+    )
+    stewards = (
+        Stewardship.objects.filter(country__in=survey.countries.all())
+        .select_related("user")
+        .values_list("user__email", flat=True)
+    )
+    recipients = sorted({email for email in stewards if email})
+    audit_record(
+        kind=AuditEvent.Kind.REQUEST,
+        user=user,
+        country=survey.countries.first(),
+        summary=f"{user.get_username()} asked for access to {survey.name}",
+    )
+    if recipients:
+        transaction.on_commit(
+            lambda: send_mail(
+                subject=f"[Chemical Earth] Access request for {survey.name}",
+                message=(
+                    f"{user.get_username()} ({user.email or 'no email'}) asks for access to "
+                    f"{survey.name}.\n\n{message}\n\nDecide on the stewardship page."
+                ),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=recipients,
+                fail_silently=True,
+            )
+        )
+    return request
+
+
+@transaction.atomic
+def access_request_decide(
+    *,
+    access_request: AccessRequest,
+    steward,
+    grant: bool,
+    valid_to: dt.date | None = None,
+    note: str = "",
+) -> AccessRequest:
+    """Grant (creating or extending an agreement for the requester's organisation) or decline."""
+    survey = access_request.survey
+    if not any(is_steward(steward, c) for c in survey.countries.all()):
+        raise PermissionDenied
+    access_request.status = (
+        AccessRequest.Status.GRANTED if grant else AccessRequest.Status.DECLINED
+    )
+    access_request.decided_by = steward
+    access_request.decided_at = timezone.now()
+    access_request.decision_note = note
+    if grant:
+        organisation = access_request.organisation or _personal_organisation(access_request.user)
+        agreement = (
+            Agreement.objects.filter(organisation=organisation, surveys=survey).first()
+            or Agreement(
+                organisation=organisation,
+                title=f"Access to {survey.name}",
+                valid_from=timezone.now().date(),
+                licence_text=_licence_for(survey),
+            )
+        )
+        agreement.valid_to = valid_to
+        agreement.full_clean()
+        agreement.save()
+        agreement.countries.add(*survey.countries.all())
+        agreement.surveys.add(survey)
+        access_request.agreement = agreement
+        access_request.organisation = organisation
+        audit_record(
+            kind=AuditEvent.Kind.AGREEMENT,
+            user=steward,
+            country=survey.countries.first(),
+            summary=f"Granted {access_request.user.get_username()} access to {survey.name}",
+            after={"agreement": agreement.pk, "valid_to": valid_to and valid_to.isoformat()},
+        )
+    access_request.save()
+    return access_request
+
+
+def _personal_organisation(user) -> Organisation:
+    name = f"{user.get_username()} (individual)"
+    organisation, _ = Organisation.objects.get_or_create(
+        name=name, defaults={"slug": slugify(name)[:200] or f"user-{user.pk}"}
+    )
+    Membership.objects.get_or_create(organisation=organisation, user=user)
+    return organisation
+
+
+def _licence_for(survey: Survey) -> str:
+    return survey.licence or "Use under the terms agreed with the data owner; cite the survey."
+
+
+@transaction.atomic
+def licence_accept(*, user, agreement: Agreement) -> LicenceAcceptance:
+    """Record that a member accepted an agreement's licence (before their first download)."""
+    if not Membership.objects.filter(user=user, organisation=agreement.organisation).exists():
+        raise PermissionDenied
+    acceptance, created = LicenceAcceptance.objects.get_or_create(
+        user=user, agreement=agreement, defaults={"licence_text": agreement.licence_text}
+    )
+    if created:
+        audit_record(
+            kind=AuditEvent.Kind.LICENCE,
+            user=user,
+            summary=f"Accepted the licence of {agreement}",
+        )
+    return acceptance

@@ -1,0 +1,1 @@
+"""Views of the sharing app, by audience: accounts (everyone), requests, steward (stewards)."""
