@@ -122,6 +122,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    # Embargoes end at 00:00 UTC; checking every 5 minutes re-renders released maps promptly.
+    "release-due-embargoes": {
+        "task": "sharing.tasks.release_due_embargoes",
+        "schedule": float(os.environ.get("RELEASE_CHECK_SECONDS", "300")),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -212,4 +219,6 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sharing:account"
 LOGOUT_REDIRECT_URL = "baselines:home"
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Chemical Earth <noreply@chemearth.invalid>")
+DEFAULT_FROM_EMAIL = os.environ.get(
+    "DEFAULT_FROM_EMAIL", "Chemical Earth <noreply@chemearth.invalid>"
+)

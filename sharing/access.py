@@ -139,9 +139,7 @@ def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
         "survey_id", "country_id"
     ):
         surveys_by_country[country_id].add(survey_id)
-    embargo_opens = {
-        e.survey_id: opens_at(e.available_on) for e in SurveyEmbargo.objects.all()
-    }
+    embargo_opens = {e.survey_id: opens_at(e.available_on) for e in SurveyEmbargo.objects.all()}
 
     for country_id, policy in policies.items():
         default_open = policy.available_on is None or opens_at(policy.available_on) <= now
@@ -212,7 +210,9 @@ def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
     precision: dict[int, int] = {}
     for grant in grants:
         for country_id in grant.countries:
-            precision[country_id] = min(precision.get(country_id, grant.precision_m), grant.precision_m)
+            precision[country_id] = min(
+                precision.get(country_id, grant.precision_m), grant.precision_m
+            )
     return Scope(
         user_id=user_id,
         now=now,

@@ -128,22 +128,19 @@ def access_request_decide(
     survey = access_request.survey
     if not any(is_steward(steward, c) for c in survey.countries.all()):
         raise PermissionDenied
-    access_request.status = (
-        AccessRequest.Status.GRANTED if grant else AccessRequest.Status.DECLINED
-    )
+    access_request.status = AccessRequest.Status.GRANTED if grant else AccessRequest.Status.DECLINED
     access_request.decided_by = steward
     access_request.decided_at = timezone.now()
     access_request.decision_note = note
     if grant:
         organisation = access_request.organisation or _personal_organisation(access_request.user)
-        agreement = (
-            Agreement.objects.filter(organisation=organisation, surveys=survey).first()
-            or Agreement(
-                organisation=organisation,
-                title=f"Access to {survey.name}",
-                valid_from=timezone.now().date(),
-                licence_text=_licence_for(survey),
-            )
+        agreement = Agreement.objects.filter(
+            organisation=organisation, surveys=survey
+        ).first() or Agreement(
+            organisation=organisation,
+            title=f"Access to {survey.name}",
+            valid_from=timezone.now().date(),
+            licence_text=_licence_for(survey),
         )
         agreement.valid_to = valid_to
         agreement.full_clean()
