@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 
 from sharing.access import request_scope, survey_availability
 
-from .models import Country, Element, Measurement, Sample, Survey
+from .models import Element, Measurement, Sample, Survey
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -74,11 +74,7 @@ def not_found(request: HttpRequest, exception=None) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"error": "server_error", "reason": "Internal error; it has been logged.", "status": 500},
-            status=500,
-        )
+        body = {"error": "server_error", "reason": "Internal error; it has been logged."}
+        return JsonResponse({**body, "status": 500}, status=500)
     return render(request, "500.html", status=500)
 
-
-__all__ = ["home", "survey_list", "survey_detail", "not_found", "server_error", "Country"]

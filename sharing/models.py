@@ -211,6 +211,9 @@ class LicenceAcceptance(models.Model):
             models.UniqueConstraint(fields=["user", "agreement"], name="acceptance_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user} accepted {self.agreement} on {self.accepted_at:%Y-%m-%d}"
+
 
 class AccessRequest(models.Model):
     """A signed-in user asks for a survey's data before its release."""
@@ -237,6 +240,9 @@ class AccessRequest(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.survey} ({self.status})"
 
 
 class AuditEvent(models.Model):
@@ -275,3 +281,6 @@ class PolicyCounter(models.Model):
     released_through = models.DateTimeField(
         null=True, blank=True, help_text=_("Embargo ends up to this instant have been processed.")
     )
+
+    def __str__(self) -> str:
+        return f"policy counter {self.value}"
