@@ -401,6 +401,8 @@ class Availability:
     available_on: dt.date | None  # None with is_open: already open
     is_open: bool
     scheduled: bool  # False: the country has no policy in force, no date is set
+    confidential: tuple[str, ...] = ()  # element symbols never public
+    precision_km: float | None = None  # public locations as cells of this size
 
 
 def survey_availability(survey: Survey, now: dt.datetime | None = None) -> list[Availability]:
@@ -409,7 +411,9 @@ def survey_availability(survey: Survey, now: dt.datetime | None = None) -> list[
     embargo = SurveyEmbargo.objects.filter(survey=survey).first()
     policies = {
         p.country_id: p
-        for p in ReleasePolicy.objects.filter(country__in=survey.countries.all(), in_force=True)
+        for p in ReleasePolicy.objects.filter(
+            country__in=survey.countries.all(), in_force=True
+        ).prefetch_related("confidential_elements")
     }
     result = []
     for country_id in survey.countries.values_list("pk", flat=True):
@@ -418,5 +422,14 @@ def survey_availability(survey: Survey, now: dt.datetime | None = None) -> list[
             result.append(Availability(country_id, None, False, False))
             continue
         day = embargo.available_on if embargo else policy.available_on
-        result.append(Availability(country_id, day, day is None or opens_at(day) <= now, True))
+        result.append(
+            Availability(
+                country_id,
+                day,
+                day is None or opens_at(day) <= now,
+                True,
+                tuple(sorted(e.symbol for e in policy.confidential_elements.all())),
+                policy.public_precision_m / 1000 if policy.public_precision_m else None,
+            )
+        )
     return result

@@ -33,8 +33,11 @@ DEMO_USERS = [
 def future_release_date(today: dt.date | None = None) -> dt.date:
     """Russia's demo release date: the next 1 June at least six months ahead."""
     today = today or timezone.now().date()
-    year = today.year + (1 if today < dt.date(today.year, 6, 1) - dt.timedelta(days=1) else 2)
-    return dt.date(year, 6, 1)
+    for year in range(today.year, today.year + 3):
+        day = dt.date(year, 6, 1)
+        if (day - today).days >= 180:
+            return day
+    raise AssertionError("unreachable: a 1 June within three years is six months ahead")
 
 
 @transaction.atomic
