@@ -157,6 +157,22 @@ class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
 # --- samples and measurements: through the gate ----------------------------------------------
 
 
+class AuditedReadMixin:
+    """Reads by viewers whose rights go beyond the public are written to the audit log."""
+
+    audit_label = "data"
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        audit_access(request, request_scope(request), f"{self.audit_label} list")
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        audit_access(request, request_scope(request), f"{self.audit_label} {kwargs.get('pk')}")
+        return response
+
+
 class SampleFilter(filters.FilterSet):
     survey = filters.CharFilter(field_name="survey__slug")
     country = filters.CharFilter(method="filter_country")
@@ -211,7 +227,8 @@ class SampleSerializer(serializers.ModelSerializer):
         fields = ["id"]
 
 
-class SampleViewSet(viewsets.ReadOnlyModelViewSet):
+class SampleViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
+    audit_label = "sample"
     serializer_class = SampleSerializer
     filterset_class = SampleFilter
     pagination_class = IdCursorPagination
@@ -222,7 +239,6 @@ class SampleViewSet(viewsets.ReadOnlyModelViewSet):
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
-        audit_access(request, request_scope(request), "sample list")
         data = response.data
         response.data = {
             "type": "FeatureCollection",
@@ -289,7 +305,8 @@ class MeasurementSerializer(serializers.ModelSerializer):
         fields = ["id"]
 
 
-class MeasurementViewSet(viewsets.ReadOnlyModelViewSet):
+class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
+    audit_label = "measurement"
     serializer_class = MeasurementSerializer
     filterset_class = MeasurementFilter
     pagination_class = IdCursorPagination
@@ -299,8 +316,3 @@ class MeasurementViewSet(viewsets.ReadOnlyModelViewSet):
         return Measurement.objects.visible_to(scope).select_related(
             "sample__survey", "sample__country", "element", "analyte"
         )
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        audit_access(request, request_scope(request), "measurement list")
-        return response
