@@ -12,7 +12,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.views import exception_handler
 
 from sharing.access import request_scope, shown_location, survey_availability, within_bbox
-from sharing.audit import audit_access
+from sharing.audit import audit_access, note_country_served
 
 from .models import Country, Element, Measurement, Medium, Sample, Survey
 
@@ -204,6 +204,7 @@ class SampleSerializer(serializers.ModelSerializer):
 
     def to_representation(self, sample: Sample) -> dict:
         scope = request_scope(self.context["request"])
+        note_country_served(self.context["request"], sample.country_id)
         location = _location(scope, sample)
         precision = location.pop("precision_km")
         return {
@@ -281,6 +282,7 @@ class MeasurementFilter(filters.FilterSet):
 class MeasurementSerializer(serializers.ModelSerializer):
     def to_representation(self, m: Measurement) -> dict:
         scope = request_scope(self.context["request"])
+        note_country_served(self.context["request"], m.sample.country_id)
         location = _location(scope, m.sample)
         return {
             "id": m.pk,

@@ -88,6 +88,9 @@ class Scope:
     grants: tuple[Grant, ...] = ()
     prerelease: tuple[PrereleaseGrant, ...] = ()
     precision_by_country: dict[int, int] = field(default_factory=dict)
+    # Countries of which the viewer may see more than the public (agreements, stewardship);
+    # taken before grants are merged, since merging forgets where a grant came from.
+    non_public_countries: frozenset[int] = frozenset()
 
     @property
     def cache_key(self) -> str:
@@ -103,7 +106,7 @@ class Scope:
 
     @property
     def is_public_only(self) -> bool:
-        return not self.everything and all(g.source == "public" for g in self.grants)
+        return not self.everything and not self.non_public_countries
 
     def precision_for(self, country_id: int) -> int | None:
         """EXACT, a cell size in metres, or None when nothing of the country is visible."""
@@ -220,6 +223,9 @@ def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
         grants=_merge(grants),
         prerelease=tuple(prerelease),
         precision_by_country=precision,
+        non_public_countries=frozenset(
+            c for g in grants if g.source != "public" for c in g.countries
+        ),
     )
 
 

@@ -28,16 +28,33 @@ def audit_record(
     )
 
 
-def audit_access(request: HttpRequest, scope, summary: str) -> None:
-    """Record a read that may include non-public rows (a partner's, steward's or staff's view).
+def note_country_served(request: HttpRequest, country_id: int) -> None:
+    """Serializers call this for each row they return, so the audit knows whose data went out."""
+    seen = getattr(request, "_chemearth_countries_served", None)
+    if seen is None:
+        seen = request._chemearth_countries_served = set()
+    seen.add(country_id)
 
-    Public-only viewers are not logged: what they see is public.
+
+def audit_access(request: HttpRequest, scope, summary: str) -> None:
+    """Record a read that returned non-public rows: one event per country whose data the viewer
+    sees beyond the public release (a partner's, steward's or staff's view), so each country's
+    stewards find it in their log. Public-only viewers are not logged: what they see is public.
     """
     if scope.is_public_only:
         return
-    audit_record(
-        kind=AuditEvent.Kind.ACCESS,
-        user=request.user,
-        summary=summary,
-        path=request.get_full_path(),
-    )
+    served = getattr(request, "_chemearth_countries_served", set())
+    beyond_public = served if scope.everything else served & scope.non_public_countries
+    if not beyond_public:
+        return
+    from baselines.models import Country
+
+    user = getattr(request, "user", None)
+    for country in Country.objects.filter(pk__in=beyond_public):
+        audit_record(
+            kind=AuditEvent.Kind.ACCESS,
+            user=user,
+            country=country,
+            summary=f"{summary} ({country.code})",
+            path=request.get_full_path(),
+        )
