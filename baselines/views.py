@@ -77,4 +77,3 @@ def server_error(request: HttpRequest) -> HttpResponse:
         body = {"error": "server_error", "reason": "Internal error; it has been logged."}
         return JsonResponse({**body, "status": 500}, status=500)
     return render(request, "500.html", status=500)
-
