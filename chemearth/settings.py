@@ -174,9 +174,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
     # Partners script downloads with a token (Authorization: Token <key>); pages use sessions.
+    # Token first: DRF answers a bad credential with the first class's challenge, so a revoked
+    # token gets 401 with WWW-Authenticate rather than a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "baselines.api.api_exception_handler",

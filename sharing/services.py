@@ -182,9 +182,12 @@ def licence_accept(*, user, agreement: Agreement) -> LicenceAcceptance:
         user=user, agreement=agreement, defaults={"licence_text": agreement.licence_text}
     )
     if created:
-        audit_record(
-            kind=AuditEvent.Kind.LICENCE,
-            user=user,
-            summary=f"Accepted the licence of {agreement}",
-        )
+        # One event per country, so each country's stewards see it in their log.
+        for country in agreement.countries.all() or [None]:
+            audit_record(
+                kind=AuditEvent.Kind.LICENCE,
+                user=user,
+                country=country,
+                summary=f"Accepted the licence of {agreement}",
+            )
     return acceptance

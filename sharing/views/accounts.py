@@ -2,29 +2,140 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
+
+from ..account_forms import LicenceAcceptForm, RegistrationForm
+from ..models import AccessRequest, Agreement, LicenceAcceptance, Membership
+from ..services import licence_accept
+
+# Session key of a freshly created API token: the account page shows it once, then forgets it.
+NEW_TOKEN_SESSION_KEY = "sharing_new_api_token"
 
 
-def register(request: HttpRequest) -> HttpResponse:  # replaced by the accounts work
-    return HttpResponse(status=501)
+def register(request: HttpRequest) -> HttpResponse:
+    """Sign up, sign in, go to the account page (or to a safe ``next``)."""
+    if request.user.is_authenticated:
+        return redirect("sharing:account")
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = ""
+    form = RegistrationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        messages.success(
+            request, _("Welcome, %(name)s: your account is ready.") % {"name": user.get_username()}
+        )
+        return redirect(next_url or "sharing:account")
+    return render(request, "sharing/register.html", {"form": form, "next": next_url})
 
 
+@never_cache
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(status=501)
+    """The signed-in user's organisations, agreements valid now, API token and access requests."""
+    user = request.user
+    now = timezone.now()
+    agreements = [
+        agreement
+        for agreement in Agreement.objects.filter(
+            organisation__membership__user=user, valid_from__lte=now.date()
+        )
+        .select_related("organisation")
+        .prefetch_related("countries", "surveys", "elements")
+        if agreement.is_valid_at(now)
+    ]
+    accepted = dict(
+        LicenceAcceptance.objects.filter(user=user, agreement__in=agreements).values_list(
+            "agreement_id", "accepted_at"
+        )
+    )
+    for agreement in agreements:
+        agreement.precision_km = (
+            f"{agreement.precision_m / 1000:g}" if agreement.precision_m else None
+        )
+        agreement.accepted_at = accepted.get(agreement.pk)
+    new_key = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    token = Token.objects.filter(user=user).first()
+    context = {
+        "memberships": Membership.objects.filter(user=user).select_related("organisation"),
+        "agreements": agreements,
+        "token": token,
+        "new_key": new_key if token is not None and new_key == token.key else None,
+        "access_requests": AccessRequest.objects.filter(user=user).select_related("survey"),
+        "api_example_url": request.build_absolute_uri(reverse("api:measurement-list"))
+        + "?element=Cu",
+    }
+    return render(request, "sharing/account.html", context)
 
 
 @login_required
+@require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(status=501)
+    """Create the user's API token, or replace it (the old key stops working at once)."""
+    with transaction.atomic():
+        replaced = Token.objects.filter(user=request.user).delete()[0] > 0
+        token = Token.objects.create(user=request.user)
+    request.session[NEW_TOKEN_SESSION_KEY] = token.key
+    if replaced:
+        messages.success(request, _("Your API token was replaced; the old one no longer works."))
+    else:
+        messages.success(request, _("Your API token was created."))
+    return redirect("sharing:account")
 
 
 @login_required
+@require_POST
 def token_revoke(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(status=501)
+    """Delete the user's API token: scripts using it are refused from now on."""
+    deleted = Token.objects.filter(user=request.user).delete()[0] > 0
+    request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    if deleted:
+        messages.success(request, _("Your API token was revoked."))
+    else:
+        messages.info(request, _("You had no API token."))
+    return redirect("sharing:account")
 
 
 @login_required
 def licence_accept_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return HttpResponse(status=501)
+    """Show an agreement's licence to a member of its organisation and record their acceptance.
+
+    Anyone else gets the same 404 as for a missing agreement.
+    """
+    agreement = get_object_or_404(
+        Agreement.objects.select_related("organisation"),
+        pk=pk,
+        organisation__membership__user=request.user,
+    )
+    acceptance = LicenceAcceptance.objects.filter(user=request.user, agreement=agreement).first()
+    form = LicenceAcceptForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and acceptance is not None:
+        messages.info(request, _("You have already accepted this licence."))
+        return redirect("sharing:account")
+    if request.method == "POST" and form.is_valid():
+        try:
+            licence_accept(user=request.user, agreement=agreement)
+        except PermissionDenied as exc:  # the membership ended since the check above
+            raise Http404 from exc
+        messages.success(
+            request, _("You accepted the licence of “%(title)s”.") % {"title": agreement.title}
+        )
+        return redirect("sharing:account")
+    context = {"agreement": agreement, "acceptance": acceptance, "form": form}
+    return render(request, "sharing/licence_accept.html", context)

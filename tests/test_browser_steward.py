@@ -1,0 +1,184 @@
+"""The steward's policy page in a real browser: Debian's Chromium driven by Playwright against
+pytest-django's live server.
+
+The steward is signed in by a session cookie made with ``client.force_login`` (no dependence on
+the login page). Every step saves a screenshot to ``test-artifacts/``; console errors, failed or
+4xx/5xx requests and requests to any other host fail the test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from baselines.ingest import IngestOptions, survey_ingest
+from baselines.models import Country, Survey
+from sharing.models import AuditEvent, ReleasePolicy, Stewardship
+from sharing.services import access_request_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE_WIDTH = 390
+
+
+class Watch:
+    """Console errors, page errors, failed requests and foreign hosts seen by a page."""
+
+    def __init__(self, page, allowed_host: str) -> None:
+        self.problems: list[str] = []
+        self.allowed_host = allowed_host
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
+        page.on("response", self._response)
+        page.on("request", self._request)
+
+    def _console(self, message) -> None:
+        # Chromium asks for /favicon.ico on its own; the site has none yet (base.html names no
+        # icon), which is not this page's fault.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            self.problems.append(f"console: {message.text} at {message.location.get('url')}")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def _request(self, request) -> None:
+        host = urlsplit(request.url).netloc
+        if request.url.startswith(("data:", "about:")) or host == self.allowed_host:
+            return
+        self.problems.append(f"request to another host: {request.url}")
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"steward-{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def steward_session(client, django_user_model, write_csv):
+    """Norway with one survey and an open policy, and a signed-in steward's session id."""
+    norway = Country.objects.by_code("NOR")
+    path = write_csv(
+        [
+            ["sample_id", "longitude", "latitude", "Cu_ppm", "Ni_ppm"],
+            ["N-1", 10.70, 59.90, 21.0, 14.0],
+            ["N-2", 10.80, 60.00, 18.5, 11.0],
+            ["N-3", 10.60, 59.95, 30.2, 25.0],
+        ]
+    )
+    survey_ingest(
+        path=path,
+        options=IngestOptions(survey="Oslo topsoil", medium="topsoil", scale_km=10, country="NOR"),
+    )
+    ReleasePolicy.objects.create(country=norway, in_force=True)
+    steward = django_user_model.objects.create_user("nora", "nora@example.org", "pw-steward-1")
+    Stewardship.objects.create(user=steward, country=norway)
+    requester = django_user_model.objects.create_user("rolf", "rolf@example.org", "pw-rolf-1")
+    access_request_create(
+        user=requester,
+        survey=Survey.objects.get(name="Oslo topsoil"),
+        message="For a regional study of Cu and Ni in topsoil around the Oslo fjord.",
+    )
+    client.force_login(steward)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def test_steward_previews_saves_and_audits_a_policy(live_server, steward_session, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the checks below read the ORM.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    host = urlsplit(live_server.url).netloc
+    cookie = {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": steward_session,
+        "url": live_server.url,
+    }
+    policy_url = live_server.url + reverse("sharing:policy-edit", kwargs={"country": "NOR"})
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.add_cookies([cookie])
+            page = context.new_page()
+            watch = Watch(page, host)
+
+            page.goto(live_server.url + reverse("sharing:steward-home"))
+            expect(page.locator("h1")).to_have_text("Stewardship")
+            expect(page.locator(".card", has_text="rolf")).to_contain_text("Oslo topsoil")
+            shot(page, "1-home")
+
+            page.get_by_role("link", name="Edit policy").click()
+            expect(page).to_have_url(policy_url)
+            expect(page.locator("#current-figures")).to_contain_text("3")
+            shot(page, "2-policy")
+
+            page.get_by_label("Cu — Copper").check()
+            page.get_by_role("button", name="Preview").click()
+            preview = page.locator("#preview")
+            expect(preview).to_contain_text(
+                "With this policy, the public would see 3 samples / 3 measurements of these "
+                "elements: Ni (3)"
+            )
+            expect(page.get_by_label("Cu — Copper")).to_be_checked()
+            shot(page, "3-preview")
+            policy = ReleasePolicy.objects.get(country__iso_a3="NOR")
+            assert not policy.confidential_elements.exists()  # the preview saved nothing
+
+            page.get_by_role("button", name="Save").click()
+            expect(page.locator(".messages")).to_contain_text("was saved")
+            expect(page.locator("#preview")).to_have_count(0)
+            shot(page, "4-saved")
+            assert [e.symbol for e in policy.confidential_elements.all()] == ["Cu"]
+
+            page.get_by_role("link", name="Audit log").first.click()
+            events = page.locator("#audit-events")
+            expect(events).to_contain_text("Release policy of NOR changed: confidential_elements")
+            change = events.locator("table.changes tr", has_text="confidential elements")
+            expect(change.locator("td")).to_have_text(["confidential elements", "—", "Cu"])
+            shot(page, "5-audit")
+            assert AuditEvent.objects.filter(kind="policy", user__username="nora").count() == 1
+
+            assert watch.problems == []
+
+            # The same pages on a phone: no horizontal scrolling of the page.
+            phone = browser.new_context(
+                viewport={"width": PHONE_WIDTH, "height": 844}, device_scale_factor=2
+            )
+            phone.add_cookies([cookie])
+            page = phone.new_page()
+            watch = Watch(page, host)
+            for name, url in [
+                ("home", reverse("sharing:steward-home")),
+                ("policy", reverse("sharing:policy-edit", kwargs={"country": "NOR"})),
+                ("audit", reverse("sharing:audit-log", kwargs={"country": "NOR"})),
+            ]:
+                page.goto(live_server.url + url)
+                if name == "policy":
+                    page.get_by_role("button", name="Preview").click()
+                    expect(page.locator("#preview")).to_be_visible()
+                shot(page, f"390-{name}")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE_WIDTH, f"{name} page is {width} px wide"
+            assert watch.problems == []
+        finally:
+            browser.close()
+    assert Survey.objects.filter(name="Oslo topsoil").exists()
