@@ -9,9 +9,9 @@ rows count down from the northern edge of the grid, columns east from its wester
 Codes sort by scale, then row, then column.
 
 Parents: every size divides 80 km, and a cell nests in exactly one cell of each coarser scale whose
-size is a multiple of its own. Where the sizes do not divide (4 km in 10 km, 2 km in 10 km...), a
-4 km cell straddles up to four 10 km cells; its parent there is defined as the coarser cell holding
-the child's centre. A sample's own code at each scale is always computed from its point, never from
+size is a multiple of its own. The one pair that does not divide is 4 km in 10 km: a 4 km cell
+whose row or column is 2 mod 5 straddles a 10 km line (up to four 10 km cells); its parent there is
+defined as the coarser cell holding the child's centre. A sample's own code at each scale is always computed from its point, never from
 a parent, so it is exact at every scale.
 """
 
@@ -42,14 +42,16 @@ SCALE_LABELS: dict[int, str] = {
 }
 LABEL_SCALES: dict[str, int] = {label: size for size, label in SCALE_LABELS.items()}
 
-# The grid's origin is the north-west corner of the EPSG:6933 world extent (±17,367,530.45 m in x,
-# ±7,314,540.83 m in y), pushed outwards to a multiple of 80 km so that every scale shares it.
+# The grid's origin is the north-west corner of the EPSG:6933 world (x ±17,367,530 m at ±180°,
+# y ±7,342,230 m at the poles), pushed outwards to a multiple of 80 km so every scale shares it.
+# Edge cells therefore reach past the antimeridian and the poles; their outlines and centres are
+# clipped to the projection's domain (see _clip).
 ORIGIN_X = -17_440_000
 ORIGIN_Y = 7_360_000
 EXTENT_X = 2 * -ORIGIN_X
 EXTENT_Y = 2 * ORIGIN_Y
 
-_CODE_RE = re.compile(r"^(80K|40K|20K|10K|4K|2K|1K|500M)-(\d{5})-(\d{5})$")
+_CODE_RE = re.compile(r"^(80K|40K|20K|10K|4K|2K|1K|500M)-([0-9]{5})-([0-9]{5})$")
 
 
 class InvalidCellCode(ValueError):
@@ -58,8 +60,12 @@ class InvalidCellCode(ValueError):
 
 def scale_from_km(km: float | str | Decimal) -> int:
     """Scale size in metres from a size in km (``80``, ``"0.5"``); raises for other sizes."""
-    size = int(round(float(km) * 1000))
-    if size not in SCALE_LABELS or not math.isclose(float(km) * 1000, size):
+    try:
+        metres = float(km) * 1000
+        size = int(round(metres))
+    except (TypeError, ValueError, OverflowError):
+        size, metres = -1, math.nan
+    if size not in SCALE_LABELS or not math.isclose(metres, size):
         raise ValueError(
             f"{km} km is not a grid scale; the scales are "
             + ", ".join(f"{s / 1000:g}" for s in SCALES_M)
@@ -104,11 +110,14 @@ def indices_xy(x: np.ndarray, y: np.ndarray, size_m: int) -> tuple[np.ndarray, n
     A point on a cell edge belongs to the cell east of it and south of it (half-open cells), so no
     point is in two cells.
     """
-    col = np.floor((np.asarray(x) - ORIGIN_X) / size_m).astype(np.int64)
-    row = np.floor((ORIGIN_Y - np.asarray(y)) / size_m).astype(np.int64)
-    # Points exactly on the outer edge (lon = 180°, lat = -90°) fold into the last cell.
-    col = np.clip(col, 0, EXTENT_X // size_m - 1)
-    row = np.clip(row, 0, EXTENT_Y // size_m - 1)
+    x, y = np.asarray(x, dtype="f8"), np.asarray(y, dtype="f8")
+    col = np.floor((x - ORIGIN_X) / size_m).astype(np.int64)
+    row = np.floor((ORIGIN_Y - y) / size_m).astype(np.int64)
+    # The division rounds: a point one ulp west of (or north of) an edge can land one cell too far.
+    col -= (ORIGIN_X + col * size_m) > x
+    col += (ORIGIN_X + (col + 1) * size_m) <= x
+    row -= (ORIGIN_Y - row * size_m) < y
+    row += (ORIGIN_Y - (row + 1) * size_m) >= y
     return row, col
 
 
@@ -142,8 +151,10 @@ class Cell:
 
     @property
     def centroid_lonlat(self) -> tuple[float, float]:
-        lon, lat = unproject(*self.centre_xy)
-        return float(lon), float(lat)
+        """Centre of the cell's part on Earth (edge cells reach past ±180° and the poles)."""
+        xmin, ymin, xmax, ymax = _clip(self.bounds)
+        lon, lat = _unproject_edges(np.array([(xmin + xmax) / 2]), np.array([(ymin + ymax) / 2]))
+        return float(lon[0]), float(lat[0])
 
     @property
     def area_m2(self) -> int:
@@ -169,8 +180,9 @@ class Cell:
         return [(xmin, ymin), (xmax, ymin), (xmax, ymax), (xmin, ymax), (xmin, ymin)]
 
     def polygon_lonlat(self, densify: int = 8) -> list[tuple[float, float]]:
-        """The cell's outline in WGS84, edges densified so that they follow the projection."""
-        ring = self.polygon_xy()
+        """The cell's outline in WGS84 (clipped at ±180° and the poles), edges densified."""
+        xmin, ymin, xmax, ymax = _clip(self.bounds)
+        ring = [(xmin, ymin), (xmax, ymin), (xmax, ymax), (xmin, ymax), (xmin, ymin)]
         xs: list[float] = []
         ys: list[float] = []
         for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False):
@@ -180,7 +192,7 @@ class Cell:
                 ys.append(y0 + (y1 - y0) * t)
         xs.append(ring[0][0])
         ys.append(ring[0][1])
-        lon, lat = unproject(np.array(xs), np.array(ys))
+        lon, lat = _unproject_edges(np.array(xs), np.array(ys))
         return list(zip(lon.tolist(), lat.tolist(), strict=True))
 
     def geometry(self):  # -> django.contrib.gis.geos.Polygon
@@ -188,6 +200,40 @@ class Cell:
         from django.contrib.gis.geos import Polygon
 
         return Polygon(self.polygon_lonlat(), srid=4326)
+
+
+@lru_cache(maxsize=1)
+def domain_xy() -> tuple[float, float]:
+    """(x at 180°, y at 90°): the half-widths of the EPSG:6933 world."""
+    x, y = project(np.array([180.0]), np.array([90.0]))
+    return float(x[0]), float(y[0])
+
+
+def _clip(bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    x_edge, y_edge = domain_xy()
+    xmin, ymin, xmax, ymax = bounds
+    return max(xmin, -x_edge), max(ymin, -y_edge), min(xmax, x_edge), min(ymax, y_edge)
+
+
+def _unproject_edges(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """unproject, with points on the domain's edge put exactly on ±180° and the poles (PROJ's
+    inverse is ~2 mm off there, which would leave a pole outside its own cell)."""
+    x_edge, y_edge = domain_xy()
+    lon, lat = unproject(x, y)
+    lon = np.where(x >= x_edge, 180.0, np.where(x <= -x_edge, -180.0, lon))
+    lat = np.where(y >= y_edge, 90.0, np.where(y <= -y_edge, -90.0, lat))
+    return lon, lat
+
+
+def _checked_lonlat(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """Validated WGS84 arrays; 180° is the same meridian as −180° and gets the same cell."""
+    lon = np.asarray(lon, dtype="f8")
+    lat = np.asarray(lat, dtype="f8")
+    bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"({lon.flat[i]}, {lat.flat[i]}) is not a WGS84 longitude/latitude")
+    return np.where(lon == 180.0, -180.0, lon), lat
 
 
 def parse_code(code: str) -> Cell:
@@ -204,7 +250,7 @@ def parse_code(code: str) -> Cell:
 
 def cell_at(lon: float, lat: float, size_m: int) -> Cell:
     """The cell of one scale holding a WGS84 point."""
-    x, y = project(np.array([lon]), np.array([lat]))
+    x, y = project(*_checked_lonlat([lon], [lat]))
     row, col = indices_xy(x, y, size_m)
     return Cell(size_m, int(row[0]), int(col[0]))
 
@@ -213,7 +259,7 @@ def cell_codes(
     lon: Iterable[float] | np.ndarray, lat: Iterable[float] | np.ndarray
 ) -> dict[int, np.ndarray]:
     """Cell codes of WGS84 points at all 8 scales, vectorised: {size_m: array of codes}."""
-    x, y = project(np.asarray(lon, dtype="f8"), np.asarray(lat, dtype="f8"))
+    x, y = project(*_checked_lonlat(lon, lat))
     out: dict[int, np.ndarray] = {}
     for size in SCALES_M:
         row, col = indices_xy(x, y, size)
@@ -253,7 +299,7 @@ def cell_aligned_bbox(
     ymax = ORIGIN_Y - math.floor((ORIGIN_Y - y[1]) / size_m) * size_m
     ymin = ORIGIN_Y - math.ceil((ORIGIN_Y - y[0]) / size_m) * size_m
     # The padded grid reaches past the projection's domain (±180°, ±90°): clamp to it.
-    (x_edge,), (y_edge,) = project(np.array([180.0]), np.array([90.0]))
+    x_edge, y_edge = domain_xy()
     lon, lat = unproject(
         np.array([max(xmin, -x_edge), min(xmax, x_edge)]),
         np.array([max(ymin, -y_edge), min(ymax, y_edge)]),

@@ -54,6 +54,11 @@ _UNIT_ALIASES: dict[str, str] = {
     "μg/kg": "µg/kg",
     "ug/kg": "µg/kg",
     "ugkg": "µg/kg",
+    "ug_kg": "µg/kg",
+    "µg_kg": "µg/kg",
+    "ug_g": "µg/g",
+    "µg_g": "µg/g",
+    "ng_g": "ng/g",
     "ng/g": "ng/g",
     "mg/t": "mg/t",
     "%": "%",
@@ -77,7 +82,8 @@ ATTRIBUTE_STEMS = frozenset(
     )
 )  # fmt: skip
 
-_OXIDE_RE = re.compile(r"^T?([A-Z][a-z]?)(\d*)O(\d*)$")
+# "TFe2O3" is total iron reported as Fe2O3; no other element takes the T prefix (TiO2 is titanium).
+_OXIDE_RE = re.compile(r"^(?:T(?=Fe))?([A-Z][a-z]?)(\d*)O(\d*)$")
 
 
 class UnitError(ValueError):
@@ -184,7 +190,7 @@ def _symbol_or_species(token: str) -> tuple[str, str] | None:
             symbol, _ = oxide_factor(candidate)
         except UnitError:
             continue
-        return symbol, candidate.removeprefix("T") if candidate.startswith("T") else candidate
+        return symbol, candidate.removeprefix("T") if candidate.startswith("TFe") else candidate
     return None
 
 
@@ -205,15 +211,17 @@ def parse_element_header(header: str) -> ElementColumn | None:
     rest = tokens[1:]
     unit = None
     method_tokens: list[str] = []
-    for width in (3, 2, 1):
-        if len(rest) >= width:
-            tail = rest[-width:]
-            for joiner in ("/", "", "_"):
-                candidate = joiner.join(tail)
-                if is_unit(candidate):
-                    unit = normalise_unit(candidate)
-                    method_tokens = rest[:-width]
-                    break
+    # The unit is usually last (Cu_XRF_ppm) but some files put the method last (Au_ppb_FA):
+    # look for the unit's tokens at the end first, then anywhere after the stem.
+    spans = [(len(rest) - w, w) for w in (3, 2, 1) if len(rest) >= w]
+    spans += [(i, w) for w in (3, 2, 1) for i in range(len(rest) - w - 1, -1, -1)]
+    for start, width in spans:
+        for joiner in ("/", "", "_"):
+            candidate = joiner.join(rest[start : start + width])
+            if is_unit(candidate):
+                unit = normalise_unit(candidate)
+                method_tokens = rest[:start] + rest[start + width :]
+                break
         if unit:
             break
     if element is None:
@@ -224,8 +232,8 @@ def parse_element_header(header: str) -> ElementColumn | None:
             )
         return None
     if unit is None:
-        if rest and stem in element_records() and not stem.isupper():
-            # Element stem with a non-unit suffix (e.g. "Cu_flag") is a helper column, not a value.
+        if rest:
+            # An element stem with a non-unit suffix ("Cu_flag", "B_rank") is a helper column.
             return None
         raise UnitError(
             f"column {header!r} names element {element[0]} but no unit; "
