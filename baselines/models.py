@@ -91,6 +91,11 @@ class CountryQuerySet(models.QuerySet):
         return self.get(models.Q(iso_a3=code) | models.Q(iso_a2=code) | models.Q(adm0_a3=code))
 
 
+class CountryManager(models.Manager.from_queryset(CountryQuerySet)):
+    def get_queryset(self) -> CountryQuerySet:
+        return super().get_queryset().defer("boundary")
+
+
 class Country(models.Model):
     """A country (or territory) with its boundary, from Natural Earth 1:50m admin-0."""
 
@@ -108,10 +113,12 @@ class Country(models.Model):
         help_text=_("Geodesic area of the 1:50m polygon, inland water included.")
     )
 
-    objects = CountryQuerySet.as_manager()
+    # The boundary (Russia's is megabytes) is loaded only when asked for.
+    objects = CountryManager()
 
     class Meta:
         ordering = ["name_en"]
+        base_manager_name = "objects"
         verbose_name_plural = "countries"
 
     def __str__(self) -> str:

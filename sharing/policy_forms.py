@@ -25,7 +25,7 @@ from baselines.models import Country, Element, Measurement, Sample, Survey
 from .access import viewer_scope
 from .audit import audit_record
 from .models import AuditEvent, ReleasePolicy, SurveyEmbargo
-from .services import policy_update
+from .services import is_steward, policy_update
 
 SCALAR_FIELDS = (
     "in_force",
@@ -168,7 +168,9 @@ class PolicyForm(forms.ModelForm):
             "citation": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def __init__(self, *args, country: Country, surveys: Iterable[Survey], **kwargs) -> None:
+    def __init__(
+        self, *args, country: Country, surveys: Iterable[Survey], user=None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.country = country
         self.surveys = list(surveys)
@@ -189,18 +191,26 @@ class PolicyForm(forms.ModelForm):
             )
         )
         for survey in self.surveys:
-            others = sorted(c.code for c in survey.countries.all() if c.pk != country.pk)
+            others = [c for c in survey.countries.all() if c.pk != country.pk]
+            codes = ", ".join(sorted(c.code for c in others))
             help_text = gettext("Blank: the country's date applies.")
-            if others:
-                help_text += " " + gettext("Also applies in %(codes)s.") % {
-                    "codes": ", ".join(others)
-                }
+            # A survey's date applies in all its countries, so only someone who stewards every
+            # one of them may change it; others see it read-only.
+            editable = user is None or all(is_steward(user, c) for c in others)
+            if others and editable:
+                help_text += " " + gettext("Also applies in %(codes)s.") % {"codes": codes}
+            elif others:
+                help_text = gettext(
+                    "Shared with %(codes)s: only a steward of every country of the survey can "
+                    "change this date."
+                ) % {"codes": codes}
             self.fields[f"{SURVEY_PREFIX}{survey.pk}"] = forms.DateField(
                 required=False,
                 label=survey.name,
                 help_text=help_text,
                 widget=DateInput(),
                 initial=embargoes.get(survey.pk),
+                disabled=not editable,
             )
 
     # --- rendering helpers ---------------------------------------------------------------------
@@ -265,6 +275,8 @@ class PolicyForm(forms.ModelForm):
         before: dict[str, str | None] = {}
         after: dict[str, str | None] = {}
         for survey in self.surveys:
+            if self.fields[f"{SURVEY_PREFIX}{survey.pk}"].disabled:
+                continue
             day: dt.date | None = self.cleaned_data.get(f"{SURVEY_PREFIX}{survey.pk}")
             embargo = existing.get(survey.pk)
             old = embargo.available_on if embargo else None

@@ -156,14 +156,22 @@ def access_request_decide(
             summary=f"Granted {access_request.user.get_username()} access to {survey.name}",
             after={"agreement": agreement.pk, "valid_to": valid_to and valid_to.isoformat()},
         )
+    else:
+        audit_record(
+            kind=AuditEvent.Kind.REQUEST,
+            user=steward,
+            country=survey.countries.first(),
+            summary=f"Declined {access_request.user.get_username()}'s request for {survey.name}",
+        )
     access_request.save()
     return access_request
 
 
 def _personal_organisation(user) -> Organisation:
     name = f"{user.get_username()} (individual)"
+    # The slug carries the user's id: two usernames can slugify alike.
     organisation, _ = Organisation.objects.get_or_create(
-        name=name, defaults={"slug": slugify(name)[:200] or f"user-{user.pk}"}
+        name=name, defaults={"slug": f"user-{user.pk}-{slugify(user.get_username())}"[:200]}
     )
     Membership.objects.get_or_create(organisation=organisation, user=user)
     return organisation

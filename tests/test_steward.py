@@ -436,3 +436,32 @@ def test_audit_log_filters_by_kind_and_paginates(steward_client, steward, survey
     assert len(second.context["rows"]) == 6
     only_policy = steward_client.get(url, {"kind": "policy"})
     assert [e.summary for e, _ in only_policy.context["rows"]] == ["p"]
+
+
+@pytest.mark.django_db
+def test_a_steward_cannot_change_the_date_of_a_survey_shared_with_another_country(
+    steward_client, survey, open_policy
+):
+    """A survey's date applies in all its countries; NOR's steward alone may not move SWE's."""
+    survey.countries.add(Country.objects.by_code("SWE"))
+    response = steward_client.post(
+        policy_url(), policy_post(survey, **{f"survey_{survey.pk}": FUTURE.isoformat()})
+    )
+
+    assert response.status_code in (200, 302)
+    assert not SurveyEmbargo.objects.filter(survey=survey).exists()
+    page = steward_client.get(policy_url()).content.decode()
+    assert "only a steward of every country of the survey can change this date" in page
+
+
+@pytest.mark.django_db
+def test_a_steward_of_every_country_of_a_shared_survey_can_change_its_date(
+    steward_client, steward, survey, open_policy
+):
+    sweden = Country.objects.by_code("SWE")
+    survey.countries.add(sweden)
+    Stewardship.objects.create(user=steward, country=sweden)
+    steward_client.post(
+        policy_url(), policy_post(survey, **{f"survey_{survey.pk}": FUTURE.isoformat()})
+    )
+    assert SurveyEmbargo.objects.get(survey=survey).available_on == FUTURE

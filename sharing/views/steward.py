@@ -113,6 +113,7 @@ def policy_edit(request: HttpRequest, country: str) -> HttpResponse:
         instance=scratch or ReleasePolicy(country=target),
         country=target,
         surveys=surveys,
+        user=request.user,
     )
     preview = None
     if request.method == "POST" and form.is_valid():
