@@ -11,8 +11,8 @@ Codes sort by scale, then row, then column.
 Parents: every size divides 80 km, and a cell nests in exactly one cell of each coarser scale whose
 size is a multiple of its own. The one pair that does not divide is 4 km in 10 km: a 4 km cell
 whose row or column is 2 mod 5 straddles a 10 km line (up to four 10 km cells); its parent there is
-defined as the coarser cell holding the child's centre. A sample's own code at each scale is always computed from its point, never from
-a parent, so it is exact at every scale.
+defined as the coarser cell holding the child's centre. A sample's own code at each scale is
+always computed from its point, never from a parent, so it is exact at every scale.
 """
 
 from __future__ import annotations
