@@ -28,11 +28,14 @@ conditions, merged by shape so the SQL has one clause per kind of grant rather t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -43,6 +46,7 @@ from .models import Agreement, ReleasePolicy, Stewardship, SurveyEmbargo, opens_
 from .versioning import policy_version
 
 EXACT = 0  # precision of a grant that shows exact locations
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,33 @@ def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
     user_id = user.pk if user.is_authenticated else None
     if user.is_authenticated and user.is_active and user.is_staff:
         return Scope(user_id=user_id, now=now, version=version, everything=True)
+    # The version names every input of the rules (module versioning), so a scope computed under
+    # it holds for the same user until it changes; Redis keeps it across requests and workers.
+    key = f"scope:{user_id or 0}:{version}"
+    cached = _cache_get(key)
+    if cached is not None:
+        return dataclasses.replace(cached, now=now)
+    scope = _compute_scope(user, user_id, now, version)
+    _cache_set(key, scope)
+    return scope
 
+
+def _cache_get(key: str) -> Scope | None:
+    try:
+        return cache.get(key)
+    except Exception:  # Redis down: compute instead; visibility never depends on the cache
+        logger.warning("scope cache unavailable", exc_info=True)
+        return None
+
+
+def _cache_set(key: str, scope: Scope) -> None:
+    try:
+        cache.set(key, scope, timeout=3600)
+    except Exception:
+        logger.warning("scope cache unavailable", exc_info=True)
+
+
+def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) -> Scope:
     grants: list[Grant] = []
     prerelease: list[PrereleaseGrant] = []
     policies = {

@@ -275,9 +275,12 @@ class AuditEvent(models.Model):
 
 
 class PolicyCounter(models.Model):
-    """One row: bumped by every change that affects visibility (see versioning.py)."""
+    """One row: bumped by database triggers on every write that affects visibility (see
+    versioning.py). ``token`` is new at every bump, so a version never repeats for another state,
+    even when a transaction that bumped it was rolled back."""
 
     value = models.PositiveBigIntegerField(default=0)
+    token = models.CharField(max_length=32, default="", blank=True)
     released_through = models.DateTimeField(
         null=True, blank=True, help_text=_("Embargo ends up to this instant have been processed.")
     )

@@ -1,10 +1,12 @@
 """The policy version: one string that changes whenever anything affecting visibility changes.
 
-It has two parts. A counter, bumped on every write to a table the access rules read (policies,
-embargoes, agreements, memberships, stewardships, staff status) — by the receivers in
-``sharing/signals.py``, so admin edits, services and shell sessions all count. And the number of
-release instants (embargo ends, agreement starts and ends) already passed, so data opening at
-00:00 UTC changes the version at the next request, before any scheduled job runs.
+It has three parts. A counter and a random token, bumped by database triggers (migration
+``sharing/0003``) on every write to a table the access rules read — policies, embargoes,
+agreements, memberships, stewardships, survey countries, staff status — whatever path the write
+takes (admin, services, ``queryset.update()``, raw SQL). The token is new at every bump, so a
+version never names two states, even after a rolled-back transaction. And the number of release
+instants (embargo ends, agreement starts and ends) already passed, so data opening at 00:00 UTC
+changes the version at the next request, before any scheduled job runs.
 """
 
 from __future__ import annotations
@@ -12,20 +14,23 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection
-from django.db.models import F
 from django.utils import timezone
 
-from .models import PolicyCounter
+_BUMP_SQL = """
+INSERT INTO sharing_policycounter (id, value, token) VALUES (1, 1, md5(random()::text))
+ON CONFLICT (id) DO UPDATE SET value = sharing_policycounter.value + 1, token = md5(random()::text)
+"""
 
 
 def bump_policy_version() -> None:
-    updated = PolicyCounter.objects.filter(pk=1).update(value=F("value") + 1)
-    if not updated:
-        PolicyCounter.objects.get_or_create(pk=1, defaults={"value": 1})
+    """An explicit bump, for changes the triggers cannot see (a scheduled release)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BUMP_SQL)
 
 
 _VERSION_SQL = """
 SELECT (SELECT value FROM sharing_policycounter WHERE id = 1),
+       (SELECT token FROM sharing_policycounter WHERE id = 1),
        (SELECT count(*) FROM (
             SELECT available_on AS day FROM sharing_releasepolicy WHERE in_force
             UNION ALL SELECT available_on FROM sharing_surveyembargo
@@ -36,12 +41,12 @@ SELECT (SELECT value FROM sharing_policycounter WHERE id = 1),
 
 
 def policy_version(now: dt.datetime | None = None) -> str:
-    """e.g. "17.4": counter 17, four release instants passed by ``now``."""
+    """e.g. "17.4.9f0c2a1b": counter 17, four release instants passed by ``now``, token."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(_VERSION_SQL, [now.astimezone(dt.UTC).date()])
-        counter, passed = cursor.fetchone()
-    return f"{counter or 0}.{passed}"
+        counter, token, passed = cursor.fetchone()
+    return f"{counter or 0}.{passed}.{(token or '-')[:8]}"
 
 
 def release_instants_between(start: dt.datetime | None, end: dt.datetime) -> list[dt.date]:
