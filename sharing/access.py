@@ -68,6 +68,14 @@ class Grant:
     def shape(self) -> tuple:
         return (self.surveys, self.excluded_surveys, self.elements, self.excluded_elements)
 
+    def covers(self, country_id: int, survey_id: int) -> bool:
+        """The grant reaches some rows of this country's part of this survey."""
+        return (
+            country_id in self.countries
+            and (self.surveys is None or survey_id in self.surveys)
+            and survey_id not in self.excluded_surveys
+        )
+
 
 @dataclass(frozen=True)
 class PrereleaseGrant:
@@ -113,10 +121,19 @@ class Scope:
         return not self.everything and not self.non_public_countries
 
     def precision_for(self, country_id: int) -> int | None:
-        """EXACT, a cell size in metres, or None when nothing of the country is visible."""
+        """The finest precision at which any of a country's data is visible: EXACT, a cell size
+        in metres, or None. A sample's own precision is ``precision_for_sample``."""
         if self.everything:
             return EXACT
         return self.precision_by_country.get(country_id)
+
+    def precision_for_sample(self, country_id: int, survey_id: int) -> int | None:
+        """The precision of one sample's location: the finest among the grants covering its
+        country AND survey (an exact agreement for one survey says nothing about another)."""
+        if self.everything:
+            return EXACT
+        precisions = [g.precision_m for g in self.grants if g.covers(country_id, survey_id)]
+        return min(precisions) if precisions else None
 
 
 def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
@@ -375,8 +392,8 @@ def aggregatable_measurements(
 
 def shown_location(scope: Scope, sample: Sample) -> tuple[float, float, int] | None:
     """(lon, lat, precision) the viewer may see for a sample: exact, or snapped to its cell's
-    centroid at the viewer's precision for the sample's country; None when not visible."""
-    precision = viewer_scope(scope).precision_for(sample.country_id)
+    centroid at the precision of the grants covering it; None when not visible."""
+    precision = viewer_scope(scope).precision_for_sample(sample.country_id, sample.survey_id)
     if precision is None:
         return None
     if precision == EXACT:
@@ -398,24 +415,27 @@ def within_bbox(
     prefix: str = "",
 ) -> QuerySet:
     """Narrow visible samples (or measurements, with ``prefix="sample__"``) to a bbox without
-    revealing more than the viewer's precision: for a country shown at P-km cells the test is
-    whether the sample's P-km cell touches the bbox, not where the sample lies in it."""
+    revealing more than the viewer's precision: for samples a grant shows at P-km cells the test
+    is whether the sample's P-km cell touches the bbox, not where the sample lies in it. Each
+    grant tests the samples it covers at its own precision."""
     from django.contrib.gis.geos import Polygon
 
     scope = viewer_scope(scope)
     if scope.everything:
         return queryset.filter(**{f"{prefix}geom__intersects": Polygon.from_bbox(bbox)})
-    by_precision: dict[int, set[int]] = defaultdict(set)
-    for country_id, precision in scope.precision_by_country.items():
-        by_precision[precision].add(country_id)
+    sample_prefix = prefix
     condition = Q(pk__in=[])
-    for precision, countries in by_precision.items():
-        box = bbox if precision == EXACT else grid.cell_aligned_bbox(bbox, precision)
-        condition |= Q(
-            **{
-                f"{prefix}country_id__in": sorted(countries),
-                f"{prefix}geom__intersects": Polygon.from_bbox(box),
-            }
+    boxes: dict[int, Polygon] = {}
+    for grant in scope.grants:
+        if grant.precision_m not in boxes:
+            box = (
+                bbox
+                if grant.precision_m == EXACT
+                else grid.cell_aligned_bbox(bbox, grant.precision_m)
+            )
+            boxes[grant.precision_m] = Polygon.from_bbox(box)
+        condition |= _grant_q(grant, sample_prefix, with_elements=False) & Q(
+            **{f"{prefix}geom__intersects": boxes[grant.precision_m]}
         )
     return queryset.filter(condition)
 

@@ -1,0 +1,253 @@
+"""Gate lint: sample and measurement rows are read only through the access gate.
+
+A static check (stdlib ``ast``, no Django) over the project's Python files: outside an allow-list,
+``Sample.objects`` / ``Measurement.objects`` (and their ``_default_manager`` / ``_base_manager``),
+the ``.samples`` / ``.measurements`` related managers, prefetches of them, ``apps.get_model`` of
+them and raw SQL on their tables are violations, unless the expression goes through the gate:
+
+    Measurement.objects.visible_to(scope)...               allowed (anywhere in the chain)
+    Sample.objects.select_related("survey").visible_to(scope)   allowed
+    visible_samples(scope, Sample.objects.filter(...))     allowed (the gate's own functions)
+    Measurement.objects.filter(...)                        violation
+    survey.samples.count()                                 violation
+
+Counting annotations by name (``Count("samples")``, used for the public sample counts of surveys)
+are not flagged: they reveal counts, which survey pages show by design.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("chemearth", "baselines", "sharing", "maps", "dashboards")
+SKIP_DIRS = {"migrations", "tests", "benchmarks", "__pycache__"}
+
+# Files that may read or write sample and measurement rows directly, and why.
+ALLOWED = {
+    "sharing/access.py": "the gate itself",
+    "baselines/models.py": "the queryset methods that delegate to the gate",
+    "baselines/ingest.py": "writes (ingestion)",
+    "baselines/admin.py": "the admin, staff only (staff see everything)",
+    "sharing/demo.py": "demo set-up, writes",
+    "baselines/management/commands/ingest.py": "management command that only writes",
+    "baselines/management/commands/load_demo.py": "management command that only writes",
+}
+
+MODELS = {"Sample", "Measurement"}
+MANAGERS = {"objects", "_default_manager", "_base_manager"}
+RELATED = {"samples", "measurements"}
+GATE_METHODS = {"visible_to"}
+GATE_FUNCTIONS = {"visible_samples", "visible_measurements", "aggregatable_measurements"}
+TABLES = ("baselines_sample", "baselines_measurement")
+# Methods that make a related manager read (or write) rows: ``x.samples.<method>(...)``.
+QUERYSET_METHODS = {
+    "all", "filter", "exclude", "get", "first", "last", "exists", "count", "values",
+    "values_list", "aggregate", "annotate", "alias", "select_related", "prefetch_related",
+    "order_by", "reverse", "distinct", "only", "defer", "iterator", "in_bulk", "latest",
+    "earliest", "dates", "datetimes", "union", "intersection", "difference", "raw", "extra",
+    "explain", "none", "using", "select_for_update", "contains", "get_queryset",
+    "create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "update",
+    "delete", "add", "remove", "clear", "set",
+}  # fmt: skip
+
+
+def project_files() -> list[Path]:
+    files = []
+    for package in PACKAGES:
+        root = REPO / package
+        if not root.exists():
+            continue
+        for path in sorted(root.rglob("*.py")):
+            parts = set(path.relative_to(REPO).parts[:-1])
+            if parts & SKIP_DIRS or path.name.startswith("test_"):
+                continue
+            files.append(path)
+    return files
+
+
+class GateLint(ast.NodeVisitor):
+    """Collects (line, message) for reads of samples/measurements that bypass the gate."""
+
+    def __init__(self, source: str):
+        self.tree = ast.parse(source)
+        self.parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+        self.aliases = set(MODELS)  # local names of the two models (``import ... as``)
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.ImportFrom):
+                for name in node.names:
+                    if name.name in MODELS:
+                        self.aliases.add(name.asname or name.name)
+        self.violations: list[tuple[int, str]] = []
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _is_model(self, node: ast.AST) -> bool:
+        return (isinstance(node, ast.Name) and node.id in self.aliases) or (
+            isinstance(node, ast.Attribute) and node.attr in MODELS
+        )
+
+    def _gated(self, node: ast.AST) -> bool:
+        """True when the expression containing ``node`` calls ``.visible_to(`` further along its
+        chain, or is an argument of one of the gate's functions."""
+        current = node
+        while current in self.parents:
+            parent = self.parents[current]
+            if isinstance(parent, ast.Attribute) and parent.value is current:
+                if parent.attr in GATE_METHODS:
+                    return True
+            elif isinstance(parent, ast.Call) and parent.func is current:
+                pass  # a call in the chain: keep climbing
+            elif isinstance(parent, ast.Call) and current in (
+                list(parent.args) + [k.value for k in parent.keywords]
+            ):
+                func = parent.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                return name in GATE_FUNCTIONS
+            else:
+                return False
+            current = parent
+        return False
+
+    def _flag(self, node: ast.AST, message: str) -> None:
+        self.violations.append((node.lineno, message))
+
+    # -- visitors -------------------------------------------------------------------------------
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in MANAGERS and self._is_model(node.value):
+            if not self._gated(node):
+                self._flag(node, f"{ast.unparse(node)} used without .visible_to(")
+        elif node.attr in RELATED:
+            parent = self.parents.get(node)
+            reads = (
+                (
+                    isinstance(parent, ast.Attribute)
+                    and parent.value is node
+                    and parent.attr in QUERYSET_METHODS
+                )
+                or isinstance(parent, (ast.For, ast.comprehension))
+                and parent.iter is node
+            )
+            if reads and not self._gated(node):
+                self._flag(node, f"related manager {ast.unparse(node)} read without .visible_to(")
+        elif (
+            node.attr == "db_table"
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "_meta"
+            and self._is_model(node.value.value)
+        ):
+            self._flag(node, f"raw SQL on {ast.unparse(node)}")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        strings = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        strings = [s for s in strings if isinstance(s, str)]
+        if name in {"prefetch_related", "Prefetch"}:
+            for text in strings:
+                if (
+                    text.split("__")[0] in RELATED
+                    or "__samples" in text
+                    or "__measurements" in text
+                ):
+                    self._flag(node, f"{name}({text!r}) loads rows without the gate")
+        if name == "get_model" and any(s.split(".")[-1] in MODELS for s in strings):
+            self._flag(node, f"{ast.unparse(node)}: the model behind the gate's back")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and any(t in node.value.lower() for t in TABLES):
+            self._flag(node, "raw SQL on a sample/measurement table")
+        self.generic_visit(node)
+
+
+def lint_source(source: str) -> list[tuple[int, str]]:
+    lint = GateLint(source)
+    lint.visit(lint.tree)
+    return sorted(set(lint.violations))
+
+
+def lint_project() -> list[str]:
+    found = []
+    for path in project_files():
+        relative = path.relative_to(REPO).as_posix()
+        if relative in ALLOWED:
+            continue
+        for line, message in lint_source(path.read_text(encoding="utf-8")):
+            found.append(f"{relative}:{line}: {message}")
+    return found
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+
+def test_no_read_bypasses_the_access_gate():
+    violations = lint_project()
+    assert not violations, (
+        "sample/measurement rows read outside sharing/access.py (go through "
+        "Model.objects.visible_to(scope), or add the file to ALLOWED with a reason if it only "
+        "writes or is staff-only):\n  " + "\n  ".join(violations)
+    )
+
+
+def test_allow_list_names_existing_files():
+    missing = [f for f in ALLOWED if not (REPO / f).exists()]
+    assert not missing, f"ALLOWED names files that no longer exist: {missing}"
+
+
+def test_the_lint_sees_the_project():
+    """Positive control: the files that call the gate are among those checked."""
+    checked = {p.relative_to(REPO).as_posix() for p in project_files()}
+    assert {"baselines/api.py", "baselines/views.py"} <= checked, sorted(checked)
+
+
+BAD = """
+from baselines.models import Measurement, Sample as S
+from django.apps import apps
+def view(request, survey, country):
+    a = Measurement.objects.filter(element__symbol="Ni")
+    b = S.objects.all()
+    c = survey.samples.count()
+    d = [m for m in country.measurements.all()]
+    e = Survey.objects.prefetch_related("samples__measurements")
+    f = apps.get_model("baselines", "Measurement")
+    g = cursor.execute("SELECT value FROM baselines_measurement")
+    h = Measurement._default_manager.get(pk=1)
+    i = Sample._meta.db_table
+    for s in survey.samples.all():
+        pass
+"""
+
+GOOD = """
+from baselines.models import Measurement, Sample
+from sharing.access import visible_samples
+def view(request, survey, scope):
+    a = Measurement.objects.visible_to(scope).filter(element__symbol="Ni")
+    b = Sample.objects.select_related("survey").visible_to(scope).count()
+    c = survey.samples.visible_to(scope).count()
+    d = visible_samples(scope, Sample.objects.filter(survey=survey))
+    e = Survey.objects.annotate(n=Count("samples"))
+    f = report.samples_added
+    g = figures.samples
+"""
+
+
+@pytest.mark.parametrize(
+    "line",
+    [5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+)
+def test_the_lint_flags_bypasses(line):
+    """Positive control: each bypass in BAD is flagged at its line."""
+    assert line in {ln for ln, _ in lint_source(BAD)}, lint_source(BAD)
+
+
+def test_the_lint_allows_the_gate():
+    assert lint_source(GOOD) == []

@@ -1,0 +1,1100 @@
+"""Leak test: walk EVERY URL of the URL map and look for secret data in every response.
+
+The URL map is introspected at test time (``django.urls.get_resolver()``, recursively), so an
+endpoint added later is walked without touching this file. Each URL parameter gets candidate
+values from real objects (``candidates_by_name`` / ``CANDIDATES_BY_CONVERTER`` below: add a line
+there when a new parameter name appears); parameterless pages that answer 200 are also tried with
+the common query strings of ``query_strings``.
+
+The data: tiny surveys loaded with ``survey_ingest`` from CSVs written here, with values and
+coordinates that cannot appear by chance:
+
+    A  RUS  policy in force, available on in ten years     everything secret (embargo)
+    B  NOR  public, Ni confidential                       Ni values secret, Cu public
+    C  FIN  public at 20 km precision                     exact coordinates and fine cells secret
+    D  SWE  no policy at all                              everything secret (rule 1)
+    E  NOR  survey embargo (SurveyEmbargo) in ten years   everything secret
+    F  RUS  survey embargo ended (opened early)           public (positive control)
+    G  DNK  a policy that is not in force                 everything secret
+    H  EST  no policy; the partner's agreement covers it  secret from the public, the partner's
+    I  FIN  public at 20 km; the partner's agreement      exact coordinates secret from the
+            grants this survey at exact locations         public (C's stay secret from the partner)
+
+Viewers: the anonymous public; a partner whose organisation has current agreements (EST; NOR
+limited to survey B without naming Ni; FIN at 40 km; FIN survey I at exact locations), an expired
+agreement (RUS, SWE, DNK) and a future one (RUS, SWE); and staff, whose walk must FIND the
+secrets (positive control: a walk that finds nothing for staff proves nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import html
+import io
+import itertools
+import re
+import time
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls.converters import get_converters
+from django.urls.exceptions import Resolver404
+from django.utils import timezone
+from django.utils.regex_helper import normalize
+
+from baselines import grid
+from baselines.ingest import IngestOptions, survey_ingest
+from baselines.models import Country, Element, Measurement, Sample, Survey
+from sharing.models import (
+    AccessRequest,
+    Agreement,
+    Membership,
+    Organisation,
+    ReleasePolicy,
+    SurveyEmbargo,
+)
+
+pytestmark = pytest.mark.django_db
+
+ANON, PARTNER, STAFF = "anonymous", "partner", "staff"
+
+# Cap on the parameter combinations tried per URL pattern (a walk stays at a few hundred requests).
+MAX_COMBINATIONS = 24
+# A walk longer than this is a test that nobody runs: keep the candidate tables small. (Requests,
+# not seconds: the machine may be shared; each request costs ~20 ms of CPU here.)
+MAX_REQUESTS_PER_WALK = 800
+
+
+# --- the data ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    code: str
+    lon: float
+    lat: float
+    cu: float
+    ni: float
+
+
+@dataclass(frozen=True)
+class SurveySpec:
+    key: str
+    name: str
+    country: str
+    rows: tuple[Row, ...]
+    hidden_from: frozenset[str]  # viewers who may see none of its samples
+    ni_hidden_from: frozenset[str] = frozenset()  # viewers who may not see its Ni values
+    exact_hidden_from: frozenset[str] = frozenset()  # viewers who see only snapped locations
+    precision_m: int = 0  # the snapping cell size for ``exact_hidden_from``
+
+
+PUBLIC = frozenset()
+NOT_STAFF = frozenset({ANON, PARTNER})
+
+SPECS = (
+    SurveySpec(
+        "A", "Leak test A: RUS country embargo", "RUS",
+        (Row("LKQA1-RZV", 37.614729, 55.758316, 7331.8713, 9173.2281),
+         Row("LKQA2-RZW", 39.718364, 57.626183, 7412.6359, 9284.5172)),
+        hidden_from=NOT_STAFF,
+    ),
+    SurveySpec(
+        "B", "Leak test B: NOR nickel confidential", "NOR",
+        (Row("LKQB1-NOX", 10.752841, 59.913627, 31.4159, 8642.1357),
+         Row("LKQB2-NOY", 8.469173, 60.472819, 27.1828, 8531.9753)),
+        hidden_from=PUBLIC, ni_hidden_from=NOT_STAFF,
+    ),
+    SurveySpec(
+        "C", "Leak test C: FIN 20 km precision", "FIN",
+        (Row("LKQC1-FIZ", 25.123457, 62.765431, 41.2732, 52.6183),
+         Row("LKQC2-FIQ", 24.941736, 60.173159, 44.8391, 57.2946)),
+        hidden_from=PUBLIC, exact_hidden_from=NOT_STAFF, precision_m=20_000,
+    ),
+    SurveySpec(
+        "D", "Leak test D: SWE without policy", "SWE",
+        (Row("LKQD1-SWK", 18.068416, 59.329371, 6137.2419, 5926.3817),
+         Row("LKQD2-SWJ", 15.123987, 62.387413, 6248.7531, 5837.1249)),
+        hidden_from=NOT_STAFF,
+    ),
+    SurveySpec(
+        "E", "Leak test E: NOR survey embargo", "NOR",
+        (Row("LKQE1-NEV", 5.324718, 60.391264, 4719.3682, 4826.5193),
+         Row("LKQE2-NEU", 10.395147, 63.430582, 4937.1846, 4658.2731)),
+        hidden_from=NOT_STAFF,
+    ),
+    SurveySpec(
+        "F", "Leak test F: RUS survey opened early", "RUS",
+        (Row("LKQF1-ROP", 30.318452, 59.937146, 61.9273, 73.1846),),
+        hidden_from=PUBLIC,
+    ),
+    SurveySpec(
+        "G", "Leak test G: DNK policy not in force", "DNK",
+        (Row("LKQG1-DKM", 9.501739, 56.263428, 3816.4927, 3927.6158),
+         Row("LKQG2-DKL", 10.203914, 56.162839, 3751.2964, 3682.8417)),
+        hidden_from=NOT_STAFF,
+    ),
+    SurveySpec(
+        "H", "Leak test H: EST for the partner only", "EST",
+        (Row("LKQH1-ETS", 25.483619, 58.712947, 2718.3649, 2839.4716),
+         Row("LKQH2-ETT", 24.753274, 59.436981, 2694.1538, 2573.6192)),
+        hidden_from=frozenset({ANON}),
+    ),
+    SurveySpec(
+        "I", "Leak test I: FIN survey the partner sees exactly", "FIN",
+        (Row("LKQI1-FIR", 27.681937, 62.892416, 38.5127, 46.2913),
+         Row("LKQI2-FIS", 23.761294, 61.498163, 35.9462, 48.3751)),
+        hidden_from=PUBLIC, exact_hidden_from=frozenset({ANON}), precision_m=20_000,
+    ),
+)  # fmt: skip
+
+
+@dataclass
+class World:
+    surveys: dict[str, Survey]
+    samples: dict[str, Sample]  # by code
+    measurements: dict[tuple[str, str], Measurement]  # (sample code, element symbol)
+    agreements: list[Agreement]
+    access_requests: list[AccessRequest]
+    organisations: list[Organisation]
+    users: dict[str, object]
+    missing_sample_id: int
+    missing_measurement_id: int
+    secrets: dict[str, list[Secret]] = field(default_factory=dict)  # by viewer
+    public: list[Secret] = field(default_factory=list)  # public facts (positive controls)
+
+
+def _set_policy(code: str, **fields) -> ReleasePolicy:
+    country = Country.objects.by_code(code)
+    policy, _ = ReleasePolicy.objects.update_or_create(country=country, defaults=fields)
+    return policy
+
+
+def build_world(tmp_path) -> World:
+    User = get_user_model()
+    today = timezone.now().date()
+    far = today + dt.timedelta(days=3650)
+
+    # Policies first (ingest does not depend on them); remove any left in a reused database.
+    ReleasePolicy.objects.filter(country__iso_a3__in=["SWE", "EST"]).delete()
+    _set_policy("RUS", in_force=True, available_on=far, public_precision_m=None)
+    nor = _set_policy("NOR", in_force=True, available_on=None, public_precision_m=None)
+    nor.confidential_elements.set([Element.objects.get(symbol="Ni")])
+    _set_policy("FIN", in_force=True, available_on=None, public_precision_m=20_000)
+    _set_policy("DNK", in_force=False, available_on=None, public_precision_m=None)
+
+    surveys: dict[str, Survey] = {}
+    for spec in SPECS:
+        path = tmp_path / f"leak_{spec.key}.csv"
+        lines = ["sample_id,longitude,latitude,Cu_ppm,Ni_ppm"]
+        lines += [f"{r.code},{r.lon!r},{r.lat!r},{r.cu!r},{r.ni!r}" for r in spec.rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        survey_ingest(
+            path=path,
+            options=IngestOptions(
+                survey=spec.name, medium="topsoil", scale_km=10, country=spec.country
+            ),
+        )
+        surveys[spec.key] = Survey.objects.get(name=spec.name)
+    SurveyEmbargo.objects.create(survey=surveys["E"], available_on=far, reason="leak test")
+    SurveyEmbargo.objects.create(
+        survey=surveys["F"], available_on=dt.date(2000, 1, 1), reason="leak test"
+    )
+
+    users = {
+        PARTNER: User.objects.create_user("leak-partner", "partner@leak.invalid", "x"),
+        STAFF: User.objects.create_user(
+            "leak-staff", "staff@leak.invalid", "x", is_staff=True, is_superuser=True
+        ),
+    }
+    org = Organisation.objects.create(name="Leak test partner agency", slug="leak-partner-agency")
+    Membership.objects.create(organisation=org, user=users[PARTNER])
+    countries = {c: Country.objects.by_code(c) for c in ("RUS", "NOR", "FIN", "SWE", "DNK", "EST")}
+
+    def agreement(title, codes, *, valid_from, valid_to=None, surveys_=(), precision_m=None):
+        a = Agreement.objects.create(
+            title=title,
+            organisation=org,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            precision_m=precision_m,
+            licence_text="leak test licence",
+        )
+        a.countries.set([countries[c] for c in codes])
+        a.surveys.set(surveys_)
+        return a
+
+    agreements = [
+        # Current: EST (survey H), and NOR limited to survey B without naming Ni.
+        agreement("current EST", ["EST"], valid_from=dt.date(2020, 1, 1)),
+        agreement(
+            "current NOR survey B", ["NOR"], valid_from=dt.date(2020, 1, 1),
+            surveys_=[surveys["B"]],
+        ),
+        # FIN at 40 km: coarser than the public 20 km, so exact locations stay hidden.
+        agreement("current FIN 40 km", ["FIN"], valid_from=dt.date(2020, 1, 1), precision_m=40_000),
+        # FIN survey I at exact precision: survey C's locations stay at 20 km for the partner.
+        agreement(
+            "current FIN survey I exact", ["FIN"], valid_from=dt.date(2020, 1, 1),
+            surveys_=[surveys["I"]],
+        ),
+        agreement(
+            "expired", ["RUS", "SWE", "DNK"], valid_from=dt.date(2001, 1, 1),
+            valid_to=dt.date(2002, 12, 31),
+        ),
+        agreement("future", ["RUS", "SWE"], valid_from=far),
+    ]  # fmt: skip
+    access_requests = [
+        AccessRequest.objects.create(user=users[PARTNER], survey=surveys["A"], message="please")
+    ]
+
+    samples = {
+        s.code: s for s in Sample.objects.filter(survey__in=surveys.values()).select_related()
+    }
+    measurements = {
+        (m.sample.code, m.element.symbol): m
+        for m in Measurement.objects.filter(sample__survey__in=surveys.values()).select_related(
+            "sample", "element"
+        )
+    }
+    assert len(samples) == sum(len(s.rows) for s in SPECS)
+    assert len(measurements) == 2 * len(samples)
+    world = World(
+        surveys=surveys,
+        samples=samples,
+        measurements=measurements,
+        agreements=agreements,
+        access_requests=access_requests,
+        organisations=[org],
+        users=users,
+        missing_sample_id=(Sample.objects.order_by("-pk").values_list("pk", flat=True)[0]) + 10**6,
+        missing_measurement_id=(
+            Measurement.objects.order_by("-pk").values_list("pk", flat=True)[0] + 10**6
+        ),
+    )
+    _define_secrets(world)
+    return world
+
+
+# --- secrets and their renderings --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Secret:
+    label: str
+    kind: str  # value | coordinate | code | cell
+    survey: str
+    exact: tuple[str, ...] = ()  # plain substrings (full precision, codes)
+    bounded: tuple[str, ...] = ()  # renderings that must stand alone (no digit either side)
+
+
+def value_renderings(value: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(exact, bounded) strings a value in mg/kg (= ppm) may be shown as."""
+    exact = {repr(value), str(value), f"{value:.6f}".rstrip("0")}
+    bounded = {f"{value:g}", f"{value:.5g}", f"{value:.7g}"}  # (integers are dropped below)
+    for d in range(1, 5):
+        text = f"{value:.{d}f}"
+        bounded.add(text)
+        grouped = f"{value:,.{d}f}"
+        for sep in (",", "\xa0", "\u202f", " "):
+            bounded.add(grouped.replace(",", sep))
+    percent = value / 10_000  # the same value in % (wt): only renderings with 5+ digits
+    bounded |= {f"{percent:.5g}", f"{percent:.6g}", f"{percent:.7g}"}
+    exact.add(repr(percent))
+    # A rendering without decimals ("8532") could be any id or count: not a secret rendering.
+    bounded = {text for text in bounded if "." in text}
+    return tuple(sorted(exact)), tuple(sorted(bounded - exact))
+
+
+def coordinate_renderings(value: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (repr(value),), tuple(sorted({f"{value:.{d}f}" for d in (4, 5, 6)} - {repr(value)}))
+
+
+def _define_secrets(world: World) -> None:
+    secrets: dict[str, list[Secret]] = {ANON: [], PARTNER: []}
+    public: list[Secret] = []
+    for spec in SPECS:
+        for row in spec.rows:
+            sample = world.samples[row.code]
+            stored = {
+                "Cu": world.measurements[(row.code, "Cu")].value,
+                "Ni": world.measurements[(row.code, "Ni")].value,
+            }
+            facts: list[tuple[str, Secret]] = []  # (hidden unless ..., secret)
+            for symbol, given in (("Cu", row.cu), ("Ni", row.ni)):
+                exact, bounded = value_renderings(given)
+                exact2, bounded2 = value_renderings(stored[symbol])
+                secret = Secret(
+                    f"survey {spec.key} ({spec.country}) {symbol} value of {row.code} = {given}",
+                    "value",
+                    spec.key,
+                    tuple(sorted(set(exact) | set(exact2))),
+                    tuple(sorted(set(bounded) | set(bounded2))),
+                )
+                facts.append((f"value:{symbol}", secret))
+            for axis, given, stored_ in (
+                ("lon", row.lon, sample.geom.x),
+                ("lat", row.lat, sample.geom.y),
+            ):
+                exact, bounded = coordinate_renderings(given)
+                exact2, bounded2 = coordinate_renderings(stored_)
+                secret = Secret(
+                    f"survey {spec.key} ({spec.country}) exact {axis} of {row.code} = {given}",
+                    "coordinate",
+                    spec.key,
+                    tuple(sorted(set(exact) | set(exact2))),
+                    tuple(sorted(set(bounded) | set(bounded2))),
+                )
+                facts.append(("coordinate", secret))
+            facts.append(
+                (
+                    "code",
+                    Secret(
+                        f"survey {spec.key} ({spec.country}) sample code {row.code}",
+                        "code",
+                        spec.key,
+                        (row.code, row.code.lower()),
+                    ),
+                )
+            )
+            for size in grid.SCALES_M:
+                if size > 10_000:
+                    continue  # a 20 km cell or coarser is no finer than the public precision
+                code = sample.cell_code(size)
+                facts.append(
+                    (
+                        "cell",
+                        Secret(
+                            f"survey {spec.key} ({spec.country}) {code} cell of {row.code}",
+                            "cell",
+                            spec.key,
+                            (code, code.lower()),
+                        ),
+                    )
+                )
+            for what, secret in facts:
+                for viewer in (ANON, PARTNER):
+                    hidden = viewer in spec.hidden_from
+                    hidden |= what == "value:Ni" and viewer in spec.ni_hidden_from
+                    hidden |= what in ("coordinate", "cell") and viewer in spec.exact_hidden_from
+                    if hidden:
+                        secrets[viewer].append(secret)
+                if (
+                    not spec.hidden_from
+                    and what.startswith("value")
+                    and not (what == "value:Ni" and spec.ni_hidden_from)
+                ):
+                    public.append(secret)
+    world.secrets = secrets
+    world.public = public
+
+    # The public sees FIN samples at 20 km cell centroids (and the partner at 40 km is merged to
+    # 20 km): no rendering of a centroid may look like a secret exact coordinate by chance.
+    for spec in SPECS:
+        if not spec.precision_m:
+            continue
+        for row in spec.rows:
+            for size in (spec.precision_m, 40_000):
+                lon, lat = grid.parse_code(world.samples[row.code].cell_code(size)).centroid_lonlat
+                for shown in (f"{round(lon, 6)!r}", f"{round(lat, 6)!r}", repr(lon), repr(lat)):
+                    found = Matcher(secrets[ANON]).find(shown)
+                    assert not found, f"test data: centroid {shown} looks like a secret {found}"
+
+
+class Matcher:
+    """Finds secret renderings in a text; ``find`` returns [(label, matched text)]."""
+
+    def __init__(self, secrets: list[Secret]):
+        self.by_text: dict[str, list[Secret]] = defaultdict(list)
+        exact: set[str] = set()
+        bounded: set[str] = set()
+        for secret in secrets:
+            for text in secret.exact:
+                self.by_text[text].append(secret)
+                exact.add(text)
+            for text in secret.bounded:
+                self.by_text[text].append(secret)
+                bounded.add(text)
+
+        def alternation(texts):
+            return "|".join(re.escape(t) for t in sorted(texts, key=len, reverse=True))
+
+        parts = []
+        if exact:
+            parts.append(f"(?<![0-9])(?:{alternation(exact)})")
+        if bounded:
+            parts.append(f"(?<![0-9])(?:{alternation(bounded)})(?![0-9])")
+        self.regex = re.compile("|".join(parts)) if parts else None
+
+    def find(self, text: str) -> list[tuple[Secret, str]]:
+        if self.regex is None:
+            return []
+        found = []
+        for match in self.regex.finditer(text):
+            for secret in self.by_text[match.group(0)]:
+                found.append((secret, match.group(0)))
+        return found
+
+
+# --- the URL map -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One leaf pattern of the URL map, with the ways of writing its URL."""
+
+    pattern: URLPattern
+    namespaces: tuple[str, ...]
+    route: str  # for messages, e.g. "api/v1/samples/(?P<pk>[^/.]+)/$"
+    forms: tuple[tuple[str, tuple[str, ...]], ...]  # ("api/v1/samples/%(pk)s/", ("pk",))
+    converters: dict[str, str]  # parameter name -> converter name ("" for regex groups)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.namespaces
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.forms[0][1] if self.forms else ()
+
+
+def url_map() -> list[Endpoint]:
+    """Every leaf pattern, by walking ``get_resolver()`` recursively (endpoints added later are
+    included automatically)."""
+    converter_names = {type(c): name for name, c in get_converters().items()}
+    endpoints: list[Endpoint] = []
+
+    def walk(patterns, chain, namespaces, converters):
+        for p in patterns:
+            conv = dict(converters)
+            for name, c in getattr(p.pattern, "converters", {}).items():
+                conv[name] = converter_names.get(type(c), type(c).__name__)
+            if isinstance(p, URLResolver):
+                walk(
+                    p.url_patterns,
+                    chain + (p.pattern,),
+                    namespaces + ((p.namespace or p.app_name or ""),),
+                    conv,
+                )
+                continue
+            levels = [normalize(level.regex.pattern) for level in chain + (p.pattern,)]
+            forms = []
+            for combo in itertools.product(*levels):
+                text = "".join(fmt for fmt, _ in combo)
+                params = tuple(name for _, names in combo for name in names)
+                forms.append((text, params))
+            for params in {f[1] for f in forms}:
+                for name in params:
+                    conv.setdefault(name, "")
+            route = "".join(str(level) for level in chain + (p.pattern,))
+            endpoints.append(Endpoint(p, namespaces, route, tuple(forms), conv))
+
+    walk(get_resolver().url_patterns, (), (), {})
+    return endpoints
+
+
+# Candidates by converter, used when a parameter's name has no entry in ``candidates_by_name``.
+CANDIDATES_BY_CONVERTER = {
+    "int": "ids",
+    "slug": "slugs",
+    "str": "strings",
+    "path": "strings",
+    "uuid": "uuids",
+    "drf_format_suffix": "formats",
+}
+
+
+def candidate_values(world: World) -> dict[str, list[str]]:
+    """Candidate values of URL parameters, by parameter name (and by converter, under the names
+    that ``CANDIDATES_BY_CONVERTER`` points to). A NEW PARAMETER NAME GETS A LINE HERE."""
+    # One hidden sample per hidden survey, one public sample; the same for measurements.
+    sample_ids = [world.samples[spec.rows[0].code].pk for spec in SPECS if spec.key in "ADEGHBC"]
+    measurement_ids = [
+        world.measurements[(code, symbol)].pk
+        for code, symbol in [
+            ("LKQA1-RZV", "Cu"), ("LKQA2-RZW", "Ni"), ("LKQB1-NOX", "Ni"), ("LKQD1-SWK", "Cu"),
+            ("LKQE1-NEV", "Ni"), ("LKQG1-DKM", "Cu"), ("LKQH1-ETS", "Ni"), ("LKQB1-NOX", "Cu"),
+        ]
+    ]  # fmt: skip
+    other_ids = (
+        [a.pk for a in world.agreements]
+        + [r.pk for r in world.access_requests]
+        + [world.surveys["A"].pk, world.organisations[0].pk]
+    )
+    missing = [world.missing_sample_id]
+    ids = [str(i) for i in dict.fromkeys(sample_ids + measurement_ids + other_ids + missing)]
+    slugs = [s.slug for s in world.surveys.values()] + [o.slug for o in world.organisations]
+    countries = ["RUS", "NOR", "FIN", "SWE", "DNK", "EST", "rus", "SE"]
+    elements = ["Cu", "Ni"]
+    secret_samples = [world.samples[spec.rows[0].code] for spec in SPECS if spec.key in "ACD"]
+    cells = [
+        s.cell_code(size) for s in secret_samples for size in (80_000, 20_000, 10_000, 1_000, 500)
+    ]
+    codes = [spec.rows[0].code for spec in SPECS if spec.key in "ACD"]
+    formats = ["json", "api", "csv", ".json"]
+    tiles = []
+    for s in secret_samples:
+        for z in (3, 8):
+            n = 2**z
+            x = int((s.geom.x + 180) / 360 * n)
+            import math
+
+            lat = math.radians(s.geom.y)
+            y = int((1 - math.asinh(math.tan(lat)) / math.pi) / 2 * n)
+            tiles.append((str(z), str(x), str(y)))
+    strings = slugs[:4] + countries[:4] + elements + cells[:3] + codes[:2]
+    return {
+        # by converter (fallbacks)
+        "ids": ids,
+        "slugs": slugs,
+        "strings": strings,
+        "uuids": ["00000000-0000-0000-0000-000000000000"],
+        "formats": formats,
+        # by parameter name
+        "pk": ids,
+        "id": ids,
+        "sample": [str(i) for i in sample_ids] + codes,
+        "sample_id": [str(i) for i in sample_ids],
+        "measurement": [str(i) for i in measurement_ids],
+        "measurement_id": [str(i) for i in measurement_ids],
+        "slug": slugs,
+        "survey": slugs + [str(s.pk) for s in world.surveys.values()],
+        "country": countries,
+        "adm0_a3": countries,
+        "iso_a3": countries,
+        "code": ["topsoil"] + cells + codes,
+        "cell": cells,
+        "cell_code": cells,
+        "symbol": elements,
+        "element": elements,
+        "medium": ["topsoil"],
+        "scale": ["80", "20", "10", "1", "0.5", "20000", "500"],
+        "scale_km": ["80", "20", "10", "1", "0.5"],
+        "scale_m": ["80000", "20000", "10000", "1000", "500"],
+        "format": formats,
+        "uidb64": ["MQ", "Mg"],
+        "token": ["set-password", "abc-123"],
+        "z": [t[0] for t in tiles],  # tiles: see JOINT (z, x and y are chosen together)
+        "x": [t[1] for t in tiles],
+        "y": [t[2] for t in tiles],
+        "_tiles": tiles,
+    }
+
+
+# Parameters whose values are only meaningful together: their candidates are tuples.
+JOINT = {("x", "y", "z"): "_tiles"}
+
+
+def query_strings(world: World) -> tuple[str, list[str], list[str]]:
+    """Query strings tried on every parameterless URL that answers 200: (probe, filters, formats).
+
+    ``probe`` combines every filter at once: an endpoint whose answer to it is byte-identical to
+    its answer without a query ignores them all, and gets only ``formats``. A NEW QUERY PARAMETER
+    GETS A LINE HERE (in ``filters``, and in ``probe``).
+    """
+    fin = world.samples["LKQC1-FIZ"]
+    # A small box around a snapped sample, at 2 decimals (no secret rendering in the URL).
+    box = (
+        f"{fin.geom.x - 0.02:.2f},{fin.geom.y - 0.02:.2f},{fin.geom.x + 0.02:.2f},"
+        f"{fin.geom.y + 0.02:.2f}"
+    )
+    a = world.surveys["A"].slug
+    probe = (
+        f"?element=Ni&country=RUS&survey={a}&bbox=-180,-90,180,90&all_methods=true&limit=10000"
+        "&medium=topsoil&censored=false&scale=10&q=LKQ&cell=20K-00000-00000"
+    )
+    filters = [
+        "?limit=10000",
+        "?element=Cu",
+        "?element=Ni&all_methods=true",
+        "?bbox=-180,-90,180,90&element=Ni",
+        f"?bbox={box}",
+        "?country=RUS",
+        "?country=SWE&all_methods=true",
+        "?country=NOR&element=Ni",
+        "?medium=topsoil&censored=false",
+        "?scale=10&element=Ni",
+        "?q=LKQ",
+    ]
+    # Unfiltered lists come in pages of 100 (a shared test database may hold other surveys):
+    # every survey of the module, in one page each.
+    filters += [f"?survey={s.slug}&limit=10000" for s in world.surveys.values()]
+    formats = ["?format=json", "?format=api&element=Ni"]
+    return probe, filters, formats
+
+
+def _combinations(endpoint: Endpoint, params: tuple[str, ...], table) -> list[dict[str, str]]:
+    """Bounded combinations of candidate values for the parameters of one URL form."""
+    lists: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = []
+    rest = list(params)
+    for names, key in JOINT.items():
+        if set(names) <= set(rest):
+            lists.append((names, list(table[key])))
+            rest = [p for p in rest if p not in names]
+    for name in rest:
+        if name in table:
+            values = table[name]
+        else:
+            fallback = CANDIDATES_BY_CONVERTER.get(endpoint.converters.get(name, ""), "strings")
+            values = table[fallback] if endpoint.converters.get(name) else None
+            if values is None:
+                pytest.fail(
+                    f"URL {endpoint.route!r}: no candidate values for parameter {name!r}; add them "
+                    "to candidate_values() in tests/test_leaks.py"
+                )
+        lists.append(((name,), [(v,) for v in values]))
+    if not lists:
+        return [{}]
+    total = 1
+    for _, values in lists:
+        total *= len(values)
+    if total <= MAX_COMBINATIONS:
+        combos = list(itertools.product(*(values for _, values in lists)))
+    else:  # every value of every parameter at least once, then the first of the product
+        longest = max(len(values) for _, values in lists)
+        combos = [tuple(values[i % len(values)] for _, values in lists) for i in range(longest)]
+        for combo in itertools.product(*(values for _, values in lists)):
+            if len(combos) >= MAX_COMBINATIONS:
+                break
+            if combo not in combos:
+                combos.append(combo)
+    result = []
+    for combo in combos:
+        kwargs = {}
+        for (names, _), values in zip(lists, combo, strict=True):
+            kwargs.update(dict(zip(names, values, strict=True)))
+        result.append(kwargs)
+    return result
+
+
+def endpoint_urls(endpoint: Endpoint, table) -> list[tuple[str, dict[str, str]]]:
+    """Concrete URLs of one endpoint that resolve back to it."""
+    urls = []
+    for form, params in endpoint.forms:
+        for kwargs in _combinations(endpoint, params, table):
+            path = "/" + (form % {k: quote(str(v), safe="") for k, v in kwargs.items()})
+            try:
+                match = resolve(path)
+            except Resolver404:
+                continue
+            if (
+                match.func is endpoint.pattern.callback
+                and match.url_name == endpoint.pattern.name
+                and set(match.kwargs) >= set(params)
+            ):
+                urls.append((path, kwargs))
+    return list(dict.fromkeys((u, tuple(sorted(k.items()))) for u, k in urls).keys())
+
+
+# --- the walk ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    viewer: str
+    url: str
+    status: int
+    secret: Secret
+    matched: str
+    context: str
+
+    def __str__(self) -> str:
+        return (
+            f"LEAK  viewer={self.viewer}  GET {self.url}  -> {self.status}\n"
+            f"      secret: {self.secret.label}\n"
+            f"      matched {self.matched!r} in …{self.context}…"
+        )
+
+
+@dataclass
+class WalkResult:
+    viewer: str
+    endpoints: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    server_errors: list[str] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    found_public: set[str] = field(default_factory=set)
+    coincidences: list[str] = field(default_factory=list)
+    per_endpoint: dict[str, list[float]] = field(default_factory=dict)  # route -> [n, seconds]
+
+    def summary(self) -> str:
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
+        return (
+            f"{self.viewer}: {self.endpoints} URL patterns, {self.requests} requests, "
+            f"{self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU in the test process); "
+            f"statuses {statuses}; {len(self.hits)} secret matches"
+        )
+
+
+def response_text(response) -> str:
+    """Decoded body (zip and gzip downloads opened), plus the headers that may carry data."""
+    if getattr(response, "streaming", False):
+        body = b"".join(response.streaming_content)
+    else:
+        body = response.content
+    parts = [body.decode("utf-8", errors="replace")]
+    if body[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            parts += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
+    elif body[:2] == b"\x1f\x8b":
+        parts.append(gzip.decompress(body).decode("utf-8", "replace"))
+    for header in ("Location", "Content-Disposition", "Link", "X-Total-Count"):
+        if header in response:
+            parts.append(f"{header}: {response[header]}")
+    return "\n".join(parts)
+
+
+def _url_forms(url: str) -> list[str]:
+    """The ways a page may echo a URL: raw, decoded, percent-encoded, HTML- and JSON-escaped."""
+    forms = [url, unquote(url), quote(url, safe=""), quote(url, safe="/")]
+    forms += [html.escape(f) for f in forms] + [f.replace("/", "\\/") for f in forms]
+    return forms
+
+
+def _strip_echo(text: str, url: str, kwargs: dict[str, str]) -> str:
+    """Remove what the request itself supplied (a URL echoed in a login redirect, a cell code
+    echoed by a page about that cell): quoting what was asked reveals nothing."""
+    echoes = set(_url_forms(url))
+    for value in kwargs.values():
+        # Not numbers: stripping an id could cut a secret value that contains its digits.
+        if isinstance(value, str) and len(value) >= 4 and not value.isdigit():
+            echoes |= {value, quote(value, safe=""), value.lower()}
+    for echo in sorted((e for e in echoes if len(e) >= 4), key=len, reverse=True):
+        text = text.replace(echo, "«echo»")
+    return text
+
+
+def _comparable(response, url: str, as_url: str) -> str:
+    """A body without its CSRF token, its echoes of ``url`` written as echoes of ``as_url``."""
+    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response_text(response))
+    pairs = sorted(zip(_url_forms(url), _url_forms(as_url), strict=True), key=lambda p: -len(p[0]))
+    for form, replacement in pairs:
+        if form != replacement:
+            text = text.replace(form, replacement)
+    return text
+
+
+def client_for(world: World, viewer: str) -> Client:
+    client = Client(raise_request_exception=False)
+    if viewer != ANON:
+        client.force_login(world.users[viewer])
+    return client
+
+
+def _without_our_data(client: Client, url: str, kwargs: dict[str, str], matcher) -> set[str]:
+    """The secret renderings a URL still shows once this module's surveys are deleted (inside a
+    savepoint, rolled back): those come from other data in a shared test database (a concurrent
+    test's committed rows), not from ours, and are coincidences rather than leaks."""
+    savepoint = transaction.savepoint()
+    try:
+        Survey.objects.filter(name__in=[spec.name for spec in SPECS]).delete()
+        response = client.get(url)
+        text = _strip_echo(response_text(response), url, kwargs)
+        return {matched for _, matched in matcher.find(text)}
+    finally:
+        transaction.savepoint_rollback(savepoint)
+
+
+def walk(world: World, viewer: str, secrets: list[Secret], *, confirm: bool = True) -> WalkResult:
+    """GET every URL (see the module doc) as ``viewer``; ``result.hits`` are the responses that
+    show one of ``secrets``. With ``confirm``, a hit counts only if it goes away when this module's
+    data is removed (``_without_our_data``)."""
+    matcher = Matcher(secrets)
+    public_matcher = Matcher(world.public)
+    table = candidate_values(world)
+    probe, filters, formats = query_strings(world)
+    client = client_for(world, viewer)
+    result = WalkResult(viewer)
+    started = time.monotonic()
+    cpu_started = time.process_time()
+
+    def get(url: str, kwargs: dict[str, str]):
+        response = client.get(url)  # follows no redirects
+        if viewer != ANON and "_auth_user_id" not in client.session:
+            # A GET that signed the viewer out would turn the rest of the walk anonymous.
+            client.force_login(world.users[viewer])
+        result.requests += 1
+        result.statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            result.server_errors.append(f"{response.status_code} GET {url}")
+        text = _strip_echo(response_text(response), url, kwargs)
+        found = matcher.find(text)
+        noise = _without_our_data(client, url, kwargs, matcher) if found and confirm else set()
+        for secret, matched in found:
+            if matched in noise:
+                result.coincidences.append(f"GET {url}: {matched!r} (also without our data)")
+                continue
+            i = text.find(matched)
+            context = text[max(0, i - 80) : i + len(matched) + 80].replace("\n", " ")
+            result.hits.append(Hit(viewer, url, response.status_code, secret, matched, context))
+        # Positive controls count full-precision renderings only (no coincidence passes them).
+        result.found_public |= {
+            s.label for s, matched in public_matcher.find(text) if matched in s.exact
+        }
+        return response
+
+    for endpoint in url_map():
+        if endpoint.is_admin:
+            continue  # staff only: see test_admin_requires_staff
+        urls = endpoint_urls(endpoint, table)
+        assert urls, f"URL {endpoint.route!r}: no candidate URL resolves back to the pattern"
+        result.endpoints += 1
+        before = (result.requests, time.monotonic())
+        for url, kwargs in urls:
+            bare = get(url, dict(kwargs))
+            if kwargs or bare.status_code != 200:
+                continue
+            probed = get(url + probe, {})
+            ignores_queries = probed.status_code == 200 and _comparable(
+                probed, url + probe, url
+            ) == _comparable(bare, url, url)
+            for query in formats if ignores_queries else filters + formats:
+                get(url + query, {})
+        result.per_endpoint[endpoint.route] = [
+            result.requests - before[0],
+            time.monotonic() - before[1],
+        ]
+    result.seconds = time.monotonic() - started
+    result.cpu_seconds = time.process_time() - cpu_started
+    print(result.summary())
+    slowest = sorted(result.per_endpoint.items(), key=lambda kv: -kv[1][1])[:12]
+    for route, (n, seconds) in slowest:
+        print(f"  {seconds:5.1f} s  {n:4d} requests  {route}")
+    for line in result.server_errors[:20]:
+        print("  server error (not a leak):", line)
+    for line in result.coincidences[:20]:
+        print("  coincidence in other data (not a leak):", line)
+    return result
+
+
+def _report(result: WalkResult, hits: list[Hit] | None = None) -> str:
+    hits = result.hits if hits is None else hits
+    lines = [result.summary()]
+    seen = set()
+    for hit in hits:
+        key = (hit.url, hit.secret.label)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(str(hit))
+        if len(seen) >= 40:
+            lines.append(f"… {len(hits) - 40} more")
+            break
+    return "\n".join(lines)
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The data, created once for the module in a transaction rolled back at its end."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield build_world(tmp_path_factory.mktemp("leaks"))
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+
+def test_admin_requires_staff(world):
+    for viewer in (ANON, PARTNER):
+        response = client_for(world, viewer).get("/admin/")
+        assert response.status_code == 302, viewer
+        assert response["Location"].startswith("/admin/login/"), (viewer, response["Location"])
+
+
+def test_anonymous_walk_leaks_nothing(world):
+    result = walk(world, ANON, world.secrets[ANON])
+    assert not result.hits, _report(result)
+    # Positive control: the walk reached the public data (else it proves nothing).
+    for key in "BCF":
+        assert any(label.startswith(f"survey {key} ") for label in result.found_public), (
+            f"the anonymous walk never showed survey {key}'s public values"
+        )
+    assert result.requests < MAX_REQUESTS_PER_WALK, result.summary()
+
+
+@pytest.fixture(scope="module")
+def partner_walk(world, django_db_blocker):
+    with django_db_blocker.unblock():
+        return walk(world, PARTNER, world.secrets[PARTNER])
+
+
+def test_partner_walk_leaks_nothing(partner_walk):
+    assert not partner_walk.hits, _report(partner_walk)
+    assert partner_walk.requests < MAX_REQUESTS_PER_WALK, partner_walk.summary()
+
+
+def test_partner_sees_unagreed_survey_at_public_precision(world):
+    """Precision is per grant, not per country (a leak this walk found): the partner's agreement
+    grants FIN survey I at exact locations; FIN survey C is only public (20 km), so its samples
+    must come snapped."""
+    sample = world.samples["LKQC1-FIZ"]
+    centroid = grid.parse_code(sample.cell_code(20_000)).centroid_lonlat
+    response = client_for(world, PARTNER).get(
+        "/api/v1/samples/", {"survey": world.surveys["C"].slug, "limit": 10000}
+    )
+    feature = next(f for f in response.json()["features"] if f["properties"]["code"] == sample.code)
+    assert feature["geometry"]["coordinates"] == [round(centroid[0], 6), round(centroid[1], 6)], (
+        f"partner sees {sample.code} of survey C at {feature['geometry']['coordinates']}; stored "
+        f"at {[sample.geom.x, sample.geom.y]}; public 20 km centroid {centroid}"
+    )
+    assert feature["properties"]["location_precision_km"] == 20
+
+
+def test_partner_sees_what_the_agreement_grants(world):
+    """Positive control for the partner walk: the current agreement (EST) is in effect."""
+    client = client_for(world, PARTNER)
+    text = client.get(f"/api/v1/measurements/?survey={world.surveys['H'].slug}").content.decode()
+    h_cu = world.measurements[("LKQH1-ETS", "Cu")].value
+    assert repr(h_cu) in text
+    # ... and the agreement for FIN survey I gives its exact locations.
+    text = client.get(f"/api/v1/samples/?survey={world.surveys['I'].slug}").content.decode()
+    assert repr(world.samples["LKQI1-FIR"].geom.x) in text
+
+
+def test_staff_walk_finds_the_secrets(world):
+    """Positive control: the same walk as staff finds every kind of secret, so the walks of the
+    other viewers would have found them too."""
+    everything = world.secrets[ANON]
+    result = walk(world, STAFF, everything, confirm=False)
+    # Full-precision renderings only: no coincidence with other data can pass the control.
+    exact_hits = [hit for hit in result.hits if hit.matched in hit.secret.exact]
+    found = {hit.secret.label for hit in exact_hits}
+    kinds_found = {(hit.secret.survey, hit.secret.kind) for hit in exact_hits}
+    expected = {
+        (spec.key, kind)
+        for spec in SPECS
+        if spec.hidden_from
+        for kind in ("value", "coordinate", "code")
+    } | {("C", "coordinate")}
+    missing = expected - kinds_found
+    assert not missing, f"the staff walk never showed {sorted(missing)}:\n{result.summary()}"
+    b_ni = [s.label for s in everything if s.survey == "B" and s.kind == "value"]
+    assert set(b_ni) <= found, "the staff walk never showed the confidential Ni values of B"
+    # At least the API measurement list shows the embargoed value to staff.
+    a_cu = world.measurements[("LKQA1-RZV", "Cu")].value
+    staff = client_for(world, STAFF)
+    url = f"/api/v1/measurements/?survey={world.surveys['A'].slug}&limit=10000"
+    assert repr(a_cu) in staff.get(url).content.decode()
+
+
+def _detail_endpoints() -> list[tuple[Endpoint, type]]:
+    """API detail routes of samples and measurements (found by their viewset's model)."""
+    found = []
+    for endpoint in url_map():
+        cls = getattr(endpoint.pattern.callback, "cls", None)
+        actions = getattr(endpoint.pattern.callback, "actions", {}) or {}
+        if cls is None or actions.get("get") != "retrieve":
+            continue
+        serializer = getattr(cls, "serializer_class", None)
+        model = getattr(getattr(serializer, "Meta", None), "model", None)
+        if model in (Sample, Measurement):
+            found.append((endpoint, model))
+    return found
+
+
+def test_hidden_and_missing_objects_answer_alike(world):
+    """An anonymous request for a hidden object's id and for a non-existent id get the same status
+    and a byte-identical body (a response never reveals that a hidden object exists)."""
+    endpoints = _detail_endpoints()
+    routes = {e.route for e, _ in endpoints}
+    assert any("samples" in r for r in routes) and any("measurements" in r for r in routes), routes
+    hidden = {
+        Sample: [s.pk for c, s in world.samples.items() if c[3] in "ADEGH"],
+        Measurement: [
+            m.pk for (c, el), m in world.measurements.items()
+            if c[3] in "ADEGH" or (c[3] == "B" and el == "Ni")
+        ],
+    }  # fmt: skip
+    missing = {Sample: world.missing_sample_id, Measurement: world.missing_measurement_id}
+    client = client_for(world, ANON)
+    differences = []
+    for endpoint, model in endpoints:
+        for form, params in endpoint.forms:
+            formats = ["json"] if "format" in params else [None]
+            for fmt in formats:
+
+                def url(pk, form=form, fmt=fmt, params=params):
+                    kwargs = {p: pk if p != "format" else fmt for p in params}
+                    return "/" + form % kwargs
+
+                reference = client.get(url(missing[model]))
+                for pk in hidden[model]:
+                    response = client.get(url(pk))
+                    same = (
+                        response.status_code == reference.status_code
+                        and response.get("Content-Type") == reference.get("Content-Type")
+                        and response.content == reference.content
+                    )
+                    if not same:
+                        differences.append(
+                            f"GET {url(pk)} -> {response.status_code} {response.content[:200]!r}\n"
+                            f"  vs missing GET {url(missing[model])} -> {reference.status_code} "
+                            f"{reference.content[:200]!r}"
+                        )
+    assert not differences, "hidden and missing objects answer differently:\n" + "\n".join(
+        differences
+    )
+
+
+@pytest.mark.parametrize(
+    "viewer",
+    [ANON, PARTNER],
+)
+def test_bbox_filter_does_not_locate_snapped_samples(world, viewer):
+    """A bbox query reveals no more than which public-precision cell holds a sample: a tiny box
+    around the exact point and a tiny box elsewhere in the same 20 km cell answer alike."""
+    sample = world.samples["LKQC1-FIZ"]
+    cell = grid.cell_at(sample.geom.x, sample.geom.y, 20_000)
+    ring = cell.polygon_lonlat()
+    lons = [p[0] for p in ring]
+    lats = [p[1] for p in ring]
+    west, east, south, north = min(lons), max(lons), min(lats), max(lats)
+    # The corner of the cell farthest from the sample, moved 10 % inwards.
+    far_lon = (
+        west + 0.1 * (east - west)
+        if sample.geom.x > (west + east) / 2
+        else east - 0.1 * (east - west)
+    )
+    far_lat = (
+        south + 0.1 * (north - south)
+        if sample.geom.y > (south + north) / 2
+        else north - 0.1 * (north - south)
+    )
+    d = 0.002
+
+    def ids(lon, lat, path):
+        response = client_for(world, viewer).get(
+            path, {"bbox": f"{lon - d},{lat - d},{lon + d},{lat + d}", "limit": 10000}
+        )
+        assert response.status_code == 200, response.content[:300]
+        data = response.json()
+        rows = data["features"] if "features" in data else data["results"]
+        return sorted(r["id"] for r in rows)
+
+    for path in ("/api/v1/samples/", "/api/v1/measurements/"):
+        at_sample = ids(sample.geom.x, sample.geom.y, path)
+        elsewhere = ids(far_lon, far_lat, path)
+        assert at_sample, f"{path}: the snapped sample is not found by its own cell (test setup)"
+        assert at_sample == elsewhere, (
+            f"{viewer} {path}: a tiny bbox around the exact point finds {at_sample}, one elsewhere "
+            f"in the same 20 km cell finds {elsewhere}: the bbox filter locates the sample"
+        )
