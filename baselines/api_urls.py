@@ -1,5 +1,6 @@
 """``/api/v1/``: the REST API's routes."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from . import api
@@ -13,4 +14,7 @@ router.register("samples", api.SampleViewSet, basename="sample")
 router.register("measurements", api.MeasurementViewSet, basename="measurement")
 
 app_name = "api"
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("cells/<str:code>/stats", api.CellStatsView.as_view(), name="cell-stats"),
+]

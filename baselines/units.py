@@ -341,10 +341,3 @@ def parse_values(
         invalid=invalid,
         above_range=more & present,
     )
-
-
-def stat_value(value: float | None, censored: bool, detection_limit: float | None) -> float | None:
-    """The number statistics use for one measurement: the value, or DL/2 when censored."""
-    if censored:
-        return None if detection_limit is None else detection_limit * CENSORED_SUBSTITUTE_FRACTION
-    return value

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from baselines.statistics import stat_values
 from baselines.units import (
     UNIT_FACTORS,
     ElementColumn,
@@ -22,7 +23,6 @@ from baselines.units import (
     oxide_factor,
     parse_element_header,
     parse_values,
-    stat_value,
     to_canonical,
 )
 
@@ -481,25 +481,20 @@ def test_one_column_mixing_every_encoding_parses_row_by_row():
     assert np.array_equal(parsed.value, [3.2] + [np.nan] * 7 + [1000.0], equal_nan=True)
 
 
-def test_stat_value_substitutes_half_the_limit_for_censored_values():
-    assert stat_value(None, True, 0.5) == 0.25
-    assert stat_value(float("nan"), True, 0.8) == 0.4
-    assert stat_value(3.2, False, None) == 3.2
-    assert stat_value(3.2, False, 0.5) == 3.2  # an uncensored value ignores the limit
-    assert stat_value(None, True, None) is None  # censored with no known limit: nothing to use
+def test_stat_values_substitute_half_the_limit_for_censored_values():
+    stats = stat_values(
+        np.array([np.nan, np.nan, 3.2, 3.2, np.nan]),
+        np.array([True, True, False, False, True]),
+        np.array([0.5, 0.8, np.nan, 0.5, np.nan]),
+    )
+    # An uncensored value ignores the limit; a censored one with no known limit gives nothing.
+    assert np.array_equal(stats, [0.25, 0.4, 3.2, 3.2, np.nan], equal_nan=True)
 
 
-def test_stat_value_of_parsed_values():
+def test_stat_values_of_parsed_values():
     parsed = _parse(["<0.5", "2.0"])
-    stats = [
-        stat_value(
-            float(parsed.value[i]),
-            bool(parsed.censored[i]),
-            None if math.isnan(parsed.detection_limit[i]) else float(parsed.detection_limit[i]),
-        )
-        for i in range(2)
-    ]
-    assert stats == [0.25, 2.0]
+    stats = stat_values(parsed.value, parsed.censored, parsed.detection_limit)
+    assert stats.tolist() == [0.25, 2.0]
 
 
 positive_floats = st.floats(
@@ -521,4 +516,4 @@ def test_any_positive_number_parses_exactly_and_with_a_less_than_sign_is_censore
     _assert_censored(less, v)
     _assert_value(plain, v)
     _assert_censored(negative, v)
-    assert stat_value(None, True, less["dl"]) == v / 2
+    assert stat_values(np.array([np.nan]), np.array([True]), np.array([less["dl"]]))[0] == v / 2

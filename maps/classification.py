@@ -1,0 +1,322 @@
+"""Class breaks, classification and legends for map layers (architecture guide §8).
+
+Pure functions over numpy arrays; nothing here touches the database. The caller passes only the
+values the viewer may see (the cell medians or samples of one layer), so every break and count is
+computed from visible data.
+
+Statistics use :func:`stat_values`: a measured value as is, a censored one (below the detection
+limit, DL) as ``DL × CENSORED_SUBSTITUTE_FRACTION`` (DL/2) from :mod:`baselines.units`. Values are
+in mg/kg of the element; legends also carry the element's display unit, converted only through
+:func:`baselines.units.to_display`.
+
+Schemes (``build_legend(scheme=...)``):
+
+``"percentiles"`` (default)
+    Breaks at cumulative-frequency percentiles, as in geochemical atlases:
+    :data:`DEFAULT_PERCENTILES` = 5, 10, 25, 50, 75, 90, 95, 98.
+``"quantiles"``
+    ``n`` classes holding (about) equal numbers of values.
+``"boxplot"``
+    Tukey boxplot classes: lower whisker, Q1, median, Q3, upper whisker; computed on log10 values
+    by default, since geochemical data are close to log-normal.
+``"log_equal"``
+    ``n`` classes of equal width in log10 between the smallest and the largest value.
+
+Every percentile is :func:`numpy.percentile` with ``method="linear"`` (numpy's default, R's type 7).
+
+**Breaks and classes.** The break functions return the inner class boundaries, ascending, with
+duplicates kept (they compare one-to-one with numpy). ``k`` breaks make ``k + 1`` classes, and
+intervals are right-closed: class 0 holds ``x <= breaks[0]``, class ``i`` holds
+``breaks[i-1] < x <= breaks[i]`` and the last class ``x > breaks[-1]`` — a value equal to a break
+belongs to the class below it. :func:`build_legend` then makes the breaks usable when many values
+are equal (typically censored values, all at the same DL/2): it removes duplicate breaks and
+breaks at or above the largest value (which would head an empty top class). A break equal to the
+smallest value is kept: its class holds exactly the values equal to it, e.g. every censored value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from baselines.statistics import stat_values
+from baselines.units import CANONICAL_UNIT, display_unit, to_display
+
+from .ramps import DEFAULT_RAMP, ramp_colours
+
+DEFAULT_PERCENTILES: tuple[float, ...] = (5, 10, 25, 50, 75, 90, 95, 98)
+DEFAULT_N_CLASSES = 5
+TUKEY_K = 1.5
+SCHEMES = ("percentiles", "quantiles", "boxplot", "log_equal")
+
+
+# --- statistics values ---------------------------------------------------------------------------
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    """``x`` as a flat float array without NaN or infinite values."""
+    x = np.asarray(x, dtype=float).ravel()
+    return x[np.isfinite(x)]
+
+
+def _positive_log10(x: np.ndarray, what: str) -> np.ndarray:
+    if np.any(x <= 0):
+        raise ValueError(f"{what} needs positive values; got min {x.min()!r}")
+    return np.log10(x)
+
+
+def _check_n(n: int) -> int:
+    if int(n) != n or n < 1:
+        raise ValueError(f"number of classes must be a positive integer, got {n!r}")
+    return int(n)
+
+
+# --- breaks --------------------------------------------------------------------------------------
+
+
+def percentile_breaks(
+    x: np.ndarray, percentiles: Sequence[float] = DEFAULT_PERCENTILES
+) -> np.ndarray:
+    """Breaks at the given percentiles (0–100, strictly increasing) of the finite values of ``x``.
+
+    Equal to ``np.percentile(x, percentiles, method="linear")`` on the finite values; an empty
+    array when there are none.
+    """
+    q = np.asarray(percentiles, dtype=float)
+    if q.ndim != 1 or np.any(np.diff(q) <= 0) or np.any((q < 0) | (q > 100)):
+        raise ValueError(f"percentiles must be strictly increasing within 0–100, got {percentiles}")
+    x = _finite(x)
+    if x.size == 0:
+        return np.empty(0)
+    return np.percentile(x, q, method="linear")
+
+
+def quantile_breaks(x: np.ndarray, n: int) -> np.ndarray:
+    """The ``n - 1`` breaks that divide the finite values of ``x`` into ``n`` quantile classes.
+
+    The breaks are the percentiles ``100·i/n`` for ``i = 1 … n-1`` (``np.percentile``, linear).
+    """
+    n = _check_n(n)
+    return percentile_breaks(x, [100.0 * i / n for i in range(1, n)])
+
+
+def boxplot_breaks(x: np.ndarray, *, log: bool = True) -> np.ndarray:
+    """Tukey boxplot breaks: lower whisker, Q1, median, Q3, upper whisker.
+
+    Q1, median and Q3 are linear percentiles. The lower whisker is the smallest value
+    ``>= Q1 − 1.5·IQR`` and the upper whisker the largest value ``<= Q3 + 1.5·IQR``; both are data
+    values. With ``log=True`` (the default, as geochemical data are close to log-normal) the
+    quartiles and fences are computed on ``log10(x)`` and the quartiles are transformed back
+    (``10**Q``) — so the "median" of an even count is then the geometric mean of the middle pair;
+    the whiskers are returned as the original values. ``log=True`` raises ValueError on
+    non-positive values. An empty array when ``x`` has no finite values.
+    """
+    x = _finite(x)
+    if x.size == 0:
+        return np.empty(0)
+    t = _positive_log10(x, "a log-scale boxplot") if log else x
+    q1, med, q3 = np.percentile(t, [25, 50, 75], method="linear")
+    iqr = q3 - q1
+    inside = (t >= q1 - TUKEY_K * iqr) & (t <= q3 + TUKEY_K * iqr)
+    # Q1 and Q3 lie between data values, so at least one value is within the fences.
+    lower_whisker = x[inside].min()
+    upper_whisker = x[inside].max()
+    quartiles = 10.0 ** np.array([q1, med, q3]) if log else np.array([q1, med, q3])
+    return np.array([lower_whisker, *quartiles, upper_whisker])
+
+
+def log_equal_interval_breaks(x: np.ndarray, n: int) -> np.ndarray:
+    """The ``n - 1`` breaks of ``n`` classes of equal width in log10 from ``min(x)`` to ``max(x)``.
+
+    Breaks are ``10**(log10(min) + i·w)`` with ``w = (log10(max) − log10(min)) / n``,
+    ``i = 1 … n-1``. Raises ValueError if any finite value is zero or negative; an empty array
+    when ``x`` has no finite values.
+    """
+    n = _check_n(n)
+    x = _finite(x)
+    if x.size == 0:
+        return np.empty(0)
+    t = _positive_log10(x, "log equal intervals")
+    lo, hi = t.min(), t.max()
+    return 10.0 ** (lo + (hi - lo) * np.arange(1, n) / n)
+
+
+# --- classification ------------------------------------------------------------------------------
+
+
+def classify(x: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """Class index (0 … ``len(breaks)``) of each value; −1 for NaN.
+
+    Intervals are right-closed: a value equal to a break goes to the class below it
+    (``np.searchsorted(breaks, x, side="left")``). ``breaks`` must be ascending (ties allowed;
+    a tie makes an empty class). ±inf fall in the first and last class.
+    """
+    breaks = np.asarray(breaks, dtype=float)
+    if breaks.ndim != 1 or np.any(np.isnan(breaks)) or np.any(np.diff(breaks) < 0):
+        raise ValueError("breaks must be a one-dimensional ascending array without NaN")
+    x = np.asarray(x, dtype=float)
+    index = np.searchsorted(breaks, x, side="left")
+    return np.where(np.isnan(x), -1, index)
+
+
+def legend_breaks(x: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """``breaks`` made fit for a legend of the finite values of ``x``.
+
+    Duplicates are removed (many equal values make percentiles coincide) and so are breaks below
+    the smallest value or at or above the largest (they would bound empty end classes). Every
+    remaining class but an inner one is non-empty; inner classes may still be empty where linear
+    interpolation puts two breaks between neighbouring values.
+    """
+    x = _finite(x)
+    if x.size == 0:
+        return np.empty(0)
+    b = np.unique(np.asarray(breaks, dtype=float))
+    return b[(b >= x.min()) & (b < x.max())]
+
+
+# --- legends -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LegendClass:
+    """One class: bounds in mg/kg and in the display unit, colour and number of values.
+
+    The class holds ``lower < x <= upper`` (the first class ``lower <= x <= upper``); ``lower`` of
+    the first class and ``upper`` of the last are the smallest and largest values.
+    """
+
+    lower: float
+    upper: float
+    lower_display: float
+    upper_display: float
+    colour: str
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lower": self.lower,
+            "upper": self.upper,
+            "lower_display": self.lower_display,
+            "upper_display": self.upper_display,
+            "colour": self.colour,
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Legend:
+    """A layer's legend. ``n`` counts the values classified (finite statistics values) and
+    ``censored_count`` how many of them were censored. ``unit`` and ``species`` are the element's
+    display unit and species (``"%"``, ``"Fe2O3"``); ``breaks`` are in mg/kg of the element.
+    """
+
+    scheme: str
+    symbol: str
+    unit: str
+    species: str
+    ramp: str
+    n: int
+    censored_count: int
+    classes: list[LegendClass] = field(default_factory=list)
+    breaks: list[float] = field(default_factory=list)
+    storage_unit: str = CANONICAL_UNIT
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (plain ``int``, ``float``, ``str`` and lists; no NaN)."""
+        return {
+            "scheme": self.scheme,
+            "symbol": self.symbol,
+            "unit": self.unit,
+            "species": self.species,
+            "storage_unit": self.storage_unit,
+            "ramp": self.ramp,
+            "n": self.n,
+            "censored_count": self.censored_count,
+            "breaks": list(self.breaks),
+            "classes": [c.to_json() for c in self.classes],
+        }
+
+
+def scheme_breaks(
+    x: np.ndarray,
+    scheme: str,
+    n: int | None = None,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+) -> np.ndarray:
+    """Raw breaks of ``scheme`` for the values ``x`` (``n`` for quantiles and log_equal)."""
+    if scheme == "percentiles":
+        return percentile_breaks(x, percentiles)
+    if scheme == "quantiles":
+        return quantile_breaks(x, n or DEFAULT_N_CLASSES)
+    if scheme == "boxplot":
+        return boxplot_breaks(x)
+    if scheme == "log_equal":
+        return log_equal_interval_breaks(x, n or DEFAULT_N_CLASSES)
+    raise ValueError(f"unknown classification scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+
+
+def build_legend(
+    values: np.ndarray,
+    censored: np.ndarray,
+    detection_limit: np.ndarray,
+    *,
+    scheme: str = "percentiles",
+    n: int | None = None,
+    ramp: str = DEFAULT_RAMP,
+    symbol: str = "Cu",
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+) -> Legend:
+    """Classify the visible values of one element and describe the classes.
+
+    ``values``, ``censored`` and ``detection_limit`` are as stored (mg/kg; see
+    :func:`stat_values`); values without a finite statistics value are left out. ``n`` is the
+    number of classes for ``"quantiles"`` and ``"log_equal"`` (default :data:`DEFAULT_N_CLASSES`).
+    Breaks go through :func:`legend_breaks`, so the legend may have fewer classes than the scheme
+    asks for; the colours are then spread over the classes that remain. No visible values give a
+    legend with no classes and ``n == 0``. Raises ValueError for an unknown scheme or ramp, and
+    for a log scheme on non-positive values.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown classification scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+    ramp_colours(ramp, 0)  # fail early on an unknown ramp, even for an empty legend
+    unit, species = display_unit(symbol)
+    stats = np.broadcast_to(stat_values(values, censored, detection_limit), np.shape(values))
+    cens = np.broadcast_to(np.asarray(censored, dtype=bool), stats.shape)
+    keep = np.isfinite(stats)
+    x = stats[keep].astype(float)
+    legend = {
+        "scheme": scheme,
+        "symbol": symbol,
+        "unit": unit,
+        "species": species,
+        "ramp": ramp,
+    }
+    if x.size == 0:
+        return Legend(n=0, censored_count=0, **legend)
+
+    breaks = legend_breaks(x, scheme_breaks(x, scheme, n, percentiles))
+    counts = np.bincount(classify(x, breaks), minlength=breaks.size + 1)
+    bounds = np.concatenate([[x.min()], breaks, [x.max()]])
+    shown = np.asarray(to_display(bounds, symbol), dtype=float)
+    colours = ramp_colours(ramp, breaks.size + 1)
+    classes = [
+        LegendClass(
+            lower=float(bounds[i]),
+            upper=float(bounds[i + 1]),
+            lower_display=float(shown[i]),
+            upper_display=float(shown[i + 1]),
+            colour=colours[i],
+            count=int(counts[i]),
+        )
+        for i in range(breaks.size + 1)
+    ]
+    return Legend(
+        n=int(x.size),
+        censored_count=int(np.count_nonzero(cens[keep])),
+        classes=classes,
+        breaks=[float(b) for b in breaks],
+        **legend,
+    )
