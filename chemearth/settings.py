@@ -105,6 +105,11 @@ DATABASES = {
     )
 }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DATABASE_TEST_NAME", "test_chemearth")}
+# PostGIS costs spatial predicates so high that short web queries cross the JIT threshold and
+# spend seconds compiling (benchmarks/access.py measured 2-4x); the portal's queries do not gain.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = os.environ.get(
+    "DATABASE_OPTIONS", "-c jit=off"
+)
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
