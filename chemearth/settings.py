@@ -165,6 +165,9 @@ STORAGES = {
     },
 }
 
+# Outside production, assets are served straight from static/ (no collectstatic needed).
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 EMAIL_BACKEND = os.environ.get(
