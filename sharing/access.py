@@ -32,7 +32,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
@@ -99,7 +99,6 @@ class Scope:
     everything: bool = False
     grants: tuple[Grant, ...] = ()
     prerelease: tuple[PrereleaseGrant, ...] = ()
-    precision_by_country: dict[int, int] = field(default_factory=dict)
     # Countries of which the viewer may see more than the public (agreements, stewardship);
     # taken before grants are merged, since merging forgets where a grant came from.
     non_public_countries: frozenset[int] = frozenset()
@@ -119,13 +118,6 @@ class Scope:
     @property
     def is_public_only(self) -> bool:
         return not self.everything and not self.non_public_countries
-
-    def precision_for(self, country_id: int) -> int | None:
-        """The finest precision at which any of a country's data is visible: EXACT, a cell size
-        in metres, or None. A sample's own precision is ``precision_for_sample``."""
-        if self.everything:
-            return EXACT
-        return self.precision_by_country.get(country_id)
 
     def precision_for_sample(self, country_id: int, survey_id: int) -> int | None:
         """The precision of one sample's location: the finest among the grants covering its
@@ -175,27 +167,21 @@ def _cache_set(key: str, scope: Scope) -> None:
 def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) -> Scope:
     grants: list[Grant] = []
     prerelease: list[PrereleaseGrant] = []
-    policies = {
-        p.country_id: p
-        for p in ReleasePolicy.objects.prefetch_related("confidential_elements").filter(
-            in_force=True
-        )
-    }
+    all_policies = list(ReleasePolicy.objects.prefetch_related("confidential_elements"))
+    # A country's confidential list binds agreements even while its public release is not in
+    # force: confidentiality is the country's rule, not a part of publishing.
     confidential = {
-        c: frozenset(e.pk for e in p.confidential_elements.all()) for c, p in policies.items()
+        p.country_id: frozenset(e.pk for e in p.confidential_elements.all()) for p in all_policies
     }
-    surveys_by_country: dict[int, set[int]] = defaultdict(set)
-    for survey_id, country_id in Survey.countries.through.objects.values_list(
-        "survey_id", "country_id"
-    ):
-        surveys_by_country[country_id].add(survey_id)
+    policies = {p.country_id: p for p in all_policies if p.in_force}
+    # A survey's own date holds for every sample of the survey, whichever countries it lists, so
+    # the overrides are global rather than looked up through survey.countries.
     embargo_opens = {e.survey_id: opens_at(e.available_on) for e in SurveyEmbargo.objects.all()}
+    open_overrides = frozenset(s for s, opens in embargo_opens.items() if opens <= now)
+    closed_overrides = frozenset(embargo_opens.keys() - open_overrides)
 
     for country_id, policy in policies.items():
         default_open = policy.available_on is None or opens_at(policy.available_on) <= now
-        overridden = surveys_by_country[country_id] & embargo_opens.keys()
-        open_overrides = frozenset(s for s in overridden if embargo_opens[s] <= now)
-        closed_overrides = frozenset(overridden - open_overrides)
         precision = policy.public_precision_m or EXACT
         if default_open:
             grants.append(
@@ -222,7 +208,9 @@ def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) ->
                     surveys=closed_overrides if default_open else None,
                     excluded_surveys=frozenset() if default_open else open_overrides,
                     excluded_elements=confidential[country_id],
-                    scale_m=policy.prerelease_scale_m,
+                    # Never finer than the public location precision (the form checks this too;
+                    # the gate must not depend on it).
+                    scale_m=max(policy.prerelease_scale_m, policy.public_precision_m or 0),
                     min_samples=policy.prerelease_min_samples,
                 )
             )
@@ -257,19 +245,12 @@ def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) ->
         ):
             grants.append(Grant(countries=frozenset([country_id]), source="steward"))
 
-    precision: dict[int, int] = {}
-    for grant in grants:
-        for country_id in grant.countries:
-            precision[country_id] = min(
-                precision.get(country_id, grant.precision_m), grant.precision_m
-            )
     return Scope(
         user_id=user_id,
         now=now,
         version=version,
         grants=_merge(grants),
         prerelease=tuple(prerelease),
-        precision_by_country=precision,
         non_public_countries=frozenset(
             c for g in grants if g.source != "public" for c in g.countries
         ),
@@ -400,11 +381,6 @@ def shown_location(scope: Scope, sample: Sample) -> tuple[float, float, int] | N
         return sample.geom.x, sample.geom.y, EXACT
     lon, lat = grid.parse_code(sample.cell_code(precision)).centroid_lonlat
     return lon, lat, precision
-
-
-def finest_scale(scope: Scope, country_id: int) -> int | None:
-    """The finest cell size at which the viewer may see products of a country's data."""
-    return viewer_scope(scope).precision_for(country_id)
 
 
 def within_bbox(

@@ -207,7 +207,7 @@ def _inside_world(cell: Cell) -> bool:
 def _centre_on_earth(cell: Cell) -> bool:
     """The whole cell lies on Earth; edge cells (past ±180° or a pole) have tests of their own."""
     xmin, ymin, xmax, ymax = cell.bounds
-    return -X_WORLD <= xmin and xmax <= X_WORLD and -Y_POLE <= ymin and ymax <= Y_POLE
+    return xmin >= -X_WORLD and xmax <= X_WORLD and ymin >= -Y_POLE and ymax <= Y_POLE
 
 
 NESTING_PAIRS = [(fine, coarse) for coarse, fine in combinations(SCALES_M, 2)]
