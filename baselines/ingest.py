@@ -41,6 +41,9 @@ from .models import (
 )
 
 CHUNK_ROWS = 50_000
+# Samples per block of measurement rows: large enough for few COPY writes, small enough that one
+# block of 76 elements stays around 100 MB.
+MEASUREMENT_CHUNK_SAMPLES = 20_000
 
 # Header names recognised for the non-element columns (compared in lower case).
 ID_COLUMNS = ("sample_id", "sample", "sampleid", "sample_code", "sample_no", "lab_id", "id")
@@ -796,36 +799,57 @@ MEASUREMENT_COLUMNS = (
 )
 
 
-def measurement_copy_blocks(
-    sample_ids: np.ndarray,
-    analyte_id: int,
-    element_id: int,
-    parsed: units.ParsedValues,
-    factor: float,
-) -> Iterator[bytes]:
-    """Binary COPY rows of one element column: one block per NULL pattern (row order is free)."""
-    present = parsed.present
-    censored = parsed.censored & present
-    has_dl = ~np.isnan(parsed.detection_limit)
-    groups = [
-        (present & ~censored & ~has_dl, "f8", "null"),
-        (present & ~censored & has_dl, "f8", "f8"),
-        (censored, "null", "f8"),
-    ]
-    for mask, value_kind, dl_kind in groups:
-        count = int(mask.sum())
-        if not count:
-            continue
-        reported = np.where(censored[mask], parsed.detection_limit[mask], parsed.value[mask])
-        arrays = {
-            "sample_id": sample_ids[mask],
-            "analyte_id": np.full(count, analyte_id, dtype=np.int64),
-            "element_id": np.full(count, element_id, dtype=np.int64),
-            "value": parsed.value[mask] * factor,
-            "censored": censored[mask].astype(np.uint8),
-            "detection_limit": parsed.detection_limit[mask] * factor,
-            "reported_value": reported,
+@dataclass(frozen=True)
+class ColumnRows:
+    """One element column's values for a set of samples, ready for COPY."""
+
+    analyte_id: int
+    element_id: int
+    values: units.ParsedValues
+    factor: float  # reported unit and species → mg/kg of the element
+
+
+def measurement_copy_blocks(sample_ids: np.ndarray, columns: list[ColumnRows]) -> Iterator[bytes]:
+    """Binary COPY rows of several element columns for the same samples.
+
+    Rows of one NULL pattern share a fixed width, so each pattern is one numpy block; within it
+    rows are ordered by sample, so the (sample, analyte) and (element, sample) indexes grow at
+    their right edges instead of being rewritten all over for every element column.
+    """
+    layouts = [("f8", "null"), ("f8", "f8"), ("null", "f8")]
+    parts: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {k: [] for k in layouts}
+    for column in columns:
+        v = column.values
+        censored = v.censored & v.present
+        has_dl = ~np.isnan(v.detection_limit)
+        masks = {
+            ("f8", "null"): v.present & ~censored & ~has_dl,
+            ("f8", "f8"): v.present & ~censored & has_dl,
+            ("null", "f8"): censored,
         }
+        for kind, mask in masks.items():
+            count = int(mask.sum())
+            if not count:
+                continue
+            parts[kind].append(
+                {
+                    "sample_id": sample_ids[mask],
+                    "analyte_id": np.full(count, column.analyte_id, dtype=np.int64),
+                    "element_id": np.full(count, column.element_id, dtype=np.int64),
+                    "value": v.value[mask] * column.factor,
+                    "censored": censored[mask].astype(np.uint8),
+                    "detection_limit": v.detection_limit[mask] * column.factor,
+                    "reported_value": np.where(
+                        censored[mask], v.detection_limit[mask], v.value[mask]
+                    ),
+                }
+            )
+    for (value_kind, dl_kind), pieces in parts.items():
+        if not pieces:
+            continue
+        arrays = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+        order = np.lexsort((arrays["analyte_id"], arrays["sample_id"]))
+        arrays = {name: array[order] for name, array in arrays.items()}
         layout = [
             ("sample_id", "i8"),
             ("analyte_id", "i8"),
@@ -939,28 +963,48 @@ def _write(
         preferred = _choose_preferred(cols.elements, options.prefer_methods)
         report.preferred = {s: m or "(as reported)" for s, m in preferred.items()}
         elements = {e.symbol: e.pk for e in Element.objects.all()}
+        analytes = {}
+        for column in cols.elements:
+            analytes[column.header] = _analyte_for(survey, column, preferred, limits)
+            report.element_columns[column.header] = describe_column(column)
         total_cells = sum(int(parsed.values[c.header].present.sum()) for c in cols.elements)
         done = 0
-        for column in cols.elements:
-            analyte = _analyte_for(survey, column, preferred, limits)
-            values = parsed.values[column.header]
-            report.element_columns[column.header] = describe_column(column)
-            # New samples: straight COPY. Samples already present may still lack this analyte
-            # (a later file adding elements), so their rows go through ON CONFLICT DO NOTHING.
-            for mask, direct in ((is_new, True), (~is_new, False)):
-                if not mask.any():
-                    continue
-                subset = units.ParsedValues(
-                    *(getattr(values, f)[mask] for f in units.ParsedValues.__slots__)
+
+        def blocks_for(rows: np.ndarray) -> Iterator[bytes]:
+            """All columns' rows for these file rows, in chunks of samples in id order."""
+            nonlocal done
+            rows = rows[np.argsort(sample_ids[rows], kind="stable")]
+            for start in range(0, len(rows), MEASUREMENT_CHUNK_SAMPLES):
+                chunk = rows[start : start + MEASUREMENT_CHUNK_SAMPLES]
+                columns = [
+                    ColumnRows(
+                        analyte_id=analytes[c.header].pk,
+                        element_id=elements[c.symbol],
+                        values=units.ParsedValues(
+                            *(
+                                getattr(parsed.values[c.header], f)[chunk]
+                                for f in units.ParsedValues.__slots__
+                            )
+                        ),
+                        factor=c.factor,
+                    )
+                    for c in cols.elements
+                ]
+                yield from measurement_copy_blocks(sample_ids[chunk], columns)
+                done += sum(int(c.values.present.sum()) for c in columns)
+                progress("measurements", done, total_cells)
+
+        # New samples: straight COPY. Samples already present may still lack some analytes
+        # (a later file adding elements), so their rows go through ON CONFLICT DO NOTHING.
+        for mask, direct in ((is_new, True), (~is_new, False)):
+            if not mask.any():
+                continue
+            added = _copy_measurements(cursor, blocks_for(np.flatnonzero(mask)), direct=direct)
+            report.measurements_added += added
+            if direct:
+                report.censored += sum(
+                    int(parsed.values[c.header].censored[mask].sum()) for c in cols.elements
                 )
-                blocks = measurement_copy_blocks(
-                    sample_ids[mask], analyte.pk, elements[column.symbol], subset, column.factor
-                )
-                added = _copy_measurements(cursor, blocks, direct=direct)
-                report.measurements_added += added
-                report.censored += int(subset.censored.sum()) if direct else 0
-            done += int(values.present.sum())
-            progress("measurements", done, total_cells)
 
     report.samples_added = n_new
     survey.data_version += 1

@@ -312,10 +312,16 @@ class Measurement(models.Model):
     element-first index needs no join.
     """
 
-    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="measurements")
-    analyte = models.ForeignKey(Analyte, on_delete=models.CASCADE, related_name="measurements")
+    # No single-column indexes: sample is the head of the unique (sample, analyte) index and
+    # element of (element, sample); every index costs ingest time on the largest table.
+    sample = models.ForeignKey(
+        Sample, on_delete=models.CASCADE, related_name="measurements", db_index=False
+    )
+    analyte = models.ForeignKey(
+        Analyte, on_delete=models.CASCADE, related_name="measurements", db_index=False
+    )
     element = models.ForeignKey(
-        Element, on_delete=models.PROTECT, related_name="+", db_constraint=False
+        Element, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
     value = models.FloatField(_("value (mg/kg)"), null=True, blank=True)
     censored = models.BooleanField(_("below detection limit"), default=False)

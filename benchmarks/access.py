@@ -311,6 +311,7 @@ def build_world(samples: int, seed: int, timings: dict[str, float], spatial: boo
         COPY_HEADER,
         COPY_TRAILER,
         MEASUREMENT_COLUMNS,
+        ColumnRows,
         measurement_copy_blocks,
     )
     from baselines.models import Analyte, Country, Element, Measurement, Medium, Sample, Survey
@@ -509,7 +510,7 @@ def build_world(samples: int, seed: int, timings: dict[str, float], spatial: boo
                             above_range=np.zeros(m, dtype=bool),
                         )
                         for block in measurement_copy_blocks(
-                            ids, analyte.pk, analyte.element_id, parsed, 1.0
+                            ids, [ColumnRows(analyte.pk, analyte.element_id, parsed, 1.0)]
                         ):
                             copy.write(block)
                         total += m
