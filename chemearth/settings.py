@@ -202,6 +202,9 @@ LEAFLET_CONFIG = {
 
 # Ingestion: how many problems an ingest reports before it stops listing them.
 INGEST_MAX_ERRORS = int(os.environ.get("INGEST_MAX_ERRORS", "50"))
+# Skip the measurement COPY's per-row foreign-key checks when the database role may (see
+# baselines/ingest.py _skip_reference_checks); set to false to have PostgreSQL check every row.
+INGEST_SKIP_REFERENCE_CHECKS = env_bool("INGEST_SKIP_REFERENCE_CHECKS", True)
 # Points this close to a country (but outside its generalised polygon) are assigned to it.
 INGEST_COUNTRY_TOLERANCE_M = float(os.environ.get("INGEST_COUNTRY_TOLERANCE_M", "10000"))
 

@@ -1045,3 +1045,32 @@ def test_utm_rows_beyond_the_zone_band_are_accepted(write_csv):
     sample = Sample.objects.get(code="KOLA-C-2")
     assert sample.geom.x == pytest.approx(33.79064, abs=1e-5)
     assert sample.geom.y == pytest.approx(69.08823, abs=1e-5)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("skip_checks", [True, False])
+def test_skipping_reference_checks_loads_the_same_rows(settings, write_csv, skip_checks):
+    """The per-row foreign-key checks are skipped only where they cannot fail: the loaded rows
+    are the same either way, and every one references a stored sample and analyte."""
+    from django.db import connection
+
+    settings.INGEST_SKIP_REFERENCE_CHECKS = skip_checks
+    path = write_csv(
+        [
+            ["sample_id", "longitude", "latitude", "country_iso3", "Cu_ppm", "Au_ppb"],
+            ["R-1", "25.0", "62.0", "FIN", "12.5", "<1"],
+            ["R-2", "25.5", "62.5", "FIN", "30", "4"],
+        ]
+    )
+    report = ingest(path)
+    assert report.measurements_added == 4
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT count(*) FROM baselines_measurement m
+               LEFT JOIN baselines_sample s ON s.id = m.sample_id
+               LEFT JOIN baselines_analyte a ON a.id = m.analyte_id
+               WHERE s.id IS NULL OR a.id IS NULL"""
+        )
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SHOW session_replication_role")
+        assert cursor.fetchone()[0] == "origin"
