@@ -42,21 +42,25 @@ import argparse
 import datetime as dt
 import os
 import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 
+import common
 import numpy as np
+from common import (  # noqa: E402  (benchmarks/ is the script's directory)
+    ROOT,
+    command_line,
+    database_exists,
+    database_url,
+    drop_database,
+    git_revision,
+    recreate_database,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-PROTECTED_DATABASES = {
-    "chemearth", "postgres", "template0", "template1", "test_chemearth", "chemearth_bench",
-}  # fmt: skip
+# The ingest benchmark's database too, so that the two can run side by side.
+PROTECTED_DATABASES = common.PROTECTED_DATABASES | {"chemearth_bench"}
 OUT = ROOT / "benchmarks" / "out"
 PLANS_FILE = OUT / "access-plans.txt"
 TARGET_RATIO = 1.3
@@ -207,40 +211,6 @@ def allocation(samples: int, plan: list[dict]) -> list[tuple[int, str, int]]:
 
 
 # --- database ------------------------------------------------------------------------------------
-
-
-def dsn(database: str) -> str:
-    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={database}"
-
-
-def recreate_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(dsn(name), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def database_exists(name: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
-        return bool(conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone())
 
 
 def schema_of(cursor, table: str) -> list[tuple[str, str]]:
@@ -775,35 +745,6 @@ def run_timings(args) -> dict:
 # --- the benchmark -------------------------------------------------------------------------------
 
 
-def command_line() -> str:
-    exe = (
-        os.path.relpath(sys.executable, ROOT)
-        if sys.executable.startswith(str(ROOT))
-        else sys.executable
-    )
-    script = os.path.relpath(Path(sys.argv[0]).resolve(), ROOT)
-    return shlex.join([exe, script, *sys.argv[1:]])
-
-
-def git_revision() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + (" (uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def describe_grants(grants) -> list[str]:
     from baselines.models import Country, Element
 
@@ -857,7 +798,7 @@ def main() -> None:
 
     cmd = command_line()
     print(f"command: {cmd}")
-    os.environ["DATABASE_URL"] = f"postgis://{PG_USER}@{PG_HOST}:{PG_PORT}/{args.database}"
+    os.environ["DATABASE_URL"] = database_url(args.database)
     os.environ["DJANGO_SETTINGS_MODULE"] = "chemearth.settings"
     os.environ["DJANGO_DEBUG"] = "0"  # no query log: time what production runs
     os.environ["CACHE_KEY_PREFIX"] = f"bench:{args.database}"  # apart from the dev site's keys

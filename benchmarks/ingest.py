@@ -35,7 +35,6 @@ import json
 import math
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
@@ -45,10 +44,17 @@ from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
+from common import (  # noqa: E402  (benchmarks/ is the script's directory)
+    PROTECTED_DATABASES,
+    ROOT,
+    command_line,
+    database_url,
+    drop_database,
+    dsn,
+    git_revision,
+    recreate_database,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-PROTECTED_DATABASES = {"chemearth", "postgres", "template0", "template1", "test_chemearth"}
 SURVEY_NAME = "Benchmark survey"
 MEDIUM, SCALE_KM = "topsoil", "10"
 COPY_BLOCK = 8 << 20  # bytes per write in the raw COPY reference
@@ -250,32 +256,6 @@ def generate_csv(path: Path, n: int, seed: int) -> dict:
 
 
 # --- database ------------------------------------------------------------------------------------
-
-
-def dsn(database: str) -> str:
-    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={database}"
-
-
-DROP_SQL = "DROP DATABASE IF EXISTS {} WITH (FORCE)"
-
-
-def recreate_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL(DROP_SQL).format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(dsn(name), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL(DROP_SQL).format(sql.Identifier(name)))
 
 
 def checkpoint(database: str) -> None:
@@ -538,33 +518,6 @@ def step(label: str):
     print(f" {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def command_line() -> str:
-    exe = sys.executable
-    if exe.startswith(str(ROOT)):
-        exe = os.path.relpath(exe, ROOT)
-    script = os.path.relpath(Path(sys.argv[0]).resolve(), ROOT)
-    return shlex.join([exe, script, *sys.argv[1:]])
-
-
-def git_revision() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + (" (uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
@@ -596,7 +549,7 @@ def main() -> None:
 
     cmd = command_line()
     print(f"command: {cmd}")
-    os.environ["DATABASE_URL"] = f"postgis://{PG_USER}@{PG_HOST}:{PG_PORT}/{args.database}"
+    os.environ["DATABASE_URL"] = database_url(args.database)
     os.environ["DJANGO_SETTINGS_MODULE"] = "chemearth.settings"
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.database}_{args.samples}.csv"

@@ -1,0 +1,80 @@
+"""What the benchmark scripts share: their own databases and how a run records its provenance."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+# Databases a benchmark must never drop, whatever --database says.
+PROTECTED_DATABASES = {"chemearth", "postgres", "template0", "template1", "test_chemearth"}
+
+
+def dsn(database: str) -> str:
+    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={database}"
+
+
+def database_url(database: str) -> str:
+    return f"postgis://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def _drop(conn, name: str) -> None:
+    from psycopg import sql
+
+    if name in PROTECTED_DATABASES:
+        raise SystemExit(f"refusing to drop {name!r}: choose a benchmark database")
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def recreate_database(name: str) -> None:
+    """Drop and create a benchmark database with PostGIS."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
+        _drop(conn, name)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with psycopg.connect(dsn(name), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
+        _drop(conn, name)
+
+
+def database_exists(name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
+        return bool(conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone())
+
+
+def command_line() -> str:
+    """The command that produced the figures, as one would type it in the repository."""
+    exe = sys.executable
+    if exe.startswith(str(ROOT)):
+        exe = os.path.relpath(exe, ROOT)
+    script = os.path.relpath(Path(sys.argv[0]).resolve(), ROOT)
+    return shlex.join([exe, script, *sys.argv[1:]])
+
+
+def git_revision() -> str:
+    """Short commit id, marked when tracked files have uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short", "HEAD") + (" (uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
