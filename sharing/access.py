@@ -413,13 +413,18 @@ def within_bbox(
         # One precision for everything visible (the usual case): the rows are already limited
         # to the viewer's grants, so the box is the only condition.
         return queryset.filter(**{field: boxes[precisions[0]]})
-    # Mixed precisions: the coarsest box bounds them all; within it each grant tests the samples
-    # it covers at its own precision.
+    # Mixed precisions: the coarsest box bounds them all; within it a sample is tested against
+    # the box of the finest precision among the grants covering it (a sample an agreement shows
+    # exactly must lie in the box itself, even if a public grant covers it at 20 km too).
     condition = Q(pk__in=[])
-    for grant in scope.grants:
-        condition |= _grant_q(grant, prefix, with_elements=False) & Q(
-            **{field: boxes[grant.precision_m]}
-        )
+    finer = Q(pk__in=[])
+    for precision in precisions:
+        covered = Q(pk__in=[])
+        for grant in scope.grants:
+            if grant.precision_m == precision:
+                covered |= _grant_q(grant, prefix, with_elements=False)
+        condition |= covered & ~finer & Q(**{field: boxes[precision]})
+        finer |= covered
     return queryset.filter(Q(**{field: boxes[precisions[-1]]}) & condition)
 
 
