@@ -246,24 +246,30 @@ class SampleQuerySet(models.QuerySet):
 class Sample(models.Model):
     """One sample at one site, with its cell code at each of the 8 grid scales."""
 
-    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="samples")
+    # Foreign keys without their own indexes: survey heads the unique (survey, code) index and
+    # country the (country, survey) index.
+    survey = models.ForeignKey(
+        Survey, on_delete=models.CASCADE, related_name="samples", db_index=False
+    )
     code = models.CharField(_("sample id"), max_length=80)
     site_code = models.CharField(
         max_length=80, help_text=_("The site's code; the same site in later rounds keeps it.")
     )
     geom = models.PointField(srid=4326)
-    country = models.ForeignKey(Country, on_delete=models.PROTECT, related_name="samples")
+    country = models.ForeignKey(
+        Country, on_delete=models.PROTECT, related_name="samples", db_index=False
+    )
     depth = models.CharField(max_length=40, blank=True)
     sampled_on = models.DateField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
-    cell_80k = models.CharField(max_length=16, db_index=True)
-    cell_40k = models.CharField(max_length=16, db_index=True)
-    cell_20k = models.CharField(max_length=16, db_index=True)
-    cell_10k = models.CharField(max_length=16, db_index=True)
-    cell_4k = models.CharField(max_length=16, db_index=True)
-    cell_2k = models.CharField(max_length=16, db_index=True)
-    cell_1k = models.CharField(max_length=16, db_index=True)
-    cell_500m = models.CharField(max_length=16, db_index=True)
+    cell_80k = models.CharField(max_length=16)
+    cell_40k = models.CharField(max_length=16)
+    cell_20k = models.CharField(max_length=16)
+    cell_10k = models.CharField(max_length=16)
+    cell_4k = models.CharField(max_length=16)
+    cell_2k = models.CharField(max_length=16)
+    cell_1k = models.CharField(max_length=16)
+    cell_500m = models.CharField(max_length=16)
 
     objects = SampleQuerySet.as_manager()
 
@@ -272,7 +278,15 @@ class Sample(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["survey", "code"], name="sample_unique_in_survey")
         ]
-        indexes = [models.Index(fields=["country", "survey"])]
+        # Plain btree indexes on the cell codes: db_index=True on a CharField would add a second
+        # varchar_pattern_ops index each, unused (codes are matched whole) and doubling the
+        # sample table's write cost at ingest.
+        indexes = [models.Index(fields=["country", "survey"])] + [
+            models.Index(
+                fields=[grid.cell_field_name(size)], name=f"sample_{grid.cell_field_name(size)}"
+            )
+            for size in grid.SCALES_M
+        ]
 
     def __str__(self) -> str:
         return self.code
