@@ -6,24 +6,35 @@ so embargoed data stays findable; the figures that count samples go through the 
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
+from chemearth.caching import cached
 from sharing.access import request_scope, survey_availability
 
-from .models import Element, Measurement, Sample, Survey
+from .models import Element, Ingestion, Measurement, Sample, Survey
+
+
+def visible_figures(scope) -> dict[str, int]:
+    """Countries, samples and elements a viewer may see: full scans of the largest tables, so
+    cached per set of rights (not per user) and per data version; a deletion in the admin shows
+    within the timeout."""
+    samples = Sample.objects.visible_to(scope)
+    data_version = Ingestion.objects.aggregate(last=Max("pk"))["last"] or 0
+    return cached(
+        f"home-figures:{scope.cache_key}:{data_version}",
+        lambda: {
+            "countries": samples.values("country").distinct().count(),
+            "samples": samples.count(),
+            "elements": Measurement.objects.visible_to(scope).values("element").distinct().count(),
+        },
+        timeout=600,
+    )
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    scope = request_scope(request)
-    samples = Sample.objects.visible_to(scope)
-    figures = {
-        "surveys": Survey.objects.count(),
-        "countries": samples.values("country").distinct().count(),
-        "samples": samples.count(),
-        "elements": Measurement.objects.visible_to(scope).values("element").distinct().count(),
-    }
+    figures = {"surveys": Survey.objects.count(), **visible_figures(request_scope(request))}
     return render(request, "baselines/home.html", {"figures": figures})
 
 

@@ -30,23 +30,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from baselines import grid
 from baselines.models import Element, Measurement, Sample, Survey
+from chemearth.caching import cached
 
 from .models import Agreement, ReleasePolicy, Stewardship, SurveyEmbargo, opens_at
 from .versioning import policy_version
 
 EXACT = 0  # precision of a grant that shows exact locations
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,15 +104,26 @@ class Scope:
 
     @property
     def cache_key(self) -> str:
-        """Viewers with equal rights share cached products: the key names the rights, not the
-        user. Staff and stewards differ from the public only by their grants."""
+        """Viewers with equal rights share cached products: the key names the rights (and the
+        policy version), not the user. Sets are sorted so every process computes the same key."""
         if self.everything:
             return f"all:{self.version}"
-        import hashlib
 
-        text = repr(sorted((sorted(g.countries), g.shape(), g.precision_m) for g in self.grants))
-        text += repr(sorted((p.country, p.surveys, p.excluded_elements) for p in self.prerelease))
-        return hashlib.sha1(text.encode()).hexdigest()[:16] + ":" + self.version
+        def canon(value):
+            if isinstance(value, frozenset):
+                return sorted(value)
+            return value
+
+        grants = sorted(
+            repr([canon(getattr(g, f.name)) for f in dataclasses.fields(g) if f.name != "source"])
+            for g in self.grants
+        )
+        prerelease = sorted(
+            repr([canon(getattr(p, f.name)) for f in dataclasses.fields(p)])
+            for p in self.prerelease
+        )
+        digest = hashlib.sha1(repr((grants, prerelease)).encode()).hexdigest()[:16]
+        return f"{digest}:{self.version}"
 
     @property
     def is_public_only(self) -> bool:
@@ -140,28 +150,12 @@ def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
         return Scope(user_id=user_id, now=now, version=version, everything=True)
     # The version names every input of the rules (module versioning), so a scope computed under
     # it holds for the same user until it changes; Redis keeps it across requests and workers.
-    key = f"scope:{user_id or 0}:{version}"
-    cached = _cache_get(key)
-    if cached is not None:
-        return dataclasses.replace(cached, now=now)
-    scope = _compute_scope(user, user_id, now, version)
-    _cache_set(key, scope)
-    return scope
-
-
-def _cache_get(key: str) -> Scope | None:
-    try:
-        return cache.get(key)
-    except Exception:  # Redis down: compute instead; visibility never depends on the cache
-        logger.warning("scope cache unavailable", exc_info=True)
-        return None
-
-
-def _cache_set(key: str, scope: Scope) -> None:
-    try:
-        cache.set(key, scope, timeout=3600)
-    except Exception:
-        logger.warning("scope cache unavailable", exc_info=True)
+    scope = cached(
+        f"scope:{user_id or 0}:{version}",
+        lambda: _compute_scope(user, user_id, now, version),
+        timeout=3600,
+    )
+    return dataclasses.replace(scope, now=now)
 
 
 def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) -> Scope:
