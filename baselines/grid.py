@@ -121,6 +121,12 @@ def indices_xy(x: np.ndarray, y: np.ndarray, size_m: int) -> tuple[np.ndarray, n
     return row, col
 
 
+def centres_xy(row: np.ndarray, col: np.ndarray, size_m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grid metres (EPSG:6933) of the centres of cells given by row and column at one scale."""
+    row, col = np.asarray(row, dtype="f8"), np.asarray(col, dtype="f8")
+    return ORIGIN_X + (col + 0.5) * size_m, ORIGIN_Y - (row + 0.5) * size_m
+
+
 def format_code(size_m: int, row: int, col: int) -> str:
     return f"{SCALE_LABELS[size_m]}-{row:05d}-{col:05d}"
 

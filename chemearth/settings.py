@@ -133,6 +133,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sharing.tasks.release_due_embargoes",
         "schedule": float(os.environ.get("RELEASE_CHECK_SECONDS", "300")),
     },
+    # Retires map layers made stale by changes that sent no signal (raw SQL) and deletes the
+    # files of retired and long-unused layers.
+    "cleanup-map-layers": {
+        "task": "maps.tasks.cleanup_map_layers",
+        "schedule": float(os.environ.get("LAYER_CLEANUP_SECONDS", "600")),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -154,6 +160,13 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Rendered map layers (COG, tile cache, legend): TILE_ROOT/public/<layer>/ for layers every viewer
+# may see (a front server may serve their tiles directly), TILE_ROOT/private/<layer>/ for the rest
+# (served only after the access check, through X-Accel-Redirect when TILE_ACCEL_REDIRECT is set),
+# TILE_ROOT/trash/ for retired layers awaiting the cleanup job.
+TILE_ROOT = Path(os.environ.get("TILE_ROOT", VAR_DIR / "tiles"))
+TILE_ACCEL_REDIRECT = os.environ.get("TILE_ACCEL_REDIRECT", "")  # e.g. "/_protected_tiles/"
+TILE_SEED_MAX_ZOOM = int(os.environ.get("TILE_SEED_MAX_ZOOM", "5"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

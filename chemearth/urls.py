@@ -8,6 +8,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("baselines.api_urls")),
+    path("api/v1/", include("maps.api_urls")),
+    path("tiles/", include("maps.urls")),
+    path("", include("maps.page_urls")),
     path("", include("sharing.urls")),
     path("", include("baselines.urls")),
 ]

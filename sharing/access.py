@@ -126,6 +126,17 @@ class Scope:
         return f"{digest}:{self.version}"
 
     @property
+    def audience(self) -> str:
+        """The rights part of ``cache_key`` (without the policy version): viewers with equal
+        audiences see the same rows, so they share map layers."""
+        return self.cache_key.split(":", 1)[0]
+
+    @property
+    def sees_exact_locations(self) -> bool:
+        """Some rows are shown at their exact location (point maps need this)."""
+        return self.everything or any(g.precision_m == EXACT for g in self.grants)
+
+    @property
     def is_public_only(self) -> bool:
         return not self.everything and not self.non_public_countries
 
@@ -320,6 +331,22 @@ def visible_measurements(
     queryset = Measurement.objects.all() if queryset is None else queryset
     condition = measurement_condition(viewer_scope(scope), scale_m=scale_m)
     return queryset if condition is None else queryset.filter(condition)
+
+
+def visible_exact_measurements(
+    scope: Scope, queryset: QuerySet[Measurement] | None = None
+) -> QuerySet[Measurement]:
+    """Visible measurements of samples the viewer may see at their exact location (point maps):
+    only grants with exact precision contribute, so snapped samples never become points."""
+    scope = viewer_scope(scope)
+    queryset = Measurement.objects.all() if queryset is None else queryset
+    if scope.everything:
+        return queryset
+    q = Q(pk__in=[])
+    for grant in scope.grants:
+        if grant.precision_m == EXACT:
+            q |= _grant_q(grant, "sample__", with_elements=True)
+    return queryset.filter(q)
 
 
 def visible_samples(

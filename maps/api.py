@@ -1,0 +1,69 @@
+"""``/api/v1/layers``: the map layer a viewer should draw, its render state and its URLs."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sharing.access import request_scope
+from sharing.audit import audit_access, note_country_served
+
+from .layers import LayerRequestError, LayerSpec, find_layer
+from .models import MapLayer
+
+
+def layer_document(layer: MapLayer) -> dict:
+    """What a client needs to draw a layer (relative URLs; TileJSON has absolute ones)."""
+    tiles = reverse("tiles:tile", args=[layer.key, 0, 0, 0]).replace(
+        "/0/0/0.png", "/{z}/{x}/{y}.png"
+    )
+    return {
+        "id": layer.key,
+        "state": layer.state,
+        "progress": layer.progress,
+        "message": layer.message,
+        "element": layer.element.symbol,
+        "medium": layer.medium.code,
+        "scale_km": layer.scale_m / 1000,
+        "style": layer.style,
+        "scheme": layer.scheme,
+        "ramp": layer.ramp,
+        "tilejson": reverse("tiles:tilejson", args=[layer.key]),
+        "tiles": tiles,
+        "legend": reverse("tiles:legend-json", args=[layer.key]),
+        "legend_png": reverse("tiles:legend-png", args=[layer.key]),
+        "minzoom": 0,
+        "maxzoom": layer.maxzoom,
+        "bounds": layer.bounds,
+        "n_values": layer.n_values,
+        "public": layer.is_public,
+    }
+
+
+class LayerView(APIView):
+    """``GET /api/v1/layers?element=Cu&medium=topsoil&scale=80&style=cells`` (optional
+    ``scheme``: percentiles | quantiles | boxplot | log_equal, ``ramp``: geochem | colourblind |
+    viridis). Finds or queues the layer for the requester's audience; poll it while ``state``
+    is ``queued`` or ``rendering`` (``progress`` in percent)."""
+
+    def get(self, request):
+        try:
+            spec = LayerSpec.parse(request.query_params)
+            scope = request_scope(request)
+            layer = find_layer(spec, scope, request.user)
+        except LayerRequestError as exc:
+            if exc.status == 403:
+                raise PermissionDenied(exc.reason) from None
+            raise ValidationError({exc.field: exc.reason}) from None
+        if layer.state in (MapLayer.State.READY, MapLayer.State.EMPTY):
+            for country_id in layer.countries:
+                note_country_served(request, country_id)
+            audit_access(
+                request,
+                scope,
+                f"map layer {spec.element.symbol} {spec.medium.code} {spec.scale_m / 1000:g} km "
+                f"{spec.style}",
+            )
+        return Response(layer_document(layer))

@@ -1,0 +1,524 @@
+"""Finding, rendering and retiring map layers (the services behind /api/v1/layers and /tiles/).
+
+Rows come only through the access gate (``sharing.access``): cell and surface layers use
+``aggregatable_measurements`` at the layer's scale, point layers ``visible_exact_measurements``.
+Legends and class breaks are computed from those rows alone, so two audiences never share
+breaks. The render itself (rasters, COG, tiles) is ``maps.render`` / ``maps.tiling``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max, Sum
+from django.utils import timezone
+
+from baselines import grid
+from baselines.models import Element, Medium, Survey
+from baselines.statistics import stat_values
+from sharing.access import (
+    Scope,
+    aggregatable_measurements,
+    viewer_scope,
+    visible_exact_measurements,
+)
+
+from .classification import SCHEMES, build_legend
+from .models import STYLES, MapLayer
+from .ramps import RAMPS
+
+log = logging.getLogger(__name__)
+
+# A queued layer whose render has not started after this long is queued again (lost message,
+# dead worker, Redis restarted).
+REQUEUE_AFTER = dt.timedelta(seconds=int(os.environ.get("LAYER_REQUEUE_SECONDS", "120")))
+# last_requested is written at most this often per layer, not on every tile.
+TOUCH_EVERY = dt.timedelta(minutes=5)
+
+
+class LayerRequestError(ValueError):
+    """A layer request that cannot be answered; ``field`` names the parameter at fault."""
+
+    def __init__(self, field: str, reason: str, status: int = 400):
+        super().__init__(reason)
+        self.field, self.reason, self.status = field, reason, status
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    element: Element
+    medium: Medium
+    scale_m: int
+    style: str = "cells"
+    scheme: str = "percentiles"
+    ramp: str = "geochem"
+
+    @classmethod
+    def parse(cls, params) -> LayerSpec:
+        """Read ``element``, ``medium``, ``scale`` (km), ``style``, ``scheme``, ``ramp``."""
+        symbol = params.get("element", "")
+        element = Element.objects.filter(symbol=symbol).first()
+        if element is None:
+            raise LayerRequestError("element", f"unknown element {symbol!r} (e.g. element=Cu)")
+        code = params.get("medium", "")
+        medium = Medium.objects.filter(code=code).first()
+        if medium is None:
+            known = ", ".join(Medium.objects.values_list("code", flat=True))
+            raise LayerRequestError("medium", f"unknown medium {code!r}; known: {known}")
+        try:
+            scale_m = grid.scale_from_km(params.get("scale", "80"))
+        except (ValueError, KeyError, ArithmeticError):
+            scales = ", ".join(str(s / 1000).removesuffix(".0") for s in grid.SCALES_M)
+            raise LayerRequestError(
+                "scale", f"unknown scale {params.get('scale')!r} (km); known: {scales}"
+            ) from None
+        style = params.get("style", "cells")
+        if style not in STYLES:
+            raise LayerRequestError("style", f"unknown style {style!r}; known: {', '.join(STYLES)}")
+        scheme = params.get("scheme", "percentiles")
+        if scheme not in SCHEMES:
+            raise LayerRequestError(
+                "scheme", f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}"
+            )
+        ramp = params.get("ramp", "geochem")
+        if ramp not in RAMPS:
+            raise LayerRequestError("ramp", f"unknown ramp {ramp!r}; known: {', '.join(RAMPS)}")
+        return cls(element, medium, scale_m, style, scheme, ramp)
+
+
+def data_version(medium: Medium | int) -> str:
+    """Changes whenever a survey of the medium is ingested into, added or deleted."""
+    medium_id = medium if isinstance(medium, int) else medium.pk
+    agg = Survey.objects.filter(medium_id=medium_id).aggregate(
+        n=Count("pk"), total=Sum("data_version"), last=Max("pk")
+    )
+    return f"{agg['n']}.{agg['total'] or 0}.{agg['last'] or 0}"
+
+
+def public_audience(now: dt.datetime | None = None) -> str:
+    return viewer_scope(None, now).audience
+
+
+def layer_key(spec: LayerSpec, audience: str, policy: str, data: str) -> str:
+    return MapLayer.make_key(
+        spec.element.symbol,
+        spec.medium.code,
+        spec.scale_m,
+        spec.style,
+        spec.scheme,
+        spec.ramp,
+        audience,
+        policy,
+        data,
+    )
+
+
+def find_layer(spec: LayerSpec, scope: Scope, user=None) -> MapLayer:
+    """The layer of ``spec`` for the viewer's audience at the current versions; created and
+    queued for rendering when new. Raises LayerRequestError(403) for points without exact
+    access."""
+    if spec.style == "points" and not scope.sees_exact_locations:
+        raise LayerRequestError(
+            "style", "point maps need access to exact sample locations", status=403
+        )
+    data = data_version(spec.medium)
+    key = layer_key(spec, scope.audience, scope.version, data)
+    layer = MapLayer.objects.filter(key=key).first()
+    if layer is None:
+        is_public = scope.audience == public_audience(scope.now)
+        viewer = user if (user is not None and user.is_authenticated and not is_public) else None
+        layer, created = MapLayer.objects.get_or_create(
+            key=key,
+            defaults=dict(
+                element=spec.element,
+                medium=spec.medium,
+                scale_m=spec.scale_m,
+                style=spec.style,
+                scheme=spec.scheme,
+                ramp=spec.ramp,
+                audience=scope.audience,
+                is_public=is_public,
+                viewer=viewer,
+                policy_version=scope.version,
+                data_version=data,
+                last_requested=timezone.now(),
+            ),
+        )
+        if created:
+            queue_render(layer)
+            return layer
+    touch(layer)
+    if layer.state == MapLayer.State.QUEUED and (
+        layer.queued_at is None or timezone.now() - layer.queued_at > REQUEUE_AFTER
+    ):
+        queue_render(layer)
+    return layer
+
+
+def touch(layer: MapLayer) -> None:
+    now = timezone.now()
+    if layer.last_requested is None or now - layer.last_requested > TOUCH_EVERY:
+        MapLayer.objects.filter(pk=layer.pk).update(last_requested=now)
+
+
+def queue_render(layer: MapLayer) -> None:
+    """Queue the render after commit. With the broker down the layer stays queued and says so;
+    the next request for it (or the cleanup job) queues it again."""
+
+    def send() -> None:
+        from .tasks import render_map_layer
+
+        try:
+            render_map_layer.delay(layer.pk)
+        except Exception as exc:  # noqa: BLE001 — kombu raises many kinds when Redis is down
+            log.warning("could not queue layer %s: %s", layer.key, exc)
+            MapLayer.objects.filter(pk=layer.pk, state=MapLayer.State.QUEUED).update(
+                message="render queue unavailable; will retry", queued_at=None
+            )
+            return
+        MapLayer.objects.filter(pk=layer.pk, state=MapLayer.State.QUEUED).update(
+            queued_at=timezone.now(), message=""
+        )
+
+    transaction.on_commit(send)
+
+
+# --- rows through the gate -----------------------------------------------------------------------
+
+
+@dataclass
+class LayerRows:
+    """The visible rows of one layer, as arrays."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    value: np.ndarray
+    censored: np.ndarray
+    detection_limit: np.ndarray
+    country: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+
+def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
+    """Rows of one layer from the gate: aggregatable rows at the layer's scale for cells and
+    surfaces (pre-release rows count only in dense enough cells), exact-location rows for
+    points; each survey's preferred method only."""
+    if spec.style == "points":
+        queryset = visible_exact_measurements(scope).filter(element_id=spec.element.pk)
+    else:
+        queryset = aggregatable_measurements(scope, scale_m=spec.scale_m, element=spec.element)
+    queryset = (
+        queryset.preferred()
+        .filter(sample__survey__medium_id=spec.medium.pk)
+        .values_list("sample__geom", "value", "censored", "detection_limit", "sample__country_id")
+    )
+    sql, params = queryset.query.sql_with_params()
+    # Points come out as lon/lat floats straight from PostGIS instead of a GEOS object per row.
+    # The SELECT list is ours (values_list above), so replacing its first column is safe.
+    select, rest = sql.split(" FROM ", 1)
+    columns = select.removeprefix("SELECT ").split(", ")
+    geom = columns[0]
+    columns[0:1] = [f"ST_X({geom})", f"ST_Y({geom})"]
+    sql = "SELECT " + ", ".join(columns) + " FROM " + rest
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        empty = np.empty(0)
+        return LayerRows(empty, empty, empty, empty.astype(bool), empty, empty.astype(int))
+    frame = pd.DataFrame.from_records(
+        rows, columns=["lon", "lat", "value", "censored", "dl", "country"]
+    )
+    return LayerRows(
+        lon=frame["lon"].to_numpy("f8"),
+        lat=frame["lat"].to_numpy("f8"),
+        value=frame["value"].to_numpy("f8", na_value=np.nan),
+        censored=frame["censored"].to_numpy(bool),
+        detection_limit=frame["dl"].to_numpy("f8", na_value=np.nan),
+        country=frame["country"].to_numpy("i8"),
+    )
+
+
+def cell_medians(rows: LayerRows, scale_m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, median) per grid cell of ``scale_m`` holding rows: centres in EPSG:6933 metres,
+    medians of the statistics values (censored at DL/2)."""
+    x, y = grid.project(rows.lon, rows.lat)
+    row, col = grid.indices_xy(x, y, scale_m)
+    stats = stat_values(rows.value, rows.censored, rows.detection_limit)
+    frame = pd.DataFrame({"row": row, "col": col, "v": stats}).dropna()
+    medians = frame.groupby(["row", "col"], sort=False)["v"].median()
+    rr = medians.index.get_level_values(0).to_numpy()
+    cc = medians.index.get_level_values(1).to_numpy()
+    cx, cy = grid.centres_xy(rr, cc, scale_m)
+    return cx, cy, medians.to_numpy("f8")
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _set(layer: MapLayer, **fields) -> None:
+    for name, value in fields.items():
+        setattr(layer, name, value)
+    MapLayer.objects.filter(pk=layer.pk).update(**fields)
+
+
+def render(layer: MapLayer) -> MapLayer:
+    """Render ``layer`` (in a worker): rows through the gate, legend, raster, COG, seeded tiles.
+
+    Refuses (retires the layer) when the audience or the versions it was keyed by are no longer
+    current: the layer's rows would not be the ones its key promises.
+    """
+    from . import render as renderer
+    from . import tiling
+    from .legend_image import legend_png
+
+    started = time.monotonic()
+    viewer = layer.viewer if layer.viewer_id else None
+    scope = viewer_scope(viewer)
+    spec = LayerSpec(
+        layer.element, layer.medium, layer.scale_m, layer.style, layer.scheme, layer.ramp
+    )
+    if (
+        scope.audience != layer.audience
+        or scope.version != layer.policy_version
+        or data_version(layer.medium) != layer.data_version
+    ):
+        retire(MapLayer.objects.filter(pk=layer.pk), reason="superseded before rendering")
+        layer.refresh_from_db()
+        return layer
+
+    def progress(fraction: float, message: str) -> None:
+        _set(layer, progress=round(100 * max(0.0, min(1.0, fraction)), 1), message=message[:200])
+
+    _set(layer, state=MapLayer.State.RENDERING, progress=0, message="reading visible rows")
+    rows = layer_rows(spec, scope)
+    progress(0.15, f"{len(rows)} rows")
+    symbol = layer.element.symbol
+    legend = build_legend(
+        rows.value,
+        rows.censored,
+        rows.detection_limit,
+        scheme=layer.scheme,
+        ramp=layer.ramp,
+        symbol=symbol,
+    )
+    countries = sorted({int(c) for c in np.unique(rows.country)})
+    if legend.n == 0:
+        _set(
+            layer,
+            state=MapLayer.State.EMPTY,
+            progress=100,
+            message="no visible data",
+            legend=legend.to_json(),
+            countries=countries,
+            rendered_at=timezone.now(),
+            render_seconds=time.monotonic() - started,
+        )
+        return layer
+
+    if layer.style == "points":
+        stats = stat_values(rows.value, rows.censored, rows.detection_limit)
+        keep = np.isfinite(stats)
+        x, y = grid.project(rows.lon[keep], rows.lat[keep])
+        values = stats[keep]
+    else:
+        x, y, values = cell_medians(rows, layer.scale_m)
+    progress(0.25, f"{len(values)} {'points' if layer.style == 'points' else 'cells'}")
+
+    root = Path(settings.TILE_ROOT)
+    work = root / "tmp" / f"{layer.key}-{uuid.uuid4().hex[:8]}"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = renderer.render_layer(
+            renderer.RenderInput(
+                style=layer.style,
+                scale_m=layer.scale_m,
+                x=np.asarray(x, "f8"),
+                y=np.asarray(y, "f8"),
+                values=np.asarray(values, "f8"),
+                breaks=np.asarray(legend.breaks, "f8"),
+                colours=[c.colour for c in legend.classes],
+            ),
+            work,
+            lambda f, m: progress(0.25 + 0.5 * f, m),
+        )
+        (work / "legend.json").write_text(json.dumps(legend.to_json()))
+        (work / "legend.png").write_bytes(legend_png(legend, title=symbol))
+
+        tiles_dir = work / "tiles"
+
+        def write(z: int, tx: int, ty: int, png: bytes) -> None:
+            path = tiles_dir / str(z) / str(tx) / f"{ty}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+
+        seeded = tiling.seed(
+            work,
+            min(settings.TILE_SEED_MAX_ZOOM, result.maxzoom),
+            write,
+            lambda f, m: progress(0.75 + 0.24 * f, m),
+        )
+        final = layer.directory
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # a previous attempt that died after its rename
+            shutil.rmtree(final, ignore_errors=True)
+        os.rename(work, final)  # atomic: the layer's files appear complete or not at all
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    done = dict(
+        state=MapLayer.State.READY,
+        progress=100,
+        message="",
+        legend=legend.to_json(),
+        bounds=[float(b) for b in result.bounds],
+        native_zoom=result.native_zoom,
+        maxzoom=result.maxzoom,
+        n_features=result.n_features,
+        n_values=legend.n,
+        countries=countries,
+        tiles_seeded=seeded,
+        rendered_at=timezone.now(),
+        render_seconds=time.monotonic() - started,
+    )
+    # Only a layer still rendering becomes ready: one retired meanwhile (a policy change during
+    # the render) must not come back, and its files go straight to the trash.
+    if not MapLayer.objects.filter(pk=layer.pk, state=MapLayer.State.RENDERING).update(**done):
+        layer.state = MapLayer.State.RETIRED
+        retire_directory(final, layer.key)
+        return layer
+    for name, value in done.items():
+        setattr(layer, name, value)
+    return layer
+
+
+def render_failed(layer_id: int, exc: BaseException) -> None:
+    MapLayer.objects.filter(pk=layer_id).exclude(state=MapLayer.State.RETIRED).update(
+        state=MapLayer.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], message="failed"
+    )
+
+
+# --- retiring and refreshing ---------------------------------------------------------------------
+
+
+def retire(layers, *, reason: str) -> int:
+    """Retire layers: their directories move to TILE_ROOT/trash at once (a rename), so no front
+    server serves their tiles any more; the cleanup job deletes them later."""
+    count = 0
+    for layer in layers.live():
+        retire_directory(layer.directory, layer.key)
+        MapLayer.objects.filter(pk=layer.pk).update(
+            state=MapLayer.State.RETIRED, message=reason[:200]
+        )
+        count += 1
+    return count
+
+
+def retire_directory(directory: Path, key: str) -> None:
+    trash = Path(settings.TILE_ROOT) / "trash"
+    if directory.exists():
+        trash.mkdir(parents=True, exist_ok=True)
+        # FileNotFoundError: retired by another process meanwhile.
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(directory, trash / f"{key}-{uuid.uuid4().hex[:6]}")
+
+
+def current_data_versions() -> dict[int, str]:
+    return {medium.pk: data_version(medium) for medium in Medium.objects.all()}
+
+
+def stale_layers(now: dt.datetime | None = None) -> list[MapLayer]:
+    """Live layers whose policy or data version is no longer current."""
+    version = viewer_scope(None, now).version
+    data = current_data_versions()
+    return [
+        layer
+        for layer in MapLayer.objects.live().select_related("element", "medium", "viewer")
+        if layer.policy_version != version or data.get(layer.medium_id) != layer.data_version
+    ]
+
+
+def retire_stale() -> int:
+    stale = stale_layers()
+    return retire(
+        MapLayer.objects.filter(pk__in=[layer.pk for layer in stale]), reason="superseded"
+    )
+
+
+def refresh_layers(*, recent: dt.timedelta = dt.timedelta(days=7), limit: int = 200) -> dict:
+    """Retire layers whose policy or data version is no longer current and queue the new
+    versions of those viewers used recently (a policy change, an embargo end, an ingest)."""
+    now = timezone.now()
+    # Layers retired a moment ago (by the signal receiver, before this task ran) count too.
+    stale = stale_layers(now) + list(
+        MapLayer.objects.filter(
+            state=MapLayer.State.RETIRED, message="superseded", created__gte=now - recent
+        ).select_related("element", "medium", "viewer")
+    )
+    queued = 0
+    seen: set[tuple] = set()
+    for layer in stale:
+        used_recently = layer.last_requested and now - layer.last_requested < recent
+        retire(MapLayer.objects.filter(pk=layer.pk), reason="superseded")
+        MapLayer.objects.filter(pk=layer.pk).update(message="superseded; refreshed")
+        identity = (
+            layer.element_id,
+            layer.medium_id,
+            layer.scale_m,
+            layer.style,
+            layer.scheme,
+            layer.ramp,
+            layer.viewer_id,
+            layer.is_public,
+        )
+        if not used_recently or queued >= limit or identity in seen:
+            continue
+        seen.add(identity)
+        viewer = layer.viewer if layer.viewer_id else None
+        if not layer.is_public and viewer is None:
+            continue  # its viewer is gone; nobody to render it for
+        spec = LayerSpec(
+            layer.element, layer.medium, layer.scale_m, layer.style, layer.scheme, layer.ramp
+        )
+        scope = viewer_scope(viewer, now)
+        if spec.style == "points" and not scope.sees_exact_locations:
+            continue
+        new = find_layer(spec, scope, viewer)
+        queued += new.state == MapLayer.State.QUEUED
+    return {"retired": len(stale), "queued": queued}
+
+
+def delete_retired(*, keep: dt.timedelta = dt.timedelta(hours=1), unused_days: int = 30) -> dict:
+    """The cleanup job: delete trash directories and old retired rows, retire layers nobody
+    asked for in ``unused_days``, and remove render leftovers."""
+    root = Path(settings.TILE_ROOT)
+    now = timezone.now()
+    unused = MapLayer.objects.live().filter(last_requested__lt=now - dt.timedelta(days=unused_days))
+    retired_unused = retire(unused, reason="unused")
+    removed = 0
+    for parent, age in ((root / "trash", dt.timedelta(0)), (root / "tmp", dt.timedelta(hours=2))):
+        if not parent.exists():
+            continue
+        for entry in parent.iterdir():
+            if time.time() - entry.stat().st_mtime >= age.total_seconds():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+    deleted, _ = MapLayer.objects.filter(
+        state=MapLayer.State.RETIRED, created__lt=now - keep
+    ).delete()
+    return {"retired_unused": retired_unused, "directories_removed": removed, "rows": deleted}

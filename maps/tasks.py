@@ -1,0 +1,49 @@
+"""Celery tasks of the maps app: render a layer, refresh layers after a change, clean up."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from .models import MapLayer
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, time_limit=1800)
+def render_map_layer(layer_id: int) -> str:
+    """Render one layer; its progress is on the layer row (``/api/v1/layers`` reports it)."""
+    from . import layers
+
+    layer = (
+        MapLayer.objects.select_related("element", "medium", "viewer").filter(pk=layer_id).first()
+    )
+    if layer is None or layer.state not in (MapLayer.State.QUEUED, MapLayer.State.FAILED):
+        return layer.state if layer else "missing"
+    try:
+        layer = layers.render(layer)
+    except Exception as exc:
+        log.exception("rendering layer %s failed", layer.key)
+        layers.render_failed(layer_id, exc)
+        raise
+    return layer.state
+
+
+@shared_task(time_limit=600)
+def refresh_map_layers(reason: str = "") -> dict:
+    """Retire layers made stale by a change and queue new versions of those in use."""
+    from . import layers
+
+    result = layers.refresh_layers()
+    log.info("refreshed map layers after %s: %s", reason or "a change", result)
+    return result
+
+
+@shared_task(time_limit=600)
+def cleanup_map_layers() -> dict:
+    """Beat job: retire stale layers (also those a raw SQL change made stale, which sends no
+    signal), delete retired layers' files and rows, and remove unused layers."""
+    from . import layers
+
+    return {**layers.refresh_layers(), **layers.delete_retired()}

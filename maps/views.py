@@ -1,0 +1,196 @@
+"""``/tiles/``: tiles, TileJSON and legends of rendered map layers.
+
+A layer is found by its key; a layer of another audience, a retired or stale one and a missing
+one all answer the same 404, so a response never reveals that a layer exists. Public layers
+are open to every viewer (they hold only public rows); the rest only to their own audience.
+Tiles of a ready layer come from the tile cache on disk or are cut from the layer's raster and
+cached; a layer still rendering answers 202 with a transparent tile, so a map shows "rendering"
+rather than broken images. Tile URLs never change content (the key names the data and policy
+versions), so public tiles are cacheable for a year; behind nginx they are served from disk
+without Python, restricted ones by ``X-Accel-Redirect`` after the check here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from sharing.access import request_scope
+
+from .layers import data_version, retire
+from .models import MapLayer
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+PRIVATE = "private, max-age=3600"
+
+
+def _not_found() -> JsonResponse:
+    return JsonResponse(
+        {"error": "not_found", "reason": "No such map layer.", "status": 404}, status=404
+    )
+
+
+def visible_layer(request: HttpRequest, key: str) -> MapLayer | None:
+    """The layer ``key`` if the requester may see it and it is still current, else None."""
+    layer = MapLayer.objects.filter(key=key).select_related("element", "medium").first()
+    if layer is None or layer.state == MapLayer.State.RETIRED:
+        return None
+    scope = request_scope(request)
+    if not layer.is_public and scope.audience != layer.audience:
+        return None
+    # The policy version is part of every scope; the data version is one small query. A layer
+    # keyed by an older version is retired here, so its tiles stop at the first request.
+    if layer.policy_version != scope.version or layer.data_version != data_version(layer.medium_id):
+        retire(MapLayer.objects.filter(pk=layer.pk), reason="superseded")
+        return None
+    return layer
+
+
+def _cache_headers(response: HttpResponse, layer: MapLayer, etag: str) -> HttpResponse:
+    response["ETag"] = etag
+    response["Cache-Control"] = IMMUTABLE if layer.is_public else PRIVATE
+    if not layer.is_public:
+        response["Vary"] = "Cookie, Authorization"
+    return response
+
+
+def _file(request: HttpRequest, layer: MapLayer, path: Path, content_type: str, etag: str):
+    if settings.TILE_ACCEL_REDIRECT:
+        response = HttpResponse(content_type=content_type)
+        relative = path.relative_to(settings.TILE_ROOT)
+        response["X-Accel-Redirect"] = (
+            settings.TILE_ACCEL_REDIRECT.rstrip("/") + "/" + str(relative)
+        )
+    else:
+        response = FileResponse(path.open("rb"), content_type=content_type)
+    return _cache_headers(response, layer, etag)
+
+
+def _pending_tile(layer: MapLayer) -> HttpResponse:
+    from .tiling import EMPTY_TILE
+
+    response = HttpResponse(EMPTY_TILE, content_type="image/png", status=202)
+    response["X-Layer-State"] = layer.state
+    response["X-Layer-Progress"] = f"{layer.progress:.0f}"
+    response["Retry-After"] = "2"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse:
+    from .tiling import EMPTY_TILE, TileSource
+
+    layer = visible_layer(request, key)
+    if layer is None:
+        return _not_found()
+    if not (0 <= z <= 22 and 0 <= x < 2**z and 0 <= y < 2**z):
+        return JsonResponse(
+            {"error": "invalid", "reason": f"no tile {z}/{x}/{y}", "status": 400}, status=400
+        )
+    if layer.is_pending or layer.state == MapLayer.State.FAILED:
+        return _pending_tile(layer)
+    etag = f'"{layer.key}-{z}-{x}-{y}"'
+    if request.headers.get("If-None-Match") == etag:
+        return _cache_headers(HttpResponse(status=304), layer, etag)
+    if layer.state == MapLayer.State.EMPTY or z > (layer.maxzoom or 0):
+        return _cache_headers(HttpResponse(EMPTY_TILE, content_type="image/png"), layer, etag)
+    path = layer.tile_path(z, x, y)
+    if path.exists():
+        return _file(request, layer, path, "image/png", etag)
+    try:
+        png = TileSource.open(layer.directory).tile_png(z, x, y)
+    except FileNotFoundError:
+        return _not_found()  # retired between the check and the read
+    if png is None:
+        png = EMPTY_TILE
+    else:
+        _write_atomically(path, png)
+    return _cache_headers(HttpResponse(png, content_type="image/png"), layer, etag)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Cache a tile; concurrent writers of the same tile each rename a complete file."""
+    # OSError: the layer was retired (its directory renamed) meanwhile; serving still works.
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+
+def tilejson_document(request: HttpRequest, layer: MapLayer) -> dict:
+    base = request.build_absolute_uri("/").rstrip("/")
+    tiles = base + reverse("tiles:tile", args=[layer.key, 0, 0, 0]).replace(
+        "/0/0/0.png", "/{z}/{x}/{y}.png"
+    )
+    bounds = layer.bounds or [-180, -85.0511, 180, 85.0511]
+    return {
+        "tilejson": "3.0.0",
+        "name": f"{layer.element.symbol} {layer.medium.code} {layer.scale_m / 1000:g} km "
+        f"{layer.style}",
+        "scheme": "xyz",
+        "tiles": [tiles],
+        "minzoom": 0,
+        "maxzoom": layer.maxzoom or 0,
+        "bounds": bounds,
+        "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 2],
+        "legend": base + reverse("tiles:legend-json", args=[layer.key]),
+        "attribution": "Chemical Earth",
+    }
+
+
+@require_GET
+def tilejson(request: HttpRequest, key: str) -> HttpResponse:
+    layer = visible_layer(request, key)
+    if layer is None:
+        return _not_found()
+    response = JsonResponse(tilejson_document(request, layer))
+    response["Cache-Control"] = "no-cache"  # maxzoom and bounds arrive when the render ends
+    return response
+
+
+def _legend_pending(layer: MapLayer) -> JsonResponse:
+    return JsonResponse(
+        {
+            "error": "rendering",
+            "reason": "The layer is still being rendered.",
+            "state": layer.state,
+            "progress": layer.progress,
+            "status": 202,
+        },
+        status=202,
+    )
+
+
+@require_GET
+def legend_json(request: HttpRequest, key: str) -> HttpResponse:
+    layer = visible_layer(request, key)
+    if layer is None:
+        return _not_found()
+    if layer.legend is None:
+        return _legend_pending(layer)
+    return _cache_headers(JsonResponse(layer.legend), layer, f'"{layer.key}-legend"')
+
+
+@require_GET
+def legend_png(request: HttpRequest, key: str) -> HttpResponse:
+    layer = visible_layer(request, key)
+    if layer is None:
+        return _not_found()
+    path = layer.directory / "legend.png"
+    if layer.state != MapLayer.State.READY or not path.exists():
+        if layer.state == MapLayer.State.EMPTY:
+            return JsonResponse(
+                {"error": "empty", "reason": "No visible data in this layer.", "status": 404},
+                status=404,
+            )
+        return _legend_pending(layer)
+    return _file(request, layer, path, "image/png", f'"{layer.key}-legend-png"')
