@@ -127,6 +127,17 @@ def centres_xy(row: np.ndarray, col: np.ndarray, size_m: int) -> tuple[np.ndarra
     return ORIGIN_X + (col + 0.5) * size_m, ORIGIN_Y - (row + 0.5) * size_m
 
 
+def bounds_xy(
+    row: np.ndarray, col: np.ndarray, size_m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised :attr:`Cell.bounds`: (xmin, ymin, xmax, ymax) arrays in grid metres of the cells
+    (row, col) of one size; any size whose multiples share the grid origin works (map rasters)."""
+    row, col = np.asarray(row, dtype="f8"), np.asarray(col, dtype="f8")
+    xmin = ORIGIN_X + col * size_m
+    ymax = ORIGIN_Y - row * size_m
+    return xmin, ymax - size_m, xmin + size_m, ymax
+
+
 def format_code(size_m: int, row: int, col: int) -> str:
     return f"{SCALE_LABELS[size_m]}-{row:05d}-{col:05d}"
 
