@@ -1,0 +1,682 @@
+/* Chemical Earth map viewer: element maps from the layer/tile API, cell statistics, charts of the
+   view, comparison and permalinks. Plain ES2017 and Leaflet (served locally); every word shown
+   comes translated from the page (config.strings). */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("viewer-config").textContent);
+  const S = config.strings;
+  const lang = config.language || "en";
+  const isZh = lang.indexOf("zh") === 0;
+  const elements = {};
+  config.elements.forEach(function (e) { elements[e.symbol] = e; });
+  const $ = function (id) { return document.getElementById(id); };
+
+  // --- small helpers ---------------------------------------------------------------------------
+
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_, key) { return values[key]; });
+  }
+  const numberFormat = new Intl.NumberFormat(lang, { maximumSignificantDigits: 3 });
+  const countFormat = new Intl.NumberFormat(lang);
+  function num(value) {
+    if (value === null || value === undefined || !isFinite(value)) return "—";
+    return numberFormat.format(value);
+  }
+  function elementName(e) { return (isZh && e.name_zh) ? e.name_zh : e.name_en; }
+  function elementUnit(e) { return (e.species ? e.species + " " : "") + e.unit; }
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          if (!response.ok) {
+            const reason = body && body.reason ? (typeof body.reason === "string" ? body.reason : JSON.stringify(body.reason)) : response.statusText;
+            const error = new Error(reason);
+            error.status = response.status;
+            error.body = body;
+            throw error;
+          }
+          return body;
+        });
+      });
+  }
+  function query(params) {
+    return Object.keys(params).filter(function (k) { return params[k] !== null && params[k] !== undefined && params[k] !== ""; })
+      .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
+  }
+  function showMessage(text) {
+    const box = $("map-message");
+    box.textContent = text;
+    box.hidden = !text;
+    clearTimeout(showMessage.timer);
+    if (text) showMessage.timer = setTimeout(function () { box.hidden = true; }, 8000);
+  }
+
+  // Timings the benchmark and the browser tests read (benchmarks/viewer.py).
+  const metrics = { chosenAt: null, layerReadyAt: null, firstTileAt: null, legendAt: null };
+  window.chemearthViewer = { metrics: metrics, state: null };
+
+  // --- state and permalinks ----------------------------------------------------------------------
+
+  const scales = config.scales_km;
+  const state = {
+    element: null, medium: config.default.medium, scale: scales[0], pinned: false,
+    style: config.default.style, opacity: 80, compare: null,
+    lat: config.default.lat, lng: config.default.lng, z: config.default.z,
+  };
+  window.chemearthViewer.state = state;
+  let available = {};  // symbol -> {n, finest_scale_km} in the current medium
+
+  function readUrl() {
+    const p = new URLSearchParams(location.search);
+    const num_ = function (key, fallback) { const v = parseFloat(p.get(key)); return isFinite(v) ? v : fallback; };
+    state.element = elements[p.get("element")] ? p.get("element") : null;
+    state.compare = elements[p.get("compare")] ? p.get("compare") : null;
+    const medium = p.get("medium");
+    state.medium = config.media.some(function (m) { return m.code === medium; }) ? medium : config.default.medium;
+    state.style = config.styles.indexOf(p.get("style")) >= 0 ? p.get("style") : config.default.style;
+    state.pinned = p.get("pin") === "1";
+    const scale = num_("scale", NaN);
+    state.scale = scales.indexOf(scale) >= 0 ? scale : null;
+    state.opacity = Math.max(0, Math.min(100, num_("opacity", 80)));
+    state.lat = Math.max(-85, Math.min(85, num_("lat", config.default.lat)));
+    state.lng = num_("lng", config.default.lng);
+    state.z = Math.max(1, Math.min(14, Math.round(num_("z", config.default.z))));
+  }
+
+  function urlOfState() {
+    const params = {
+      element: state.element, medium: state.medium, scale: state.scale, style: state.style,
+      pin: state.pinned ? "1" : "", compare: state.compare,
+      opacity: state.opacity !== 80 ? state.opacity : "",
+      lat: state.lat.toFixed(4), lng: state.lng.toFixed(4), z: state.z,
+    };
+    return location.pathname + "?" + query(params);
+  }
+
+  function writeUrl(push) {
+    const url = urlOfState();
+    if (url === location.pathname + location.search) return;
+    if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+    // The language switch returns to this very view.
+    const next = document.querySelector("form.lang input[name=next]");
+    if (next) next.value = url;
+  }
+
+  function scaleForZoom(z) {
+    let km = scales[scales.length - 1];
+    for (let i = 0; i < config.zoom_scales_km.length; i++) {
+      if (z <= config.zoom_scales_km[i][0]) { km = config.zoom_scales_km[i][1]; break; }
+    }
+    // Not finer than the finest survey holding the element: finer cells would only be sparser.
+    const info = state.element && available[state.element];
+    if (info && info.finest_scale_km && km < info.finest_scale_km) km = info.finest_scale_km;
+    return km;
+  }
+
+  // --- maps -------------------------------------------------------------------------------------
+
+  function makeMap(id) {
+    const map = L.map(id, { center: [state.lat, state.lng], zoom: state.z, minZoom: 1, maxZoom: 14, worldCopyJump: true, zoomControl: true });
+    map.createPane("base");
+    map.getPane("base").style.zIndex = 150;
+    L.control.scale({ imperial: false }).addTo(map);
+    map.attributionControl.setPrefix(false);
+    return map;
+  }
+
+  const map = makeMap("map");
+  let map2 = null;
+  let boundaries = null;  // GeoJSON, fetched once for both maps
+
+  function addBaseLayers(target) {
+    const countries = L.geoJSON(null, {
+      pane: "base",
+      renderer: L.canvas({ pane: "base" }),
+      interactive: false,
+      style: { color: "#8aa0ad", weight: 0.7, fillColor: "#f4f1ea", fillOpacity: 1 },
+      attribution: "Natural Earth",
+    });
+    const osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+      maxZoom: 19, attribution: "&copy; OpenStreetMap contributors",
+    });
+    const base = {};
+    base[S.base_boundaries] = countries;
+    base[S.base_osm] = osm;
+    countries.addTo(target);
+    L.control.layers(base, null, { position: "topright" }).addTo(target);
+    function fill() { countries.addData(boundaries); }
+    if (boundaries) fill(); else boundariesReady.then(fill);
+  }
+  const boundariesReady = getJSON(config.urls.boundaries).then(function (data) { boundaries = data; })
+    .catch(function (error) { showMessage(fmt(S.error, { reason: error.message })); });
+  addBaseLayers(map);
+
+  // --- element layers: ask the layer API, poll while it renders, then show tiles + legend -------
+
+  function ElementLayer(targetMap, slot) {
+    this.map = targetMap;
+    this.slot = slot;  // "" or "2": which legend box
+    this.tiles = null;
+    this.key = null;
+    this.token = 0;
+    this.status = null;
+  }
+
+  ElementLayer.prototype.clear = function () {
+    this.token += 1;
+    if (this.tiles) { this.map.removeLayer(this.tiles); this.tiles = null; }
+    this.key = null;
+    this.status = null;
+    $("legend" + this.slot).hidden = true;
+    updateRenderStatus();
+  };
+
+  ElementLayer.prototype.show = function (symbol) {
+    const self = this;
+    if (!symbol) { this.clear(); return; }
+    const token = ++this.token;
+    const params = { element: symbol, medium: state.medium, scale: state.scale, style: state.style };
+    function poll() {
+      if (token !== self.token) return;
+      getJSON(config.urls.layers + "?" + query(params)).then(function (layer) {
+        if (token !== self.token) return;
+        self.status = layer;
+        updateRenderStatus();
+        if (layer.state === "queued" || layer.state === "rendering") {
+          setTimeout(poll, layer.state === "queued" ? 700 : 1000);
+          return;
+        }
+        if (layer.state === "ready") self.display(layer, token);
+        else {
+          self.removeTiles();
+          $("legend" + self.slot).hidden = true;
+          showMessage(layer.state === "empty" ? S.empty : (layer.message || S.failed));
+        }
+      }).catch(function (error) {
+        if (token !== self.token) return;
+        self.status = null;
+        updateRenderStatus();
+        if (error.status === 403 && state.style === "points") {
+          showMessage(S.points_forbidden);
+          state.style = "cells";
+          $("style").value = "cells";
+          writeUrl(false);
+          refreshLayers();
+          return;
+        }
+        showMessage(fmt(S.error, { reason: error.message }));
+      });
+    }
+    poll();
+  };
+
+  ElementLayer.prototype.removeTiles = function () {
+    if (this.tiles) { this.map.removeLayer(this.tiles); this.tiles = null; }
+  };
+
+  ElementLayer.prototype.display = function (layer, token) {
+    const self = this;
+    if (this.key !== layer.id || !this.tiles) {
+      const old = this.tiles;
+      const options = { opacity: state.opacity / 100, maxNativeZoom: layer.maxzoom, minZoom: 0, maxZoom: 14, zIndex: 10, className: "element-tiles" };
+      if (layer.bounds) options.bounds = L.latLngBounds([layer.bounds[1], layer.bounds[0]], [layer.bounds[3], layer.bounds[2]]);
+      const tiles = L.tileLayer(layer.tiles, options);
+      tiles.once("tileload", function () {
+        if (self.slot === "" && metrics.firstTileAt === null) metrics.firstTileAt = performance.now();
+      });
+      tiles.once("load", function () { if (old) self.map.removeLayer(old); });
+      tiles.addTo(this.map);
+      this.tiles = tiles;
+      this.key = layer.id;
+      if (self.slot === "") metrics.layerReadyAt = performance.now();
+      setTimeout(function () { if (old && self.map.hasLayer(old)) self.map.removeLayer(old); }, 3000);
+    }
+    getJSON(layer.legend).then(function (legend) {
+      if (token !== self.token) return;
+      renderLegend(self.slot, legend, layer.element);
+      if (self.slot === "" && metrics.legendAt === null) metrics.legendAt = performance.now();
+    }).catch(function (error) { showMessage(fmt(S.error, { reason: error.message })); });
+  };
+
+  ElementLayer.prototype.setOpacity = function (value) {
+    if (this.tiles) this.tiles.setOpacity(value);
+  };
+
+  const layer1 = new ElementLayer(map, "");
+  let layer2 = null;
+
+  function updateRenderStatus() {
+    const busy = [layer1, layer2].filter(function (l) {
+      return l && l.status && (l.status.state === "queued" || l.status.state === "rendering");
+    });
+    const box = $("render-status");
+    box.hidden = busy.length === 0;
+    map.getContainer().dataset.layerState = layer1.status ? layer1.status.state : "none";
+    if (!busy.length) return;
+    const progress = Math.round(busy.reduce(function (sum, l) { return sum + (l.status.progress || 0); }, 0) / busy.length);
+    const queued = busy.every(function (l) { return l.status.state === "queued"; });
+    $("render-text").textContent = (queued ? S.queued : S.rendering) + " " + progress + " %";
+    $("render-bar").style.width = progress + "%";
+  }
+
+  function renderLegend(slot, legend, symbol) {
+    const e = elements[symbol] || { symbol: symbol, name_en: symbol };
+    const unit = legend.unit || e.unit;
+    const species = legend.species || e.species || symbol;
+    let html = '<p class="legend-title"><strong>' + escapeHtml(species) + "</strong> (" + escapeHtml(unit) + ") · " + escapeHtml(elementName(e)) + "</p><table>";
+    const classes = (legend.classes || []).slice().reverse();
+    classes.forEach(function (c) {
+      const lower = c.lower_display !== undefined ? c.lower_display : c.lower;
+      const upper = c.upper_display !== undefined ? c.upper_display : c.upper;
+      html += '<tr><td><span class="swatch" style="background:' + escapeHtml(c.colour) + '"></span></td><td>' +
+        num(lower) + " – " + num(upper) + '</td><td class="muted">' + (c.count !== undefined ? countFormat.format(c.count) : "") + "</td></tr>";
+    });
+    html += "</table>";
+    if (legend.n !== undefined) {
+      html += '<p class="muted small">' + escapeHtml(fmt(S.legend_n, { n: countFormat.format(legend.n), censored: countFormat.format(legend.censored_count || 0) })) + "</p>";
+    }
+    $("legend" + slot + "-body").innerHTML = html;
+    $("legend" + slot).hidden = false;
+  }
+
+  // --- controls -----------------------------------------------------------------------------------
+
+  config.media.forEach(function (m) { $("medium").add(new Option(m.name, m.code)); });
+  config.styles.forEach(function (s) { $("style").add(new Option(S["style_" + s], s)); });
+  scales.forEach(function (km) { $("scale").add(new Option(num(km) + " " + S.km, String(km))); });
+
+  function syncControls() {
+    $("medium").value = state.medium;
+    $("style").value = state.style;
+    $("scale").value = String(state.scale);
+    $("pin-scale").checked = state.pinned;
+    $("opacity").value = state.opacity;
+    $("opacity-value").textContent = state.opacity + " %";
+    $("compare").value = state.compare || "";
+    const e = state.element && elements[state.element];
+    $("element-symbol").textContent = e ? e.symbol : "?";
+    $("element-name").textContent = e ? elementName(e) + " · " + elementUnit(e) : S.choose_element;
+    document.querySelectorAll(".pt-el").forEach(function (b) {
+      b.classList.toggle("current", b.dataset.symbol === state.element);
+    });
+  }
+
+  function refreshLayers() {
+    if (!state.pinned) state.scale = scaleForZoom(map.getZoom());
+    $("scale").value = String(state.scale);
+    layer1.show(state.element);
+    if (layer2) layer2.show(state.compare);
+    scheduleCharts();
+  }
+
+  $("medium").addEventListener("change", function () {
+    state.medium = this.value;
+    loadAvailability().then(function () { refreshLayers(); writeUrl(true); });
+  });
+  $("style").addEventListener("change", function () { state.style = this.value; refreshLayers(); writeUrl(true); });
+  $("scale").addEventListener("change", function () {
+    state.scale = parseFloat(this.value);
+    state.pinned = true;  // choosing a size by hand pins it
+    $("pin-scale").checked = true;
+    refreshLayers();
+    writeUrl(true);
+  });
+  $("pin-scale").addEventListener("change", function () {
+    state.pinned = this.checked;
+    refreshLayers();
+    writeUrl(true);
+  });
+  $("opacity").addEventListener("input", function () {
+    state.opacity = parseInt(this.value, 10);
+    $("opacity-value").textContent = state.opacity + " %";
+    layer1.setOpacity(state.opacity / 100);
+    if (layer2) layer2.setOpacity(state.opacity / 100);
+  });
+  $("opacity").addEventListener("change", function () { writeUrl(false); });
+  $("compare").addEventListener("change", function () {
+    state.compare = this.value || null;
+    applyCompare();
+    writeUrl(true);
+  });
+  $("permalink").addEventListener("click", function () {
+    writeUrl(false);
+    const link = location.href;
+    const done = function () { $("permalink-note").textContent = S.copied; };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(link).then(done, function () {});
+    else done();
+  });
+
+  // Mobile drawer.
+  function setDrawer(open) {
+    $("viewer").classList.toggle("drawer-open", open);
+    $("panel-toggle").setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  $("panel-toggle").addEventListener("click", function () { setDrawer(!$("viewer").classList.contains("drawer-open")); });
+  $("panel-close").addEventListener("click", function () { setDrawer(false); });
+
+  // --- periodic table -------------------------------------------------------------------------------
+
+  const grid = $("ptable-grid");
+  config.elements.forEach(function (e) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "pt-el inactive";
+    b.dataset.symbol = e.symbol;
+    b.setAttribute("role", "option");
+    b.style.gridRow = e.pos[0] > 7 ? e.pos[0] + 1 : e.pos[0];
+    b.style.gridColumn = e.pos[1];
+    b.innerHTML = '<span class="z">' + e.z + '</span><span class="sym">' + escapeHtml(e.symbol) +
+      '</span><span class="nm">' + escapeHtml(elementName(e)) + '</span><span class="unit">' + escapeHtml(elementUnit(e)) + "</span>";
+    b.title = e.symbol + " — " + e.name_en + (e.name_zh ? " / " + e.name_zh : "") + " (" + elementUnit(e) + ")";
+    b.addEventListener("click", function () { if (available[e.symbol]) chooseElement(e.symbol); });
+    grid.appendChild(b);
+  });
+  const gap = document.createElement("div");
+  gap.className = "pt-gap";
+  gap.style.gridRow = 8;
+  grid.appendChild(gap);
+
+  function updateTable() {
+    document.querySelectorAll(".pt-el").forEach(function (b) {
+      const info = available[b.dataset.symbol];
+      b.classList.toggle("active", !!info);
+      b.classList.toggle("inactive", !info);
+      b.setAttribute("aria-disabled", info ? "false" : "true");
+      const e = elements[b.dataset.symbol];
+      b.title = e.symbol + " — " + e.name_en + (e.name_zh ? " / " + e.name_zh : "") + " (" + elementUnit(e) + ") · " +
+        (info ? countFormat.format(info.n) + " " + S.samples : S.no_data);
+    });
+    const compare = $("compare");
+    while (compare.options.length > 1) compare.remove(1);
+    config.elements.forEach(function (e) {
+      if (available[e.symbol]) compare.add(new Option(e.symbol + " — " + elementName(e), e.symbol));
+    });
+    compare.value = state.compare || "";
+  }
+
+  function matches(e, text) {
+    const t = text.trim().toLowerCase();
+    if (!t) return true;
+    return e.symbol.toLowerCase() === t || e.symbol.toLowerCase().indexOf(t) === 0 ||
+      e.name_en.toLowerCase().indexOf(t) >= 0 || (e.name_zh && e.name_zh.indexOf(text.trim()) >= 0) ||
+      String(e.z) === t;
+  }
+  $("element-search").addEventListener("input", function () {
+    const text = this.value;
+    document.querySelectorAll(".pt-el").forEach(function (b) {
+      const hit = matches(elements[b.dataset.symbol], text);
+      b.classList.toggle("dim", !hit);
+      b.classList.toggle("match", hit && text.trim() !== "");
+    });
+  });
+  $("element-search").addEventListener("keydown", function (event) {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    const text = this.value;
+    const exact = config.elements.filter(function (e) { return available[e.symbol] && e.symbol.toLowerCase() === text.trim().toLowerCase(); });
+    const hits = exact.length ? exact : config.elements.filter(function (e) { return available[e.symbol] && matches(e, text); });
+    if (hits.length) chooseElement(hits[0].symbol);
+  });
+  $("element-button").addEventListener("click", function () {
+    $("element-search").value = "";
+    $("element-search").dispatchEvent(new Event("input"));
+    $("ptable").showModal();
+    $("element-search").focus();
+  });
+  $("ptable-close").addEventListener("click", function () { $("ptable").close(); });
+  $("ptable").addEventListener("click", function (event) { if (event.target === this) this.close(); });
+
+  function chooseElement(symbol) {
+    if ($("ptable").open) $("ptable").close();
+    state.element = symbol;
+    metrics.chosenAt = performance.now();
+    metrics.firstTileAt = metrics.legendAt = metrics.layerReadyAt = null;
+    map.closePopup();
+    syncControls();
+    refreshLayers();
+    writeUrl(true);
+  }
+  window.chemearthViewer.chooseElement = chooseElement;
+  window.chemearthViewer.map = map;
+
+  function loadAvailability() {
+    return getJSON(config.urls.elements + "?" + query({ medium: state.medium })).then(function (data) {
+      available = {};
+      data.elements.forEach(function (e) { available[e.symbol] = e; });
+      updateTable();
+    }).catch(function (error) { showMessage(fmt(S.error, { reason: error.message })); });
+  }
+
+  // --- compare ----------------------------------------------------------------------------------
+
+  let syncing = false;
+  function follow(source, target) {
+    source.on("move", function () {
+      if (syncing || !target) return;
+      syncing = true;
+      target.setView(source.getCenter(), source.getZoom(), { animate: false });
+      syncing = false;
+    });
+  }
+
+  function applyCompare() {
+    const on = !!state.compare;
+    $("maps").classList.toggle("compare", on);
+    $("map2").hidden = !on;
+    if (on && !map2) {
+      map2 = makeMap("map2");
+      addBaseLayers(map2);
+      layer2 = new ElementLayer(map2, "2");
+      window.chemearthViewer.map2 = map2;
+      follow(map, map2);
+      follow(map2, map);
+      map2.on("click", onMapClick);
+    }
+    map.invalidateSize();
+    if (map2) {
+      map2.invalidateSize();
+      map2.setView(map.getCenter(), map.getZoom(), { animate: false });
+    }
+    if (layer2) layer2.show(on ? state.compare : null);
+    $("legend2").hidden = !on || !layer2 || !layer2.tiles;
+  }
+
+  // --- the cell under a click -----------------------------------------------------------------------
+
+  const cellLayers = {};
+  function onMapClick(event) {
+    const target = event.target;
+    const symbol = target === map ? state.element : state.compare;
+    if (!symbol) return;
+    const latlng = event.latlng.wrap();
+    const lat = Math.max(-85, Math.min(85, latlng.lat));
+    const popup = L.popup({ maxWidth: 300, className: "cell-popup-wrap" }).setLatLng(event.latlng)
+      .setContent('<div class="cell-popup">' + escapeHtml(S.loading) + "</div>").openOn(target);
+    if (cellLayers[target._leaflet_id]) target.removeLayer(cellLayers[target._leaflet_id]);
+    const group = L.layerGroup().addTo(target);
+    cellLayers[target._leaflet_id] = group;
+    target.once("popupclose", function () { target.removeLayer(group); });
+    getJSON(config.urls.cell_at + "?" + query({ lon: latlng.lng.toFixed(6), lat: lat.toFixed(6), scale: state.scale }))
+      .then(function (cell) {
+        L.polygon(cell.outline.map(function (p) { return [p[1], p[0]]; }), { color: "#9a3412", weight: 2, fill: false, interactive: false }).addTo(group);
+        const params = query({ element: symbol, medium: state.medium });
+        return Promise.all([
+          getJSON(config.urls.cell_stats.replace("CODE", encodeURIComponent(cell.code)) + "?" + params),
+          getJSON(config.urls.cell_samples.replace("CODE", encodeURIComponent(cell.code)) + "?" + params),
+        ]).then(function (results) {
+          popup.setContent(cellPopup(cell, symbol, results[0], results[1]));
+          results[1].samples.forEach(function (s) {
+            if (!s.location) return;
+            const c = s.location.coordinates;
+            L.circleMarker([c[1], c[0]], { radius: 5, color: "#1d2a33", weight: 1, fillColor: "#fbbf24", fillOpacity: 1 })
+              .bindTooltip(escapeHtml(s.code) + ": " + (s.censored ? "< " + num(s.detection_limit) : num(s.value)))
+              .addTo(group);
+          });
+        });
+      })
+      .catch(function (error) {
+        popup.setContent('<div class="cell-popup">' + escapeHtml(fmt(S.error, { reason: error.message })) + "</div>");
+      });
+  }
+  map.on("click", onMapClick);
+
+  function cellPopup(cell, symbol, stats, samples) {
+    const d = stats.display || {};
+    const st = d.statistics || stats.statistics || {};
+    const unit = (d.species && d.species !== symbol ? d.species + " " : "") + (d.unit || stats.unit);
+    let html = '<div class="cell-popup" data-cell="' + escapeHtml(cell.code) + '"><h3>' + escapeHtml(S.cell) + " " + escapeHtml(cell.code) + "</h3>";
+    html += '<p class="muted small">' + escapeHtml(symbol) + " · " + escapeHtml(unit) + " · " + num(cell.scale_km) + " " + escapeHtml(S.km) + "</p>";
+    html += '<table class="stats"><tr><th>' + escapeHtml(S.n_samples) + '</th><td class="n">' + countFormat.format(st.n || 0) + "</td></tr>";
+    html += "<tr><th>" + escapeHtml(S.censored) + '</th><td class="censored">' + countFormat.format(st.censored || 0) + "</td></tr>";
+    if (st.n) {
+      ["min", "p5", "p25", "median", "p75", "p95", "max", "mean", "geometric_mean", "mad"].forEach(function (k) {
+        html += "<tr><th>" + escapeHtml(S[k]) + '</th><td class="' + k + '">' + num(st[k]) + "</td></tr>";
+      });
+    } else {
+      html += '<tr><td colspan="2" class="muted">' + escapeHtml(S.cell_empty) + "</td></tr>";
+    }
+    html += "</table>";
+    if (samples.samples.length) {
+      html += '<div class="samples"><strong>' + escapeHtml(S.samples_in_cell) + '</strong><table><tr><th>' + escapeHtml(S.sample) + "</th><th>" + escapeHtml(S.value) + "</th><th>" + escapeHtml(S.location) + "</th></tr>";
+      samples.samples.forEach(function (s) {
+        const value = s.censored ? "&lt; " + num(s.detection_limit) : num(s.value);
+        const where = s.location ? S.exact : (s.location_precision_km ? fmt(S.snapped, { km: num(s.location_precision_km) }) : "—");
+        html += "<tr><td>" + escapeHtml(s.code) + "</td><td>" + value + "</td><td>" + escapeHtml(where) + "</td></tr>";
+      });
+      html += "</table>";
+      const more = samples.samples_in_cell - samples.samples.length;
+      if (samples.truncated && more > 0) html += '<p class="muted small">' + escapeHtml(fmt(S.more_samples, { n: countFormat.format(more) })) + "</p>";
+      html += "</div>";
+    }
+    return html + "</div>";
+  }
+
+  // --- charts of the view (SVG drawn here; no chart library) ---------------------------------------
+
+  let chartsTimer = null;
+  let chartsToken = 0;
+  function scheduleCharts() {
+    clearTimeout(chartsTimer);
+    chartsTimer = setTimeout(loadCharts, 400);
+  }
+  function viewBbox() {
+    const b = map.getBounds();
+    let west = b.getWest(), east = b.getEast();
+    if (east - west >= 360) { west = -180; east = 180; }
+    // Wrap a view that crossed the antimeridian by panning back onto the world.
+    while (west < -180) { west += 360; east += 360; }
+    while (west > 180) { west -= 360; east -= 360; }
+    west = Math.max(-180, west); east = Math.min(180, east);
+    const south = Math.max(-90, b.getSouth()), north = Math.min(90, b.getNorth());
+    return [west, south, east, north].map(function (v) { return v.toFixed(3); }).join(",");
+  }
+  function loadCharts() {
+    if (!state.element) { $("charts").hidden = true; return; }
+    const token = ++chartsToken;
+    const params = { element: state.element, medium: state.medium, scale: state.scale, bbox: viewBbox() };
+    getJSON(config.urls.values + "?" + query(params)).then(function (data) {
+      if (token !== chartsToken) return;
+      $("charts").hidden = false;
+      const unit = (data.species !== data.element ? data.species + " " : "") + data.unit;
+      $("charts-summary").textContent = data.n ? fmt(S.view_values, { n: countFormat.format(data.n) }) + " · " + S.median + " " + num(data.statistics.median) + " " + unit : S.no_values;
+      $("histogram").innerHTML = data.n ? histogramSvg(data.histogram, unit) : "";
+      $("probability").innerHTML = data.n ? probabilitySvg(data.probability, unit) : "";
+    }).catch(function () { if (token === chartsToken) $("charts").hidden = true; });
+  }
+
+  const W = 300, H = 170, M = { l: 38, r: 8, t: 8, b: 30 };
+  function logTicks(lo, hi) {
+    const ticks = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      const v = Math.pow(10, e);
+      if (v >= lo * 0.999 && v <= hi * 1.001) ticks.push(v);
+    }
+    if (ticks.length < 2) { [2, 5].forEach(function (m) { for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) { const v = m * Math.pow(10, e); if (v >= lo && v <= hi) ticks.push(v); } }); }
+    return ticks.sort(function (a, b) { return a - b; });
+  }
+  function svgOpen(label) { return '<svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="' + escapeHtml(label) + '">'; }
+  function histogramSvg(h, unit) {
+    if (!h.edges.length) return "";
+    const lo = h.edges[0], hi = h.edges[h.edges.length - 1];
+    const max = Math.max.apply(null, h.counts) || 1;
+    const x = function (v) { return M.l + (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * (W - M.l - M.r); };
+    const y = function (c) { return H - M.b - c / max * (H - M.t - M.b); };
+    let s = svgOpen(S.histogram);
+    h.counts.forEach(function (c, i) {
+      const x0 = x(h.edges[i]), x1 = x(h.edges[i + 1]);
+      s += '<rect class="bar" x="' + (x0 + 0.5).toFixed(1) + '" y="' + y(c).toFixed(1) + '" width="' + Math.max(0.5, x1 - x0 - 1).toFixed(1) + '" height="' + (H - M.b - y(c)).toFixed(1) + '"><title>' + num(h.edges[i]) + "–" + num(h.edges[i + 1]) + ": " + c + "</title></rect>";
+    });
+    s += '<line class="axis" x1="' + M.l + '" y1="' + (H - M.b) + '" x2="' + (W - M.r) + '" y2="' + (H - M.b) + '"/>';
+    s += '<line class="axis" x1="' + M.l + '" y1="' + M.t + '" x2="' + M.l + '" y2="' + (H - M.b) + '"/>';
+    logTicks(lo, hi).forEach(function (v) { s += '<text x="' + x(v).toFixed(1) + '" y="' + (H - M.b + 12) + '" text-anchor="middle">' + num(v) + "</text>"; });
+    s += '<text x="' + M.l + '" y="' + (H - 2) + '">' + escapeHtml(unit) + "</text>";
+    s += '<text x="' + (M.l - 4) + '" y="' + (M.t + 8) + '" text-anchor="end">' + max + '</text><text x="' + (M.l - 4) + '" y="' + (H - M.b) + '" text-anchor="end">0</text>';
+    s += '<text x="4" y="' + (H / 2) + '" transform="rotate(-90 8 ' + (H / 2) + ')" text-anchor="middle">' + escapeHtml(S.count) + "</text>";
+    return s + "</svg>";
+  }
+  function probabilitySvg(points, unit) {
+    const pts = points.filter(function (p) { return p[0] > 0; });
+    if (pts.length < 1) return "";
+    let lo = pts[0][0], hi = pts[pts.length - 1][0];
+    if (hi / lo < 1.01) { lo /= 1.5; hi *= 1.5; }
+    const zmax = 3.1;
+    const x = function (v) { return M.l + (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * (W - M.l - M.r); };
+    const y = function (z) { return H - M.b - (z + zmax) / (2 * zmax) * (H - M.t - M.b); };
+    let s = svgOpen(S.probability);
+    // Normal-probability axis: the conventional percent ticks at their normal quantiles.
+    [[1, -2.326], [5, -1.645], [25, -0.674], [50, 0], [75, 0.674], [95, 1.645], [99, 2.326]].forEach(function (t) {
+      s += '<line class="grid" x1="' + M.l + '" x2="' + (W - M.r) + '" y1="' + y(t[1]).toFixed(1) + '" y2="' + y(t[1]).toFixed(1) + '"/>';
+      s += '<text x="' + (M.l - 4) + '" y="' + (y(t[1]) + 3).toFixed(1) + '" text-anchor="end">' + t[0] + "</text>";
+    });
+    s += '<polyline class="curve" points="' + pts.map(function (p) { return x(p[0]).toFixed(1) + "," + y(Math.max(-zmax, Math.min(zmax, p[2]))).toFixed(1); }).join(" ") + '"/>';
+    s += '<line class="axis" x1="' + M.l + '" y1="' + (H - M.b) + '" x2="' + (W - M.r) + '" y2="' + (H - M.b) + '"/>';
+    logTicks(lo, hi).forEach(function (v) { s += '<text x="' + x(v).toFixed(1) + '" y="' + (H - M.b + 12) + '" text-anchor="middle">' + num(v) + "</text>"; });
+    s += '<text x="' + M.l + '" y="' + (H - 2) + '">' + escapeHtml(unit) + "</text>";
+    s += '<text x="4" y="' + (H / 2) + '" transform="rotate(-90 8 ' + (H / 2) + ')" text-anchor="middle">' + escapeHtml(S.probability_axis) + "</text>";
+    return s + "</svg>";
+  }
+
+  // --- wiring: moves, zoom-following scale, history ---------------------------------------------------
+
+  map.on("moveend", function () {
+    const c = map.getCenter().wrap();
+    state.lat = c.lat; state.lng = c.lng; state.z = map.getZoom();
+    if (!state.pinned && state.element) {
+      const km = scaleForZoom(state.z);
+      if (km !== state.scale) { state.scale = km; refreshLayers(); }
+    } else if (!state.pinned) {
+      state.scale = scaleForZoom(state.z);
+      $("scale").value = String(state.scale);
+    }
+    scheduleCharts();
+    writeUrl(false);
+  });
+
+  function applyState() {
+    if (!state.pinned || !state.scale) state.scale = scaleForZoom(state.z);
+    syncControls();
+    map.setView([state.lat, state.lng], state.z, { animate: false });
+    layer1.show(state.element);
+    applyCompare();
+    scheduleCharts();
+  }
+
+  window.addEventListener("popstate", function () {
+    readUrl();
+    loadAvailability().then(applyState);
+  });
+
+  readUrl();
+  syncControls();
+  loadAvailability().then(function () {
+    applyState();
+    writeUrl(false);
+    document.body.dataset.viewerReady = "1";
+  });
+})();

@@ -1,0 +1,229 @@
+"""The map viewer in a real browser: Debian's Chromium driven by Playwright against pytest-django's
+live server, with the demo data (USGS DS 801 and Kola, the demo policies) and a real Celery worker
+rendering the layers.
+
+Every test saves screenshots to ``test-artifacts/``; console errors, failed or 4xx/5xx requests
+and requests to any host other than the portal fail it (``Watch``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from baselines.demo import DEMO_DATASETS
+from baselines.ingest import survey_ingest
+from sharing.demo import demo_policies_load
+
+from .test_browser_steward import CHROMIUM, CHROMIUM_ARGS, PHONE_WIDTH, Watch
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+# Rendering a demo layer takes a few seconds on two shared cores; waits allow for a busy machine.
+RENDER_TIMEOUT_MS = 90_000
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"viewer-{name}.png"))
+
+
+@pytest.fixture
+def demo(celery_worker_process):
+    """The demo surveys and policies, committed (the live server and the worker read them)."""
+    for dataset in DEMO_DATASETS:
+        survey_ingest(path=dataset.file, options=dataset.options)
+    demo_policies_load()
+
+
+@pytest.fixture
+def browser(live_server, demo, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser, live_server, path: str, *, width: int = 1280, height: int = 860):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    watch = Watch(page, urlsplit(live_server.url).netloc)
+    page.goto(live_server.url + path)
+    page.wait_for_selector("body[data-viewer-ready='1']")
+    return page, watch
+
+
+def container_point(page, lon: float, lat: float) -> tuple[float, float]:
+    """Page coordinates of a place on the main map."""
+    return page.evaluate(
+        """([lon, lat]) => {
+            const map = window.chemearthViewer.map;
+            const p = map.latLngToContainerPoint([lat, lon]);
+            const r = map.getContainer().getBoundingClientRect();
+            return [r.left + p.x, r.top + p.y];
+        }""",
+        [lon, lat],
+    )
+
+
+def wait_for_tiles(page, selector: str = "#map") -> None:
+    page.wait_for_selector(
+        f"{selector} .element-tiles img.leaflet-tile-loaded", timeout=RENDER_TIMEOUT_MS
+    )
+
+
+def test_map_page_loads_clean_offline(browser, live_server):
+    page, watch = open_page(browser, live_server, "/map/")
+    from playwright.sync_api import expect
+
+    # The country boundaries (offline base layer) are drawn on a canvas of the map's own pane.
+    expect(page.locator("#map .leaflet-base-pane canvas")).to_have_count(1)
+    expect(page.locator("#element-name")).to_have_text("Choose an element")
+    expect(page.locator(".leaflet-control-layers")).to_have_count(1)
+    expect(page.locator(".leaflet-control-scale-line")).to_have_count(1)
+    page.wait_for_load_state("networkidle")
+    shot(page, "1-empty")
+    assert watch.problems == []
+
+
+def test_choosing_an_element_shows_tiles_legend_charts_and_cell_statistics(browser, live_server):
+    from playwright.sync_api import expect
+
+    page, watch = open_page(browser, live_server, "/map/?lat=39&lng=-97&z=4")
+    page.locator("#element-button").click()
+    expect(page.locator("#ptable")).to_be_visible()
+    # Active elements have data in topsoil (USGS); Os has none anywhere.
+    expect(page.locator(".pt-el[data-symbol='Cu']")).to_have_class(re.compile(r"\bactive\b"))
+    expect(page.locator(".pt-el[data-symbol='Os']")).to_have_class(re.compile(r"\binactive\b"))
+    expect(page.locator(".pt-el[data-symbol='Cu'] .unit")).to_have_text("mg/kg")
+    page.locator("#element-search").fill("copper")
+    expect(page.locator(".pt-el.match")).to_have_count(1)
+    shot(page, "2-periodic-table")
+    page.locator("#element-search").press("Enter")
+    expect(page.locator("#element-symbol")).to_have_text("Cu")
+    wait_for_tiles(page)
+    expect(page.locator("#legend")).to_be_visible()
+    expect(page.locator("#legend-body .swatch").first).to_be_visible()
+    expect(page.locator("#legend-body")).to_contain_text("mg/kg")
+    expect(page.locator("#render-status")).to_be_hidden()
+    expect(page.locator("#histogram svg rect.bar").first).to_be_attached()
+    expect(page.locator("#probability svg polyline")).to_have_count(1)
+    metrics = page.evaluate("window.chemearthViewer.metrics")
+    assert metrics["firstTileAt"] >= metrics["chosenAt"]
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["element"] == ["Cu"] and query["scale"] == ["40"]
+    shot(page, "3-copper")
+
+    # A click on Kansas: the popup names the cell and shows its statistics.
+    x, y = container_point(page, -98.5, 38.5)
+    page.mouse.click(x, y)
+    popup = page.locator(".cell-popup[data-cell]")
+    expect(popup).to_be_visible()
+    expect(popup.locator("h3")).to_contain_text(re.compile(r"40K-\d{5}-\d{5}"))
+    expect(popup.locator("td.median")).to_have_text(re.compile(r"\d"))
+    assert int(popup.locator("td.n").inner_text()) >= 1
+    expect(popup.locator(".samples tr")).not_to_have_count(0)
+    # The USA publishes exact locations: the samples are drawn as points.
+    expect(page.locator("#map path.leaflet-interactive").first).to_be_attached()
+    shot(page, "4-cell-popup")
+    assert watch.problems == []
+
+
+def test_permalink_restores_the_view_and_history_works(browser, live_server):
+    from playwright.sync_api import expect
+
+    path = "/map/?element=Zn&medium=topsoil&scale=80&pin=1&style=cells&lat=38.5&lng=-100&z=5"
+    page, watch = open_page(browser, live_server, path)
+    expect(page.locator("#element-symbol")).to_have_text("Zn")
+    expect(page.locator("#scale")).to_have_value("80")
+    expect(page.locator("#pin-scale")).to_be_checked()
+    view = page.evaluate(
+        "(() => { const m = window.chemearthViewer.map; const c = m.getCenter();"
+        " return [c.lat, c.lng, m.getZoom()]; })()"
+    )
+    assert view == [pytest.approx(38.5, abs=0.01), pytest.approx(-100, abs=0.01), 5]
+    wait_for_tiles(page)
+    shot(page, "5-permalink")
+
+    page.evaluate("window.chemearthViewer.chooseElement('Pb')")
+    expect(page).to_have_url(re.compile(r"element=Pb"))
+    page.go_back()
+    expect(page.locator("#element-symbol")).to_have_text("Zn")
+    expect(page).to_have_url(re.compile(r"element=Zn"))
+    page.go_forward()
+    expect(page.locator("#element-symbol")).to_have_text("Pb")
+
+    # Compare: two synchronised maps side by side.
+    page.locator("#compare").select_option("Zn")
+    expect(page.locator("#map2")).to_be_visible()
+    wait_for_tiles(page, "#map2")
+    page.evaluate("window.chemearthViewer.map.setView([45, -110], 6, {animate: false})")
+    centre2 = page.evaluate(
+        "(() => { const m = window.chemearthViewer.map2; const c = m.getCenter();"
+        " return [c.lat, c.lng, m.getZoom()]; })()"
+    )
+    assert centre2 == [pytest.approx(45, abs=0.01), pytest.approx(-110, abs=0.01), 6]
+    expect(page).to_have_url(re.compile(r"compare=Zn"))
+    shot(page, "6-compare")
+    assert watch.problems == []
+
+
+def test_chinese_version_shows_chinese_text(browser, live_server):
+    from playwright.sync_api import expect
+
+    page, watch = open_page(browser, live_server, "/map/?element=Cu&lat=39&lng=-97&z=4")
+    page.locator("#language").select_option("zh-hans")
+    page.wait_for_selector("body[data-viewer-ready='1']")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page).to_have_url(re.compile(r"element=Cu"))  # the switch keeps the view
+    expect(page.locator("#element-name")).to_contain_text("铜")
+    wait_for_tiles(page)
+    expect(page.locator("#legend-body")).to_contain_text("铜")
+    text = page.locator("body").inner_text()
+    for english in ("Element", "Medium", "Cell size", "Opacity", "Legend", "Map viewer", "Sign in"):
+        assert english not in text, english
+    page.locator("#element-button").click()
+    page.locator("#element-search").fill("锌")
+    expect(page.locator(".pt-el.match")).to_have_count(1)
+    expect(page.locator(".pt-el.match")).to_have_attribute("data-symbol", "Zn")
+    shot(page, "7-chinese")
+    page.keyboard.press("Escape")
+    page.goto(live_server.url + "/")  # the choice is remembered on the next page
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    shot(page, "8-chinese-home")
+    assert watch.problems == []
+
+
+def test_phone_width_has_no_horizontal_scrolling(browser, live_server):
+    from playwright.sync_api import expect
+
+    page, watch = open_page(
+        browser, live_server, "/map/?element=Cu&lat=39&lng=-97&z=3", width=PHONE_WIDTH, height=844
+    )
+    wait_for_tiles(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+    shot(page, "9-phone-map")
+    page.locator("#panel-toggle").click()
+    expect(page.locator("#medium")).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+    shot(page, "10-phone-drawer")
+    page.locator("#panel-close").click()
+    page.locator("#element-button").click(force=True)
+    expect(page.locator("#ptable")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+    shot(page, "11-phone-table")
+    page.keyboard.press("Escape")
+    page.goto(live_server.url + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+    page.screenshot(path=str(ARTIFACTS / "viewer-12-phone-home.png"), full_page=True)
+    assert watch.problems == []
