@@ -28,7 +28,7 @@ BENCH_ARGS  ?= --samples 100000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev \
-	libproj-dev redis-server gettext chromium fonts-noto-cjk
+	libproj-dev redis-server gettext chromium fonts-noto-cjk fonts-dejavu-core
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -q -o DPkg::Lock::Timeout=600
 
 .NOTPARALLEL:

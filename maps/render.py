@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.transform import from_origin
+from affine import Affine
 
 from baselines import grid
 
@@ -352,7 +352,8 @@ def write_cog(
         data = np.zeros((h, w), np.uint8)
     progress(0.7, f"COG image {w}×{h} at zoom {zoom}")
     res = 2 * WEB_MERCATOR_HALF / (TILE_SIZE * 2**zoom)
-    transform = from_origin(-WEB_MERCATOR_HALF + px0 * res, WEB_MERCATOR_HALF - py0 * res, res, res)
+    west, north = -WEB_MERCATOR_HALF + px0 * res, WEB_MERCATOR_HALF - py0 * res
+    transform = Affine(res, 0, west, 0, -res, north)
     colormap = {0: (0, 0, 0, 0)}
     for i in range(1, len(palette) // 3):
         colormap[i] = (*palette[3 * i : 3 * i + 3], 255)
