@@ -12,7 +12,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
 from baselines import grid
 from baselines.models import Element, Medium
@@ -117,7 +116,7 @@ def viewer_strings() -> dict[str, str]:
         "points_forbidden": _(
             "Sample points are shown only to viewers allowed exact locations; showing cells."
         ),
-        "km": pgettext("unit", "km"),
+        "km": _("km"),
         "open_table": _("Periodic table"),
     }
 
