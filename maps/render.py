@@ -21,9 +21,10 @@ sees half a file. Styles:
 ``cells``
     Each grid cell a solid lon/lat rectangle in the colour of its value's class.
 ``surface``
-    Inverse-distance weighting (power 2, k nearest) of log10(values) onto grid-aligned pixels a
-    quarter of the scale, masked beyond ``surface_mask_m`` true metres from the nearest input point,
-    classified against log10(breaks). Distances are chords on a sphere of the Earth's mean radius
+    Inverse-distance weighting (power 2, the k = 8 nearest points within the mask distance) of
+    log10(values) onto grid-aligned pixels a quarter of the scale, masked beyond
+    ``surface_mask_m`` true metres from the nearest input point, classified against log10(breaks).
+    Distances are chords on a sphere of the Earth's mean radius
     (3-D coordinates in a k-d tree): true at every latitude — EPSG:6933 metres stretch east-west
     distances 1.7× at 60° N — and across the antimeridian.
 ``points``
@@ -51,6 +52,7 @@ from .tiling import (
     META_NAME,
     POINT_RADIUS_PX,
     TILE_SIZE,
+    PointLookup,
     TileSource,
     lonlat_to_world,
     palette_bytes,
@@ -74,6 +76,8 @@ EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 COG_MAX_PIXELS = 32 << 20
 WEB_MERCATOR_HALF = math.pi * 6_378_137.0
 COG_NAME = "layer.tif"
+# Points: per-zoom canvases of point pixels up to this size (zooms past it gather per tile).
+POINT_CANVAS_MAX_PIXELS = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -287,17 +291,21 @@ def _render_surface(inp: RenderInput, directory: Path, progress: Progress):
 
     tree = cKDTree(_sphere(lon, lat))
     k = min(inp.idw_k, len(x))
-    dist, idx = tree.query(targets, k=k, workers=-1)
+    chord = 2 * EARTH_RADIUS_M * math.sin(mask_m / (2 * EARTH_RADIUS_M))
+    # The k nearest points *within the mask distance* (IDW with a search radius): a pixel with
+    # none is masked anyway, and the bound lets the tree stop early (4-6x faster, measured).
+    dist, idx = tree.query(targets, k=k, distance_upper_bound=chord * (1 + 1e-9), workers=-1)
     del targets
     dist, idx = dist.reshape(len(ri), k), idx.reshape(len(ri), k)
     progress(0.5, f"nearest {k} points of {ri.size} pixels")
-    chord = 2 * EARTH_RADIUS_M * math.sin(mask_m / (2 * EARTH_RADIUS_M))
-    keep = dist[:, 0] <= chord
+    keep = np.isfinite(dist[:, 0])
     dist, idx, ri, ci = dist[keep], idx[keep], ri[keep], ci[keep]
+    found = np.isfinite(dist)
     logv = np.log10(np.asarray(inp.values, "f8"))
     # A pixel centre on a point (d = 0) takes its value: the 1 mm floor makes its weight dominate.
-    w = np.maximum(dist, 1e-3) ** -inp.idw_power
-    estimate = np.einsum("ij,ij->i", w, logv[idx]) / w.sum(axis=1)
+    w = np.where(found, np.maximum(np.where(found, dist, 1.0), 1e-3) ** -inp.idw_power, 0.0)
+    v = logv[np.minimum(idx, len(logv) - 1)]
+    estimate = np.einsum("ij,ij->i", w, v) / w.sum(axis=1)
     classes = (classify(estimate, np.log10(np.asarray(inp.breaks, "f8"))) + 1).astype(np.uint8)
     progress(0.6, f"interpolated {classes.size} pixels")
     if classes.size == 0:  # cannot happen: a point's own pixel is within any mask > 0
@@ -318,7 +326,19 @@ def _render_points(inp: RenderInput, directory: Path, progress: Progress):
     _save_npy(directory / "classes.npy", classes[order])
     lat_c = np.clip(lat, -MERCATOR_MAX_LAT, MERCATOR_MAX_LAT)
     bounds = (float(lon.min()), float(lat_c.min()), float(lon.max()), float(lat_c.max()))
-    return {"kind": "points", "point_radius_px": POINT_RADIUS_PX}, bounds, int(classes.size)
+    # Low zooms: the pixel of every point, precomputed (see tiling.PointLookup).
+    lookup = PointLookup(u[order], v[order], classes[order], POINT_RADIUS_PX)
+    dots = {}
+    for z in range(MAX_ZOOM + 1):
+        px0, py0, w, h = _cog_window(bounds, z)
+        if w * h > POINT_CANVAS_MAX_PIXELS:
+            break
+        canvas = lookup.dots(z, px0, py0, w, h)
+        _save_npy(directory / f"dots-{z}.npy", canvas)
+        dots[str(z)] = [px0, py0]
+    progress(0.3, f"point canvases for zooms 0..{len(dots) - 1}")
+    meta = {"kind": "points", "point_radius_px": POINT_RADIUS_PX, "dots": dots}
+    return meta, bounds, int(classes.size)
 
 
 # --- the COG -------------------------------------------------------------------------------------
