@@ -191,3 +191,53 @@ def test_map_page_in_both_languages(client):
 )  # fmt: skip
 def test_periodic_table_positions(z, position):
     assert table_position(z) == position
+
+
+# --- the viewer's endpoints against the leak test's world -----------------------------------------
+# tests/test_leaks.py walks every URL, but URLs with path parameters get no query string there, and
+# these endpoints answer 400 without element and medium; so they are walked here with them.
+
+
+def viewer_urls(world) -> list[str]:
+    urls = ["/api/v1/viewer/elements?medium=topsoil"]
+    for element in ("Cu", "Ni"):
+        for sample in world.samples.values():
+            for size in (80_000, 20_000, 10_000, 500):
+                code = sample.cell_code(size)
+                urls.append(f"/api/v1/cells/{code}/samples?element={element}&medium=topsoil")
+            # A box a little larger than 0.02° around the sample, at 2 decimals.
+            x, y = sample.geom.x, sample.geom.y
+            box = f"{x - 0.02:.2f},{y - 0.02:.2f},{x + 0.02:.2f},{y + 0.02:.2f}"
+            for scale in ("80", "20", "10", "0.5"):
+                urls.append(
+                    f"/api/v1/viewer/values?element={element}&medium=topsoil&scale={scale}"
+                    f"&bbox={box}"
+                )
+        for scale in ("80", "20", "10", "1", "0.5"):
+            urls.append(
+                f"/api/v1/viewer/values?element={element}&medium=topsoil&scale={scale}"
+                "&bbox=-180,-90,180,90"
+            )
+    return list(dict.fromkeys(urls))
+
+
+def test_viewer_endpoints_show_no_secret(tmp_path):
+    from .test_leaks import ANON, PARTNER, STAFF, Matcher, build_world, client_for, response_text
+
+    world = build_world(tmp_path)
+    urls = viewer_urls(world)
+    found: dict[str, list[str]] = {}
+    for viewer in (ANON, PARTNER, STAFF):
+        matcher = Matcher(world.secrets[ANON if viewer == STAFF else viewer])
+        client = client_for(world, viewer)
+        hits = []
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, (viewer, url, response.content[:200])
+            # The request's own cell code is an echo, not a finding.
+            text = response_text(response).replace(url.split("/")[4], "«echo»")
+            hits += [f"{url}: {secret.label} ({matched})" for secret, matched in matcher.find(text)]
+        found[viewer] = hits
+    assert found[ANON] == []
+    assert found[PARTNER] == []
+    assert len(found[STAFF]) > 10  # positive control: staff see the secrets through the same URLs
