@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, FloatField, Func, Max, Sum
 from django.utils import timezone
 
 from baselines import grid
@@ -222,22 +223,24 @@ def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
         queryset = visible_exact_measurements(scope).filter(element_id=spec.element.pk)
     else:
         queryset = aggregatable_measurements(scope, scale_m=spec.scale_m, element=spec.element)
+    # Points come out as lon/lat floats from PostGIS, not as a GEOS object per row.
     queryset = (
         queryset.preferred()
         .filter(sample__survey__medium_id=spec.medium.pk)
-        .values_list("sample__geom", "value", "censored", "detection_limit", "sample__country_id")
+        .annotate(
+            lon=Func("sample__geom", function="ST_X", output_field=FloatField()),
+            lat=Func("sample__geom", function="ST_Y", output_field=FloatField()),
+        )
+        .values_list("lon", "lat", "value", "censored", "detection_limit", "sample__country_id")
     )
-    sql, params = queryset.query.sql_with_params()
-    # Points come out as lon/lat floats straight from PostGIS instead of a GEOS object per row.
-    # The SELECT list is ours (values_list above), so replacing its first column is safe.
-    select, rest = sql.split(" FROM ", 1)
-    columns = select.removeprefix("SELECT ").split(", ")
-    geom = columns[0]
-    columns[0:1] = [f"ST_X({geom})", f"ST_Y({geom})"]
-    sql = "SELECT " + ", ".join(columns) + " FROM " + rest
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # the viewer sees nothing of this element
+        rows = []
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
     if not rows:
         empty = np.empty(0)
         return LayerRows(empty, empty, empty, empty.astype(bool), empty, empty.astype(int))

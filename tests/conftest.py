@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +25,10 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ["CELERY_BROKER_URL"] = TEST_REDIS_URL
 os.environ["CELERY_RESULT_BACKEND"] = TEST_REDIS_URL
 os.environ["CACHE_URL"] = TEST_REDIS_URL
+# Rendered map layers go to a directory of this run, shared with the test worker (which inherits
+# the environment), never to a running demo's var/tiles.
+os.environ["TILE_ROOT"] = tempfile.mkdtemp(prefix="chemearth-tiles-")
+atexit.register(shutil.rmtree, os.environ["TILE_ROOT"], ignore_errors=True)
 
 
 @pytest.fixture
@@ -107,6 +114,15 @@ def ensure_reference_data() -> None:
         reference.load_media(Medium)
     if not Country.objects.exists():
         reference.load_countries(Country, CountryPart)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tile_root():
+    """Django's settings may be loaded before this module sets TILE_ROOT; point them at it."""
+    from django.conf import settings
+
+    settings.TILE_ROOT = Path(os.environ["TILE_ROOT"])
+    return settings.TILE_ROOT
 
 
 @pytest.fixture(scope="session", autouse=True)
