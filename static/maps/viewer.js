@@ -170,6 +170,8 @@
 
   ElementLayer.prototype.clear = function () {
     this.token += 1;
+    this.what = null;
+    if (this.title) this.title.getContainer().textContent = "";
     if (this.tiles) { this.map.removeLayer(this.tiles); this.tiles = null; }
     this.key = null;
     this.status = null;
@@ -182,14 +184,29 @@
     if (!symbol) { this.clear(); return; }
     const token = ++this.token;
     const params = { element: symbol, medium: state.medium, scale: state.scale, style: state.style };
+    // Another element or medium: its old tiles would be read as the new one's while it renders.
+    // Another cell size or style of the same element: keep them until the new tiles arrive.
+    const what = symbol + "/" + state.medium;
+    if (this.what !== what) {
+      this.removeTiles();
+      this.key = null;
+      $("legend" + this.slot).hidden = true;
+    }
+    this.what = what;
+    this.setTitle(symbol);
+    // Poll soon after a layer is queued (small layers render in well under a second), then
+    // back off to once a second while a large one renders.
+    let delay = 200;
     function poll() {
       if (token !== self.token) return;
       getJSON(config.urls.layers + "?" + query(params)).then(function (layer) {
         if (token !== self.token) return;
         self.status = layer;
+        window.chemearthViewer["layer" + (self.slot || "1")] = layer;
         updateRenderStatus();
         if (layer.state === "queued" || layer.state === "rendering") {
-          setTimeout(poll, layer.state === "queued" ? 700 : 1000);
+          setTimeout(poll, delay);
+          delay = Math.min(1000, delay * 1.5);
           return;
         }
         if (layer.state === "ready") self.display(layer, token);
@@ -214,6 +231,17 @@
       });
     }
     poll();
+  };
+
+  ElementLayer.prototype.setTitle = function (symbol) {
+    // A label on each map in comparison, so the two are never confused.
+    if (!this.title) {
+      this.title = L.control({ position: "bottomleft" });
+      this.title.onAdd = function () { return L.DomUtil.create("div", "map-title"); };
+      this.title.addTo(this.map);
+    }
+    const e = elements[symbol];
+    this.title.getContainer().textContent = e ? e.symbol + " · " + elementName(e) : "";
   };
 
   ElementLayer.prototype.removeTiles = function () {
