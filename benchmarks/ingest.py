@@ -214,14 +214,24 @@ def column_specs() -> list[ColumnSpec]:
     return specs
 
 
-def generate_csv(path: Path, n: int, seed: int) -> dict:
-    """Write the survey file; return what was generated (cells, censored cells)."""
+def generate_csv(path: Path, n: int, seed: int, symbols: list[str] | None = None) -> dict:
+    """Write the survey file; return what was generated (cells, censored cells).
+
+    ``symbols`` limits the element columns to those elements (in the table's order); the default
+    is all 76. Fewer columns draw other random values than the full file for the same seed.
+    """
     specs = column_specs()
+    if symbols is not None:
+        unknown = set(symbols) - {s.symbol for s in specs}
+        if unknown or not symbols:
+            raise SystemExit(f"unknown or no elements: {sorted(unknown)}")
+        specs = [s for s in specs if s.symbol in set(symbols)]
     rng = np.random.default_rng(seed)
     log_median = np.array([s.log_median for s in specs])
     sd = np.array([s.sd for s in specs])
     dl = np.array([s.dl for s in specs])
-    si = [s.symbol for s in specs].index("Si")
+    symbols_in_file = [s.symbol for s in specs]
+    si = symbols_in_file.index("Si") if "Si" in symbols_in_file else None
     isos = np.array(list(COUNTRY_BOXES))
     boxes = np.array(list(COUNTRY_BOXES.values()))
     header = ["sample_id", "longitude", "latitude", "country_iso3", *(s.header for s in specs)]
@@ -235,7 +245,8 @@ def generate_csv(path: Path, n: int, seed: int) -> dict:
             lon = box[:, 0] + rng.random(m) * (box[:, 1] - box[:, 0])
             lat = box[:, 2] + rng.random(m) * (box[:, 3] - box[:, 2])
             values = 10.0 ** (log_median + sd * rng.standard_normal((m, len(specs))))
-            values[:, si] = np.minimum(values[:, si], SIO2_MAX)
+            if si is not None:
+                values[:, si] = np.minimum(values[:, si], SIO2_MAX)
             below = values < dl
             negative = below & (rng.random(below.shape) < NEGATIVE_SHARE)
             censored_total += int(below.sum())
@@ -526,6 +537,10 @@ def main() -> None:
     add("--database", default="chemearth_bench", help="benchmark database (re-created)")
     add("--out", type=Path, default=ROOT / "benchmarks" / "out", help="for the generated file")
     add("--keep", action="store_true", help="keep the generated file and the database")
+    add(
+        "--elements",
+        help="comma-separated element symbols to generate (default: all 76), e.g. Cu,Zn",
+    )
     parser.add_argument(
         "--plain",
         action="store_true",
@@ -599,8 +614,10 @@ def bench(args: argparse.Namespace, path: Path, result_path: Path, cmd: str) -> 
     facts = server_facts(args.database)
 
     started = time.perf_counter()
-    with step(f"generating {args.samples:,} samples × {len(ELEMENTS)} elements"):
-        generated = generate_csv(path, args.samples, args.seed)
+    symbols = args.elements.split(",") if args.elements else None
+    n_elements = len(symbols) if symbols else len(ELEMENTS)
+    with step(f"generating {args.samples:,} samples × {n_elements} elements"):
+        generated = generate_csv(path, args.samples, args.seed, symbols)
     generate_seconds = time.perf_counter() - started
     size_mb = path.stat().st_size / 1e6
     print(
