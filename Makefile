@@ -25,6 +25,12 @@ WEB_BIND   ?= 127.0.0.1:8000
 WEB_URL    := http://$(WEB_BIND)/
 PYTEST_ARGS ?=
 BENCH_ARGS  ?= --samples 100000
+TILES_BENCH_ARGS ?= --samples 100000
+# The tile benchmark's tools: nginx and wrk from Debian, TiTiler in a venv of its own (its pinned
+# rio-tiler, rasterio and pydantic must not meet the project's).
+BENCH_APT_PACKAGES := nginx wrk
+BENCH_VENV  := $(VAR)/bench-venv
+BENCH_PIP   := titiler.application uvicorn
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev \
@@ -44,7 +50,7 @@ PO_FILES       := $(shell find $(ROOT)/locale $(ROOT)/*/locale -name '*.po' 2>/d
 MO_FILES       := $(PO_FILES:.po=.mo)
 
 .PHONY: help install install-system install-python services db demo stop test lint bench \
-	messages clean-var status
+	bench-install bench-tiles messages clean-var status
 
 help:
 	@echo "make install    Debian packages, .venv and the package with its test extras"
@@ -56,6 +62,8 @@ help:
 	@echo "make test       the test suite (PYTEST_ARGS='-k foo' to choose)"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make bench      ingest benchmark ($(BENCH_ARGS))"
+	@echo "make bench-install  nginx, wrk and TiTiler (var/bench-venv) for the tile benchmark"
+	@echo "make bench-tiles    tile benchmark ($(TILES_BENCH_ARGS))"
 	@echo "make messages   compile translations"
 	@echo "make clean-var  stop, then remove var/run and var/log"
 
@@ -209,6 +217,32 @@ lint: install-python
 
 bench: install services db
 	@cd $(ROOT) && $(PY) benchmarks/ingest.py $(BENCH_ARGS)
+
+# Debian starts a system nginx on port 80 when it installs the package (unless policy-rc.d says
+# no); the benchmark never uses it, it runs its own from a generated config.
+bench-install: install
+	@missing=""; \
+	for p in $(BENCH_APT_PACKAGES); do \
+	  [ "$$(dpkg-query -W -f='$${db:Status-Status}' "$$p" 2>/dev/null)" = installed ] \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "bench-install: Debian packages:$$missing"; \
+	  for i in 1 2 3; do $(APT_GET) update -qq && break; sleep 10; done; \
+	  $(APT_GET) install -y -q --no-install-recommends $$missing; \
+	fi
+	@$(MAKE) -s -f $(SELF) $(STAMPS)/bench-venv
+
+$(STAMPS)/bench-venv:
+	@echo "bench-install: $(BENCH_VENV) with $(BENCH_PIP)"
+	@mkdir -p $(LOG)
+	@[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PIP) >$(LOG)/bench-venv.log 2>&1 \
+	  || { tail -n 40 $(LOG)/bench-venv.log >&2; echo "bench-install: pip failed, see $(LOG)/bench-venv.log" >&2; exit 1; }
+	@mkdir -p $(@D) && touch $@
+
+bench-tiles: bench-install services db
+	@cd $(ROOT) && $(PY) benchmarks/tiles.py $(TILES_BENCH_ARGS)
 
 # ------------------------------------------------------------- translations
 
