@@ -155,6 +155,10 @@ endef
 
 demo: install services db $(MO_FILES)
 	@cd $(ROOT) && $(MANAGE) load_demo
+	@# The maps most visitors open first, rendered now so the viewer answers at once; the rest
+	@# render on first request. Layers already current are left alone, so a second run is quick.
+	@cd $(ROOT) && $(MANAGE) render_layers --medium topsoil --medium subsoil \
+	  --element Cu --element Pb --element Zn --element As --element Ni
 	@pidf=$(RUN)/web.pid; \
 	if ! { $(call alive,$$pidf,gunicorn); } \
 	   && curl -s -o /dev/null --max-time 2 $(WEB_URL); then \

@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def layer_key(spec: LayerSpec, audience: str, policy: str, data: str) -> str:
     )
 
 
-def find_layer(spec: LayerSpec, scope: Scope, user=None) -> MapLayer:
+def find_layer(spec: LayerSpec, scope: Scope, user=None, *, queue: bool = True) -> MapLayer:
     """The layer of ``spec`` for the viewer's audience at the current versions; created and
     queued for rendering when new. Raises LayerRequestError(403) for points without exact
     access."""
@@ -159,11 +160,14 @@ def find_layer(spec: LayerSpec, scope: Scope, user=None) -> MapLayer:
             ),
         )
         if created:
-            queue_render(layer)
+            if queue:
+                queue_render(layer)
             return layer
     touch(layer)
-    if layer.state == MapLayer.State.QUEUED and (
-        layer.queued_at is None or timezone.now() - layer.queued_at > REQUEUE_AFTER
+    if (
+        queue
+        and layer.state == MapLayer.State.QUEUED
+        and (layer.queued_at is None or timezone.now() - layer.queued_at > REQUEUE_AFTER)
     ):
         queue_render(layer)
     return layer
@@ -280,7 +284,7 @@ def _set(layer: MapLayer, **fields) -> None:
     MapLayer.objects.filter(pk=layer.pk).update(**fields)
 
 
-def render(layer: MapLayer) -> MapLayer:
+def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) -> MapLayer:
     """Render ``layer`` (in a worker): rows through the gate, legend, raster, COG, seeded tiles.
 
     Refuses (retires the layer) when the audience or the versions it was keyed by are no longer
@@ -306,7 +310,10 @@ def render(layer: MapLayer) -> MapLayer:
         return layer
 
     def progress(fraction: float, message: str) -> None:
-        _set(layer, progress=round(100 * max(0.0, min(1.0, fraction)), 1), message=message[:200])
+        percent = round(100 * max(0.0, min(1.0, fraction)), 1)
+        _set(layer, progress=percent, message=message[:200])
+        if on_progress:
+            on_progress(percent)
 
     _set(layer, state=MapLayer.State.RENDERING, progress=0, message="reading visible rows")
     rows = layer_rows(spec, scope)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.db import OperationalError
 
 from .models import MapLayer
 
@@ -30,7 +31,9 @@ def render_map_layer(layer_id: int) -> str:
     return layer.state
 
 
-@shared_task(time_limit=600)
+# A refresh reads the policy tables while a policy change may be writing them; a deadlock or a
+# dropped connection is retried rather than leaving stale layers until the next cleanup.
+@shared_task(time_limit=600, autoretry_for=(OperationalError,), retry_backoff=2, max_retries=5)
 def refresh_map_layers(reason: str = "") -> dict:
     """Retire layers made stale by a change and queue new versions of those in use."""
     from . import layers
@@ -40,7 +43,7 @@ def refresh_map_layers(reason: str = "") -> dict:
     return result
 
 
-@shared_task(time_limit=600)
+@shared_task(time_limit=600, autoretry_for=(OperationalError,), retry_backoff=2, max_retries=3)
 def cleanup_map_layers() -> dict:
     """Beat job: retire stale layers (also those a raw SQL change made stale, which sends no
     signal), delete retired layers' files and rows, and remove unused layers."""

@@ -71,7 +71,9 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
     (REPO / "var").mkdir(exist_ok=True)
-    log = (REPO / "var" / "test-worker.log").open("w")  # noqa: SIM115 (open for the worker's life)
+    # One log per test database: runs on other test databases have their own workers.
+    log_path = REPO / "var" / f"test-worker-{test_db}.log"
+    log = log_path.open("w")  # noqa: SIM115 (open for the worker's life)
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "chemearth", "worker",
@@ -87,7 +89,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("the Celery worker exited at start-up; see var/test-worker.log")
+            raise RuntimeError(f"the Celery worker exited at start-up; see {log_path}")
         replies = app.control.ping(timeout=1.0)
         if replies:
             break

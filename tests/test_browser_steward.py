@@ -41,29 +41,50 @@ class Watch:
     """Console errors, page errors, failed requests and foreign hosts seen by a page."""
 
     def __init__(self, page, allowed_host: str) -> None:
-        self.problems: list[str] = []
+        self._problems: list[str] = []
+        self._aborted: list[tuple[str, int]] = []
         self.allowed_host = allowed_host
+        self.page = page
+        self.navigations = 0
+        self.started: dict[object, int] = {}
         page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
+        page.on("pageerror", lambda exc: self._problems.append(f"page error: {exc}"))
+        page.on("requestfailed", self._failed)
         page.on("response", self._response)
         page.on("request", self._request)
+
+    @property
+    def problems(self) -> list[str]:
+        # Leaving a page aborts the requests it still had in flight (a poll, say): that is the
+        # browser's doing, not a failed request. Judged at the end, because the abort may be
+        # reported before the navigation request that caused it.
+        late = [url for url, started in self._aborted if started == self.navigations]
+        return self._problems + [f"failed: {url} net::ERR_ABORTED" for url in late]
+
+    def _failed(self, request) -> None:
+        if request.failure == "net::ERR_ABORTED":
+            self._aborted.append((request.url, self.started.get(request, self.navigations)))
+            return
+        self._problems.append(f"failed: {request.url} {request.failure}")
 
     def _console(self, message) -> None:
         # Chromium asks for /favicon.ico on its own; the site has none yet (base.html names no
         # icon), which is not this page's fault.
         if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            self.problems.append(f"console: {message.text} at {message.location.get('url')}")
+            self._problems.append(f"console: {message.text} at {message.location.get('url')}")
 
     def _response(self, response) -> None:
         if response.status >= 400:
-            self.problems.append(f"HTTP {response.status}: {response.url}")
+            self._problems.append(f"HTTP {response.status}: {response.url}")
 
     def _request(self, request) -> None:
+        if request.is_navigation_request() and request.frame == self.page.main_frame:
+            self.navigations += 1  # from here the previous document's requests may be aborted
+        self.started[request] = self.navigations
         host = urlsplit(request.url).netloc
         if request.url.startswith(("data:", "about:")) or host == self.allowed_host:
             return
-        self.problems.append(f"request to another host: {request.url}")
+        self._problems.append(f"request to another host: {request.url}")
 
 
 def shot(page, name: str) -> None:

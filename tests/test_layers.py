@@ -267,3 +267,29 @@ def test_cleanup_deletes_retired_layers_files(world):
     assert not layer.directory.exists()
     result = layers.delete_retired(keep=dt.timedelta(0))
     assert result["directories_removed"] >= 1 and not MapLayer.objects.filter(pk=layer.pk).exists()
+
+
+@pytest.mark.django_db
+def test_render_layers_command_renders_in_process_and_skips_what_is_current(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "render_layers", "--element", "Cu", "--medium", "topsoil", "--no-progress", stdout=out
+    )
+    assert "1 layers: 1 ready" in out.getvalue()
+    layer = MapLayer.objects.get(state="ready")
+    assert layer.is_public and layer.directory.joinpath("meta.json").exists()
+    out = StringIO()
+    call_command(
+        "render_layers", "--element", "Cu", "--medium", "topsoil", "--no-progress", stdout=out
+    )
+    assert "1 ready" in out.getvalue() and MapLayer.objects.count() == 1
+    out = StringIO()
+    call_command(
+        "render_layers", "--element", "Cu", "--medium", "topsoil", "--as", "partner",
+        "--no-progress", stdout=out,
+    )  # fmt: skip
+    assert MapLayer.objects.filter(is_public=False, state="ready").count() == 1
