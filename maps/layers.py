@@ -69,6 +69,12 @@ class LayerSpec:
     ramp: str = "geochem"
 
     @classmethod
+    def of(cls, layer: MapLayer) -> LayerSpec:
+        return cls(
+            layer.element, layer.medium, layer.scale_m, layer.style, layer.scheme, layer.ramp
+        )
+
+    @classmethod
     def parse(cls, params) -> LayerSpec:
         """Read ``element``, ``medium``, ``scale`` (km), ``style``, ``scheme``, ``ramp``."""
         symbol = params.get("element", "")
@@ -297,9 +303,7 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     started = time.monotonic()
     viewer = layer.viewer if layer.viewer_id else None
     scope = viewer_scope(viewer)
-    spec = LayerSpec(
-        layer.element, layer.medium, layer.scale_m, layer.style, layer.scheme, layer.ramp
-    )
+    spec = LayerSpec.of(layer)
     if (
         scope.audience != layer.audience
         or scope.version != layer.policy_version
@@ -502,9 +506,7 @@ def refresh_layers(*, recent: dt.timedelta = dt.timedelta(days=7), limit: int = 
         viewer = layer.viewer if layer.viewer_id else None
         if not layer.is_public and viewer is None:
             continue  # its viewer is gone; nobody to render it for
-        spec = LayerSpec(
-            layer.element, layer.medium, layer.scale_m, layer.style, layer.scheme, layer.ramp
-        )
+        spec = LayerSpec.of(layer)
         scope = viewer_scope(viewer, now)
         if spec.style == "points" and not scope.sees_exact_locations:
             continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 import time
 
 import numpy as np
@@ -16,6 +15,8 @@ from baselines.ingest import survey_ingest
 from baselines.models import Country, Sample
 from maps.models import MapLayer
 from sharing.models import ReleasePolicy
+
+from .test_layers import pixel
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker]
 
@@ -45,14 +46,6 @@ def wait_ready(client, params=PARAMS, timeout: float = 120) -> dict:
     raise AssertionError(f"layer not rendered within {timeout} s: {body}")
 
 
-def tile_pixel(lon: float, lat: float, z: int) -> tuple[int, int, int, int]:
-    n = 2**z * 256
-    px = (lon + 180) / 360 * n
-    lat_r = math.radians(lat)
-    py = (1 - math.log(math.tan(lat_r) + 1 / math.cos(lat_r)) / math.pi) / 2 * n
-    return int(px // 256), int(py // 256), int(px % 256), int(py % 256)
-
-
 def test_the_worker_renders_the_demo_survey_and_the_portal_serves_its_tiles(
     celery_worker_process, client, usgs
 ):
@@ -68,7 +61,7 @@ def test_the_worker_renders_the_demo_survey_and_the_portal_serves_its_tiles(
     z = 4
     images: dict[tuple[int, int], np.ndarray] = {}
     for point in samples:
-        tx, ty, col, row = tile_pixel(point.x, point.y, z)
+        tx, ty, col, row = pixel(point.x, point.y, z)
         if (tx, ty) not in images:
             response = client.get(body["tiles"].format(z=z, x=tx, y=ty))
             assert response.status_code == 200
@@ -77,7 +70,7 @@ def test_the_worker_renders_the_demo_survey_and_the_portal_serves_its_tiles(
             assert image.size == (256, 256) and image.mode == "P"
             images[tx, ty] = np.asarray(image.convert("RGBA"))
         assert images[tx, ty][row, col, 3] == 255
-    tx, ty, col, row = tile_pixel(-40.0, 30.0, z)
+    tx, ty, col, row = pixel(-40.0, 30.0, z)
     response = client.get(body["tiles"].format(z=z, x=tx, y=ty))
     png = b"".join(response.streaming_content) if response.streaming else response.content
     assert np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))[row, col, 3] == 0
