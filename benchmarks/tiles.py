@@ -30,7 +30,6 @@ Prints a table, the ratios against the targets and the exact command line. No ti
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import io
 import json
@@ -352,14 +351,9 @@ def timed_render(args, style: str, viewer, phases: Phases):
     checkpoint(args.database)
     phases.seconds.clear()
     load = os.getloadavg()[0]
-    with contextlib.ExitStack() as stack:
-        if args.workaround_layer_rows:
-            from django.db import connection
-
-            stack.enter_context(connection.execute_wrapper(_unalias_geom))
-        started = time.perf_counter()
-        layer = layers.render(layer)
-        seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    layer = layers.render(layer)
+    seconds = time.perf_counter() - started
     p = dict.fromkeys(("rows", "legend", "medians", "raster", "cog", "legend_png", "seed"), 0.0)
     p |= {"updates": 0.0, "render_layer": 0.0} | phases.seconds
     p["render_rest"] = p["render_layer"] - p["raster"] - p["cog"]
@@ -368,14 +362,6 @@ def timed_render(args, style: str, viewer, phases: Phases):
     if layer.state != MapLayer.State.READY:
         raise SystemExit(f"the {style} layer ended {layer.state}: {layer.error or layer.message}")
     return layer, seconds, p, (load, os.getloadavg()[0])
-
-
-def _unalias_geom(execute, sql, params, many, context):
-    """--workaround-layer-rows: maps.layers.layer_rows wraps the first SELECT column in ST_X/ST_Y,
-    but Django 5.2 writes that column with its alias (``"geom" AS "sample__geom"``), which
-    PostgreSQL rejects inside a function call; drop the alias there, change nothing else."""
-    sql = re.sub(r'ST_([XY])\(("[a-z_]+"\."geom") AS "[a-z_]+"\)', r"ST_\1(\2)", sql)
-    return execute(sql, params, many, context)
 
 
 def tile_lists(layer, zooms: tuple[int, int], seed: int) -> tuple[list[str], list[str], int]:
@@ -457,6 +443,9 @@ def main() -> None:
     add("--threads", type=int, default=2, help="wrk -t (default 2)")
     add("--workers", type=int, default=3, help="gunicorn and uvicorn worker processes (default 3)")
     add("--duration", type=int, default=10, help="seconds of each cached (loop) run (default 10)")
+    add(
+        "--repeat", type=int, default=3, help="interleaved runs of (a) and (b); medians (default 3)"
+    )
     add("--max-seconds", type=int, default=600, help="cap on an uncached pass (default 600)")
     add("--styles", default="cells,surface", help="layers timed in (c) (default cells,surface)")
     add("--seed", type=int, default=20240601, help="random seed (data and tile order)")
@@ -464,11 +453,6 @@ def main() -> None:
     add("--redis-db", type=int, default=13, help="Redis database of the run (flushed)")
     add("--keep", action="store_true", help="keep the database and var/bench/tiles")
     add("--reuse", action="store_true", help="reuse a database kept with --keep (no ingest)")
-    add(
-        "--workaround-layer-rows",
-        action="store_true",
-        help="strip Django 5.2's column alias inside layer_rows' ST_X/ST_Y (see RESULTS.md)",
-    )
     args = parser.parse_args()
     if args.database.lower() in PROTECTED_DATABASES:
         parser.error(f"--database {args.database!r} is not a benchmark database")
@@ -646,13 +630,17 @@ def bench(args, servers: Servers, cmd: str) -> None:
         for zxy in warm:
             fetch(f"{portal}/tiles/{public.key}/{zxy}.png")
             fetch(f"{titiler}/cog/tiles/WebMercatorQuad/{zxy}{suffix}")
-    uncached = {}
-    with step(f"(a) uncached: portal (gunicorn), each of {len(tiles):,} tiles once"):
-        uncached["portal"] = wrk(args, portal, tiles_file, "once", f"/tiles/{public.key}/", ".png")
-    with step(f"(a) uncached: TiTiler, each of {len(tiles):,} tiles once"):
-        uncached["titiler"] = wrk(
-            args, titiler, tiles_file, "once", "/cog/tiles/WebMercatorQuad/", suffix
-        )
+    uncached: dict[str, list[dict]] = {"portal": [], "titiler": []}
+    for i in range(args.repeat):
+        shutil.rmtree(public.directory / "tiles", ignore_errors=True)
+        with step(f"(a) uncached {i + 1}/{args.repeat}: portal (gunicorn), {len(tiles):,} tiles"):
+            uncached["portal"].append(
+                wrk(args, portal, tiles_file, "once", f"/tiles/{public.key}/", ".png")
+            )
+        with step(f"(a) uncached {i + 1}/{args.repeat}: TiTiler, {len(tiles):,} tiles"):
+            uncached["titiler"].append(
+                wrk(args, titiler, tiles_file, "once", "/cog/tiles/WebMercatorQuad/", suffix)
+            )
     cached_on_disk = sum((public.directory / "tiles" / f"{t}.png").exists() for t in tiles)
 
     # (b) cached
@@ -663,22 +651,45 @@ def bench(args, servers: Servers, cmd: str) -> None:
     client.force_login(partner)
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     token = Token.objects.get(user=partner).key
-    cached = {}
-    with step(f"(b) cached: portal via nginx (public layer), {args.duration} s"):
-        cached["front"] = wrk(args, front, tiles_file, "loop", f"/tiles/{public.key}/", ".png")
-    with step(f"(b) cached: nginx static directory, {args.duration} s"):
-        cached["static"] = wrk(args, static, tiles_file, "loop", "/", ".png")
+    cached: dict[str, list[dict]] = {"front": [], "static": []}
+    for i in range(args.repeat):
+        with step(
+            f"(b) cached {i + 1}/{args.repeat}: portal via nginx (public), {args.duration} s"
+        ):
+            cached["front"].append(
+                wrk(args, front, tiles_file, "loop", f"/tiles/{public.key}/", ".png")
+            )
+        with step(f"(b) cached {i + 1}/{args.repeat}: nginx static directory, {args.duration} s"):
+            cached["static"].append(wrk(args, static, tiles_file, "loop", "/", ".png"))
     with step("(b) restricted: partner's layer through nginx + Django, each tile once (uncached)"):
-        cached["restricted_first"] = wrk(
-            args, front, tiles_file, "once", f"/tiles/{private.key}/", ".png", "Cookie: " + cookie
-        )
+        cached["restricted_first"] = [
+            wrk(
+                args,
+                front,
+                tiles_file,
+                "once",
+                f"/tiles/{private.key}/",
+                ".png",
+                "Cookie: " + cookie,
+            )
+        ]
     with step(f"(b) restricted: cached, X-Accel-Redirect, {args.duration} s"):
-        cached["restricted"] = wrk(
-            args, front, tiles_file, "loop", f"/tiles/{private.key}/", ".png", "Cookie: " + cookie
-        )
+        cached["restricted"] = [
+            wrk(
+                args,
+                front,
+                tiles_file,
+                "loop",
+                f"/tiles/{private.key}/",
+                ".png",
+                "Cookie: " + cookie,
+            )
+        ]
     if empty:
         with step(f"(b) insight: empty tiles inside the bounds via nginx, {args.duration} s"):
-            cached["empty"] = wrk(args, front, empty_file, "loop", f"/tiles/{public.key}/", ".png")
+            cached["empty"] = [
+                wrk(args, front, empty_file, "loop", f"/tiles/{public.key}/", ".png")
+            ]
     restricted_checks = {
         "session": fetch(f"{front}/tiles/{private.key}/{first}.png", {"Cookie": cookie}),
         "token": fetch(
@@ -701,6 +712,15 @@ def report(args, cmd, facts, samples, renders, public, meta, cog, tiles, full, n
         return sum(n for code, n in r["statuses"].items() if code not in ok) + sum(
             r["errors"].values()
         )
+
+    def median(runs):
+        return sorted(runs, key=lambda r: r["rate"])[(len(runs) - 1) // 2]
+
+    def spread(runs):
+        return "–".join(f"{r['rate']:,.0f}" for r in (min(runs, key=rate), max(runs, key=rate)))
+
+    def rate(r):
+        return r["rate"]
 
     def ms(r, key):
         return "—" if r["latency_us"] is None else f"{r['latency_us'][key] / 1000:.1f}"
@@ -739,19 +759,29 @@ def report(args, cmd, facts, samples, renders, public, meta, cog, tiles, full, n
             print(f"    {label:<44} {p[name]:>7.2f} s {p[name] / seconds:>6.1%}")
     print()
     print("(a) uncached tiles, each tile requested once                    target ≥ 1.5×")
-    print(f"  {'server':<44} {'tiles':>6} {'s':>6} {'tiles/s':>8} {'bad':>4} {'load':>9}")
+    print(
+        f"  {'server (median of --repeat runs)':<44} {'tiles':>6} {'s':>6} {'tiles/s':>8} "
+        f"{'runs tiles/s':>13} {'bad':>4} {'load':>9}"
+    )
     names = {
         "portal": "portal: gunicorn, production settings",
         "titiler": "TiTiler: uvicorn, layer.tif, internal palette",
     }
     for key, label in names.items():
-        r = uncached[key]
+        r = median(uncached[key])
         print(
             f"  {label:<44} {r['tiles']:>6,} {r['seconds']:>6.1f} {r['rate']:>8,.0f} "
-            f"{bad(r):>4} {load(r):>9}"
+            f"{spread(uncached[key]):>13} {bad(r):>4} {load(r):>9}"
         )
-    ratio_a = uncached["portal"]["rate"] / uncached["titiler"]["rate"]
-    print(f"  ratio portal / TiTiler: {ratio_a:.2f}×  ({'met' if ratio_a >= 1.5 else 'NOT met'})")
+    ratio_a = median(uncached["portal"])["rate"] / median(uncached["titiler"])["rate"]
+    pairs = [
+        p["rate"] / t["rate"] for p, t in zip(uncached["portal"], uncached["titiler"], strict=True)
+    ]
+    print(
+        f"  ratio portal / TiTiler (medians): {ratio_a:.2f}×  "
+        f"({'met' if ratio_a >= 1.5 else 'NOT met'}); per run: "
+        + ", ".join(f"{x:.2f}" for x in pairs)
+    )
     print(
         f"  the portal cached {cached_on_disk:,} of the {len(tiles):,} tiles it cut; "
         f"equal RGBA pixels, portal vs TiTiler, first 30 tiles: {agreement:.1%}"
@@ -759,8 +789,8 @@ def report(args, cmd, facts, samples, renders, public, meta, cog, tiles, full, n
     print()
     print(f"(b) cached tiles, cycling through the list for {args.duration} s    target ≥ 0.5×")
     print(
-        f"  {'path':<44} {'requests':>8} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'bad':>4} "
-        f"{'load':>9}"
+        f"  {'path (median of runs)':<44} {'requests':>8} {'req/s':>8} {'runs req/s':>15} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'bad':>4} {'load':>9}"
     )
     rows = [
         ("front", "portal: nginx (deploy/nginx.conf), public"),
@@ -772,14 +802,19 @@ def report(args, cmd, facts, samples, renders, public, meta, cog, tiles, full, n
     for key, label in rows:
         if key not in cached:
             continue
-        r = cached[key]
+        r = median(cached[key])
         print(
-            f"  {label:<44} {r['requests']:>8,} {r['rate']:>8,.0f} "
+            f"  {label:<44} {r['requests']:>8,} {r['rate']:>8,.0f} {spread(cached[key]):>15} "
             f"{ms(r, 'p50'):>7} {ms(r, 'p99'):>7} {bad(r):>4} {load(r):>9}"
         )
-    ratio_b = cached["front"]["rate"] / cached["static"]["rate"]
-    ratio_r = cached["restricted"]["rate"] / cached["static"]["rate"]
-    print(f"  ratio portal / static: {ratio_b:.2f}×  ({'met' if ratio_b >= 0.5 else 'NOT met'})")
+    ratio_b = median(cached["front"])["rate"] / median(cached["static"])["rate"]
+    ratio_r = median(cached["restricted"])["rate"] / median(cached["static"])["rate"]
+    pairs = [f["rate"] / t["rate"] for f, t in zip(cached["front"], cached["static"], strict=True)]
+    print(
+        f"  ratio portal / static (medians): {ratio_b:.2f}×  "
+        f"({'met' if ratio_b >= 0.5 else 'NOT met'}); per run: "
+        + ", ".join(f"{x:.2f}" for x in pairs)
+    )
     print(f"  ratio restricted / static: {ratio_r:.3f}× (no target)")
     print(
         "  restricted tile, one request each: "
