@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 
 from baselines.statistics import stat_values
 from baselines.units import (
+    BELOW_DL_FLAGS,
+    BELOW_DL_WORDS,
+    MISSING_TOKENS,
     UNIT_FACTORS,
     ElementColumn,
     UnitError,
@@ -517,3 +520,199 @@ def test_any_positive_number_parses_exactly_and_with_a_less_than_sign_is_censore
     _assert_value(plain, v)
     _assert_censored(negative, v)
     assert stat_values(np.array([np.nan]), np.array([True]), np.array([less["dl"]]))[0] == v / 2
+
+
+# --- 5. the fast reading agrees with the reference reading, cell by cell --------------------------
+#
+# parse_values reads plain numbers (optionally behind < or >) in C and everything else with pandas
+# string methods. The reference below is the implementation before that split, applied to one cell
+# at a time: whatever a column mixes, every cell must come out exactly as it would alone.
+
+
+def _reference_parse_values(raw, *, flags=None, detection_limit=None, zero_is_below_dl=False):
+    """parse_values as it was before the fast path (git 1649a23), for one column."""
+    text = raw.fillna("").astype(str).str.strip()
+    lower = text.str.lower()
+    missing = lower.isin(MISSING_TOKENS).to_numpy()
+
+    less = text.str.startswith("<").to_numpy() & ~lower.isin(BELOW_DL_WORDS).to_numpy()
+    more = text.str.startswith(">").to_numpy()
+    word_below = lower.isin(BELOW_DL_WORDS).to_numpy()
+
+    body = text.where(~(less | more), text.str[1:].str.strip())
+    number = pd.to_numeric(body.where(~missing & ~word_below, None), errors="coerce").to_numpy(
+        dtype="f8"
+    )
+    invalid = ~missing & ~word_below & np.isnan(number)
+
+    censored = less.copy()
+    dl = np.where(less, number, np.nan)
+    value = np.where(less, np.nan, number)
+
+    negative = ~less & ~invalid & ~missing & ~word_below & (number < 0)
+    censored |= negative
+    dl = np.where(negative, -number, dl)
+    value = np.where(negative, np.nan, value)
+
+    if flags is not None:
+        flagged = flags.fillna("").astype(str).str.strip().str.lower().isin(BELOW_DL_FLAGS)
+        flagged = flagged.to_numpy() & ~missing & ~invalid
+        dl = np.where(flagged & ~censored, np.abs(number), dl)
+        censored |= flagged
+        value = np.where(flagged, np.nan, value)
+
+    if word_below.any():
+        if detection_limit is None:
+            invalid |= word_below
+        else:
+            censored |= word_below
+            dl = np.where(word_below, detection_limit, dl)
+
+    if zero_is_below_dl and detection_limit is not None:
+        zero = ~censored & ~invalid & ~missing & (number == 0)
+        censored |= zero
+        dl = np.where(zero, detection_limit, dl)
+        value = np.where(zero, np.nan, value)
+
+    if detection_limit is not None:
+        dl = np.where(censored & np.isnan(dl), detection_limit, dl)
+
+    present = ~missing & ~invalid
+    return {
+        "value": value,
+        "censored": censored & present,
+        "detection_limit": dl,
+        "present": present,
+        "invalid": invalid,
+        "above_range": more & present,
+    }
+
+
+def _reference_cell_by_cell(cells, flags=None, **kwargs) -> dict[str, np.ndarray]:
+    rows = [
+        _reference_parse_values(
+            pd.Series([cell], dtype=object),
+            flags=None if flags is None else pd.Series([flags[i]], dtype=object),
+            **kwargs,
+        )
+        for i, cell in enumerate(cells)
+    ]
+    fields = ("value", "censored", "detection_limit", "present", "invalid", "above_range")
+    return {f: np.concatenate([r[f] for r in rows]) for f in fields}
+
+
+def _assert_same_reading(cells, flags=None, **kwargs) -> None:
+    got = parse_values(
+        pd.Series(cells, dtype=object),
+        flags=None if flags is None else pd.Series(flags, dtype=object),
+        **kwargs,
+    )
+    expected = _reference_cell_by_cell(cells, flags, **kwargs)
+    for field, want in expected.items():
+        have = getattr(got, field)
+        assert have.dtype == want.dtype, field
+        if want.dtype.kind == "f":
+            # Bit for bit: NaN where NaN, and the sign of a zero.
+            assert np.array_equal(have.view("u8"), want.view("u8")) or (
+                np.array_equal(have, want, equal_nan=True)
+                and np.array_equal(np.signbit(have), np.signbit(want))
+            ), (field, cells, have, want)
+        else:
+            assert np.array_equal(have, want), (field, cells, have, want)
+
+
+def _case_variants(words):
+    return st.sampled_from(sorted(words)).flatmap(
+        lambda w: st.sampled_from([w, w.upper(), w.title()])
+    )
+
+
+finite_floats = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True)
+number_texts = st.one_of(
+    finite_floats.map(repr),
+    finite_floats.map(str),
+    st.tuples(finite_floats, st.integers(0, 8)).map(lambda t: f"{t[0]:.{t[1]}f}"),
+    st.tuples(finite_floats, st.integers(0, 17)).map(lambda t: f"{t[0]:.{t[1]}e}"),
+    finite_floats.map(lambda v: f"{v:E}"),
+    st.integers(-(10**25), 10**25).map(str),
+    st.integers(0, 10**6).map(lambda i: f"000{i}"),
+    st.sampled_from(["0", "-0", "0.0", "-0.0", ".5", "5.", "-.5", "1e+05", "1E-3", "1e400"]),
+)
+# The ways a survey writes a value: plain numbers, < and > limits, −DL, words and blanks.
+survey_cells = st.one_of(
+    number_texts,
+    number_texts.map(lambda s: "<" + s.lstrip("-")),
+    number_texts.map(lambda s: ">" + s.lstrip("-")),
+    number_texts.map(lambda s: "-" + s.lstrip("-")),
+    _case_variants(MISSING_TOKENS),
+    _case_variants(BELOW_DL_WORDS),
+    st.none(),
+    st.just(np.nan),
+)
+# Anything else a file may hold, including what is no number at all.
+odd_cells = st.one_of(
+    st.tuples(
+        st.sampled_from(["", " ", "  ", "\t", "\u00a0", "< ", "> ", "<", ">", "+", "-", "<-"]),
+        number_texts,
+        st.sampled_from(["", " ", "\t", "\u00a0", "\n"]),
+    ).map("".join),
+    st.text(alphabet="0123456789.eE+-<> ,", max_size=8),
+    st.text(max_size=6),
+    st.sampled_from(["1,5", "1.2.3", "1 000", "inf", "-inf", "Infinity", "+nan", "nan", "1_000"]),
+    st.sampled_from(["\u0661\u0662", "\uff15", "1e5\n2", "0x10", "--5", "1e", "e5", "-", "--"]),
+)
+flag_cells = st.one_of(_case_variants(BELOW_DL_FLAGS), st.sampled_from(["", " <", "x", "0"]))
+limits = st.one_of(st.none(), st.floats(min_value=1e-6, max_value=1e4))
+
+
+@PROPERTY
+@given(
+    st.lists(survey_cells, min_size=1, max_size=40),
+    limits,
+    st.booleans(),
+)
+@example(["3.2", "<0.5", "-0.4", "0", "BDL", "", "N.S.", ">1000", "-0", "1e400"], 0.7, True)
+@example(["+9e91", "9e91", "<+9e91"], None, False)  # to_numeric misreads "+9e91" by one ulp
+def test_the_fast_reading_agrees_with_the_reference_on_survey_encodings(cells, limit, zero):
+    _assert_same_reading(cells, detection_limit=limit, zero_is_below_dl=zero)
+
+
+@PROPERTY
+@given(
+    st.lists(st.one_of(survey_cells, odd_cells), min_size=1, max_size=30),
+    limits,
+    st.booleans(),
+    st.data(),
+)
+@example(["1,5", "2"], None, False, None)
+@example(["1.2.3", "<0.5", "7"], 0.3, True, None)  # a plain-looking non-number in the column
+@example(["1\n2", "3"], None, False, None)
+def test_the_fast_reading_agrees_with_the_reference_on_anything(cells, limit, zero, data):
+    flags = None
+    if data is not None and data.draw(st.booleans()):
+        flags = data.draw(st.lists(flag_cells, min_size=len(cells), max_size=len(cells)))
+    _assert_same_reading(cells, flags, detection_limit=limit, zero_is_below_dl=zero)
+
+
+def test_the_fast_reading_agrees_with_the_reference_on_every_short_string():
+    alphabet = "09.eE+-<> "
+    cells = [""] + [a + b + c for a in alphabet for b in ["", *alphabet] for c in ["", *alphabet]]
+    cells = sorted(set(cells))
+    # One column each, so a cell that is no number cannot send its neighbours the slow way.
+    for cell in cells:
+        _assert_same_reading([cell])
+    # And together: the column that holds them all.
+    _assert_same_reading(cells)
+
+
+def test_a_column_of_plain_numbers_and_limits_is_read_in_c():
+    from baselines.units import _plain_numbers
+
+    cells = ["3.2", "<0.5", ">1e3", "-0.4", "0", ".5", "1E-3", "BDL", "", "+1", "-", " 4", "<"]
+    number, sign, plain = _plain_numbers("\n".join(cells), len(cells))
+
+    assert plain.tolist() == [True] * 7 + [False] * 6
+    assert number[:7].tolist() == [3.2, 0.5, 1000.0, -0.4, 0.0, 0.5, 0.001]
+    assert [chr(s) if s else "" for s in sign[:7]] == ["", "<", ">", "", "", "", ""]
+    # A cell that looks plain but is no number sends the whole column the reference way.
+    assert not _plain_numbers("3.2\n1.2.3", 2)[2].any()
