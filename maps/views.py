@@ -42,6 +42,8 @@ def visible_layer(request: HttpRequest, key: str) -> MapLayer | None:
     layer = MapLayer.objects.filter(key=key).select_related("element", "medium").first()
     if layer is None or layer.state == MapLayer.State.RETIRED:
         return None
+    if not layer.is_public:
+        _authenticate_token(request)
     scope = request_scope(request)
     if not layer.is_public and scope.audience != layer.audience:
         return None
@@ -51,6 +53,24 @@ def visible_layer(request: HttpRequest, key: str) -> MapLayer | None:
         retire(MapLayer.objects.filter(pk=layer.pk), reason="superseded")
         return None
     return layer
+
+
+def _authenticate_token(request: HttpRequest) -> None:
+    """Tile, TileJSON and legend views are plain Django views (no DRF per tile); a partner's
+    map client sends the same ``Authorization: Token …`` it uses for the API, so honour it."""
+    if getattr(request, "user", None) is not None and request.user.is_authenticated:
+        return
+    if not request.headers.get("Authorization", "").startswith("Token "):
+        return
+    from rest_framework.authentication import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
+
+    try:
+        found = TokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        return  # a bad token sees what the public sees: the same 404 as a missing layer
+    if found:
+        request.user = found[0]
 
 
 def _cache_headers(response: HttpResponse, layer: MapLayer, etag: str) -> HttpResponse:
@@ -111,6 +131,7 @@ def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse
         return _not_found()  # retired between the check and the read
     if png is None:
         png = EMPTY_TILE
+        _link_empty(layer, path)
     else:
         _write_atomically(path, png)
     return _cache_headers(HttpResponse(png, content_type="image/png"), layer, etag)
@@ -123,6 +144,21 @@ def _write_atomically(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
         temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+
+def _link_empty(layer: MapLayer, path: Path) -> None:
+    """Cache an empty tile as a hard link to one shared empty PNG per layer: most tiles of a
+    national survey are empty, and a front server then serves them from disk too."""
+    from .tiling import EMPTY_TILE
+
+    empty = layer.directory / "empty.png"
+    with contextlib.suppress(OSError):
+        if not empty.exists():
+            _write_atomically(empty, EMPTY_TILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        os.link(empty, temporary)
         os.replace(temporary, path)
 
 

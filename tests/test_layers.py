@@ -293,3 +293,26 @@ def test_render_layers_command_renders_in_process_and_skips_what_is_current(worl
         "--no-progress", stdout=out,
     )  # fmt: skip
     assert MapLayer.objects.filter(is_public=False, state="ready").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_partner_token_opens_its_tiles_and_a_bad_one_does_not(client, world):
+    from rest_framework.authtoken.models import Token
+
+    partner = rendered(world)
+    token = Token.objects.create(user=world)
+    url = f"/tiles/{partner.key}/0/0/0.png"
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    assert client.get(url, HTTP_AUTHORIZATION="Token nonsense").status_code == 404
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_empty_tile_is_cached_as_a_link_to_one_empty_png(client, world):
+    layer = rendered()
+    z, x, y = 7, 0, 0  # far from any sample
+    response = client.get(f"/tiles/{layer.key}/{z}/{x}/{y}.png")
+    assert response.status_code == 200
+    path = layer.tile_path(z, x, y)
+    assert path.exists() and path.stat().st_ino == (layer.directory / "empty.png").stat().st_ino
+    assert content(client.get(f"/tiles/{layer.key}/{z}/{x}/{y}.png")) == path.read_bytes()
