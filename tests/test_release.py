@@ -36,12 +36,18 @@ def test_release_job_records_an_embargo_ending_today_and_bumps_the_version(
     _last_checked_yesterday()
     before = policy_version()
     received = []
-    visibility_changed.connect(lambda **kw: received.append(kw["reason"]), weak=False)
+
+    def receiver(**kw):
+        received.append(kw["reason"])
+
+    visibility_changed.connect(receiver, weak=False)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             days = release_due_embargoes()
     finally:
-        visibility_changed.receivers.clear()
+        # Only this test's receiver: clearing them all would also cut the map layers' refresh
+        # for every later test in the run.
+        visibility_changed.disconnect(receiver)
 
     assert days == [timezone.now().astimezone(dt.UTC).date().isoformat()]
     assert policy_version() != before
