@@ -144,6 +144,17 @@ class CountryPart(models.Model):
     geom = models.PolygonField(srid=4326)
 
 
+class SurveyQuerySet(models.QuerySet):
+    def data_version(self) -> str:
+        """Names the stored data of these surveys: changes with every ingest into one of them
+        (``Survey.data_version``), a survey added or a survey deleted. Cached products (map
+        layers, home figures, viewer lists) put it in their keys."""
+        agg = self.aggregate(
+            n=models.Count("pk"), total=models.Sum("data_version"), last=models.Max("pk")
+        )
+        return f"{agg['n']}.{agg['total'] or 0}.{agg['last'] or 0}"
+
+
 class Survey(models.Model):
     """A dataset as delivered by a survey: one medium, one sampling scale, one campaign."""
 
@@ -168,6 +179,8 @@ class Survey(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = SurveyQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

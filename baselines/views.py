@@ -6,14 +6,14 @@ so embargoed data stays findable; the figures that count samples go through the 
 
 from __future__ import annotations
 
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from chemearth.caching import cached
 from sharing.access import request_scope, survey_availability
 
-from .models import Element, Ingestion, Measurement, Sample, Survey
+from .models import Element, Measurement, Sample, Survey
 
 
 def visible_figures(scope) -> dict[str, int]:
@@ -21,9 +21,8 @@ def visible_figures(scope) -> dict[str, int]:
     cached per set of rights (not per user) and per data version; a deletion in the admin shows
     within the timeout."""
     samples = Sample.objects.visible_to(scope)
-    data_version = Ingestion.objects.aggregate(last=Max("pk"))["last"] or 0
     return cached(
-        f"home-figures:{scope.cache_key}:{data_version}",
+        f"home-figures:{scope.cache_key}:{Survey.objects.data_version()}",
         lambda: {
             "countries": samples.values("country").distinct().count(),
             "samples": samples.count(),

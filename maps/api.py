@@ -12,13 +12,11 @@ from sharing.audit import audit_access, note_country_served
 
 from .layers import LayerRequestError, LayerSpec, find_layer
 from .models import MapLayer
+from .views import tiles_template
 
 
 def layer_document(layer: MapLayer) -> dict:
     """What a client needs to draw a layer (relative URLs; TileJSON has absolute ones)."""
-    tiles = reverse("tiles:tile", args=[layer.key, 0, 0, 0]).replace(
-        "/0/0/0.png", "/{z}/{x}/{y}.png"
-    )
     return {
         "id": layer.key,
         "state": layer.state,
@@ -31,7 +29,7 @@ def layer_document(layer: MapLayer) -> dict:
         "scheme": layer.scheme,
         "ramp": layer.ramp,
         "tilejson": reverse("tiles:tilejson", args=[layer.key]),
-        "tiles": tiles,
+        "tiles": tiles_template(layer),
         "legend": reverse("tiles:legend-json", args=[layer.key]),
         "legend_png": reverse("tiles:legend-png", args=[layer.key]),
         "minzoom": 0,

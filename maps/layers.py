@@ -25,7 +25,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import Count, FloatField, Func, Max, Sum
+from django.db.models import FloatField, Func
 from django.utils import timezone
 
 from baselines import grid
@@ -108,12 +108,9 @@ class LayerSpec:
 
 
 def data_version(medium: Medium | int) -> str:
-    """Changes whenever a survey of the medium is ingested into, added or deleted."""
+    """The data version of one medium's surveys (layers are keyed by it)."""
     medium_id = medium if isinstance(medium, int) else medium.pk
-    agg = Survey.objects.filter(medium_id=medium_id).aggregate(
-        n=Count("pk"), total=Sum("data_version"), last=Max("pk")
-    )
-    return f"{agg['n']}.{agg['total'] or 0}.{agg['last'] or 0}"
+    return Survey.objects.filter(medium_id=medium_id).data_version()
 
 
 def public_audience(now: dt.datetime | None = None) -> str:

@@ -25,14 +25,14 @@ from statistics import NormalDist
 import numpy as np
 from django.contrib.gis.db.models import MultiPolygonField
 from django.contrib.gis.db.models.functions import AsGeoJSON
-from django.db.models import Count, F, Func, Max, Min, Value
+from django.db.models import Count, F, Func, Min, Value
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from baselines import grid, units
-from baselines.models import Country, Element, Ingestion, Measurement, Medium, Sample
+from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
 from baselines.statistics import stat_values, summarise
 from chemearth.caching import cached
 from sharing.access import EXACT, request_scope, shown_location, within_bbox
@@ -132,11 +132,6 @@ def param_bbox(request: HttpRequest) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def data_version() -> int:
-    """Changes with every ingestion: part of the keys of cached products."""
-    return Ingestion.objects.aggregate(last=Max("pk"))["last"] or 0
-
-
 def _display(value: float | None, symbol: str) -> float | None:
     return None if value is None else float(units.to_display(value, symbol))
 
@@ -162,7 +157,7 @@ def elements_with_data(scope, medium: str) -> list[dict]:
             for r in rows
         ]
 
-    key = f"viewer-elements:{scope.cache_key}:{data_version()}:{medium}"
+    key = f"viewer-elements:{scope.cache_key}:{Survey.objects.data_version()}:{medium}"
     return cached(key, compute, timeout=600)
 
 

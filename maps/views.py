@@ -162,11 +162,16 @@ def _link_empty(layer: MapLayer, path: Path) -> None:
         os.replace(temporary, path)
 
 
-def tilejson_document(request: HttpRequest, layer: MapLayer) -> dict:
-    base = request.build_absolute_uri("/").rstrip("/")
-    tiles = base + reverse("tiles:tile", args=[layer.key, 0, 0, 0]).replace(
+def tiles_template(layer: MapLayer) -> str:
+    """``/tiles/<key>/{z}/{x}/{y}.png``: the XYZ URL template clients fill in."""
+    return reverse("tiles:tile", args=[layer.key, 0, 0, 0]).replace(
         "/0/0/0.png", "/{z}/{x}/{y}.png"
     )
+
+
+def tilejson_document(request: HttpRequest, layer: MapLayer) -> dict:
+    base = request.build_absolute_uri("/").rstrip("/")
+    tiles = base + tiles_template(layer)
     bounds = layer.bounds or [-180, -85.0511, 180, 85.0511]
     return {
         "tilejson": "3.0.0",

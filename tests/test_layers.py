@@ -232,6 +232,15 @@ def test_a_point_layer_shows_only_exactly_located_samples(world):
 def test_a_surface_layer_renders(world):
     layer = rendered(style="surface", scale_m=40_000)
     assert layer.state == MapLayer.State.READY and layer.directory.joinpath("layer.tif").exists()
+    # The interpolated surface covers the samples it was made from and nothing far from them.
+    from maps.tiling import TileSource
+
+    source = TileSource.open(layer.directory)
+    for lon, lat in USA_POINTS:
+        tx, ty, col, row = pixel(lon, lat, 5)
+        assert rgba(source.tile_png(5, tx, ty) or b"")[row, col, 3] == 255
+    tx, ty, col, row = pixel(RUS_POINTS[0][0], RUS_POINTS[0][1], 5)
+    assert source.tile_png(5, tx, ty) is None  # embargoed samples leave no surface
 
 
 @pytest.mark.django_db

@@ -8,7 +8,6 @@ from django.db.models import Sum
 from baselines import grid
 from baselines.models import Country, Sample, Survey
 from chemearth.caching import cached
-from maps.viewer_api import data_version
 from sharing.access import request_scope
 
 register = template.Library()
@@ -33,7 +32,9 @@ def coverage(scope) -> dict[str, float]:
         land = Country.objects.aggregate(total=Sum("land_area_km2"))["total"] or 0
         return {"area_km2": area_km2, "percent": 100 * area_km2 / land if land else 0.0}
 
-    return cached(f"home-coverage:{scope.cache_key}:{data_version()}", compute, timeout=600)
+    return cached(
+        f"home-coverage:{scope.cache_key}:{Survey.objects.data_version()}", compute, timeout=600
+    )
 
 
 @register.simple_tag(takes_context=True)
