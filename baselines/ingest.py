@@ -41,9 +41,6 @@ from .models import (
 )
 
 CHUNK_ROWS = 50_000
-# Samples per block of measurement rows: large enough for few COPY writes, small enough that one
-# block of 76 elements stays around 100 MB.
-MEASUREMENT_CHUNK_SAMPLES = 20_000
 
 # Header names recognised for the non-element columns (compared in lower case).
 ID_COLUMNS = ("sample_id", "sample", "sampleid", "sample_code", "sample_no", "lab_id", "id")
@@ -809,15 +806,18 @@ class ColumnRows:
     factor: float  # reported unit and species → mg/kg of the element
 
 
-def measurement_copy_blocks(sample_ids: np.ndarray, columns: list[ColumnRows]) -> Iterator[bytes]:
-    """Binary COPY rows of several element columns for the same samples.
+def measurement_copy_blocks(
+    sample_ids: np.ndarray, columns: list[ColumnRows], *, first_id: int | None = None
+) -> Iterator[bytes]:
+    """Binary COPY rows of element columns for the same samples, element by element.
 
-    Rows of one NULL pattern share a fixed width, so each pattern is one numpy block; within it
-    rows are ordered by sample, so the (sample, analyte) and (element, sample) indexes grow at
-    their right edges instead of being rewritten all over for every element column.
+    ``sample_ids`` must ascend. One column's rows come out together, in sample order, one numpy
+    block per NULL pattern (rows of one pattern share a fixed width): the table's BRIN index then
+    sees each range of pages hold one element and a narrow run of samples (Measurement's
+    docstring). With ``first_id`` the rows carry ids counting up from it, in the order yielded
+    (the columns are then ``("id",) + MEASUREMENT_COLUMNS``).
     """
-    layouts = [("f8", "null"), ("f8", "f8"), ("null", "f8")]
-    parts: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {k: [] for k in layouts}
+    next_id = first_id
     for column in columns:
         v = column.values
         censored = v.censored & v.present
@@ -827,39 +827,33 @@ def measurement_copy_blocks(sample_ids: np.ndarray, columns: list[ColumnRows]) -
             ("f8", "f8"): v.present & ~censored & has_dl,
             ("null", "f8"): censored,
         }
-        for kind, mask in masks.items():
+        for (value_kind, dl_kind), mask in masks.items():
             count = int(mask.sum())
             if not count:
                 continue
-            parts[kind].append(
-                {
-                    "sample_id": sample_ids[mask],
-                    "analyte_id": np.full(count, column.analyte_id, dtype=np.int64),
-                    "element_id": np.full(count, column.element_id, dtype=np.int64),
-                    "value": v.value[mask] * column.factor,
-                    "censored": censored[mask].astype(np.uint8),
-                    "detection_limit": v.detection_limit[mask] * column.factor,
-                    "reported_value": np.where(
-                        censored[mask], v.detection_limit[mask], v.value[mask]
-                    ),
-                }
-            )
-    for (value_kind, dl_kind), pieces in parts.items():
-        if not pieces:
-            continue
-        arrays = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
-        order = np.lexsort((arrays["analyte_id"], arrays["sample_id"]))
-        arrays = {name: array[order] for name, array in arrays.items()}
-        layout = [
-            ("sample_id", "i8"),
-            ("analyte_id", "i8"),
-            ("element_id", "i8"),
-            ("value", value_kind),
-            ("censored", "bool"),
-            ("detection_limit", dl_kind),
-            ("reported_value", "f8"),
-        ]
-        yield _binary_copy_rows(arrays, layout)
+            arrays = {
+                "sample_id": sample_ids[mask],
+                "analyte_id": np.full(count, column.analyte_id, dtype=np.int64),
+                "element_id": np.full(count, column.element_id, dtype=np.int64),
+                "value": v.value[mask] * column.factor,
+                "censored": censored[mask].astype(np.uint8),
+                "detection_limit": v.detection_limit[mask] * column.factor,
+                "reported_value": np.where(censored[mask], v.detection_limit[mask], v.value[mask]),
+            }
+            layout = [
+                ("sample_id", "i8"),
+                ("analyte_id", "i8"),
+                ("element_id", "i8"),
+                ("value", value_kind),
+                ("censored", "bool"),
+                ("detection_limit", dl_kind),
+                ("reported_value", "f8"),
+            ]
+            if next_id is not None:
+                arrays["id"] = np.arange(next_id, next_id + count, dtype=np.int64)
+                layout.insert(0, ("id", "i8"))
+                next_id += count
+            yield _binary_copy_rows(arrays, layout)
 
 
 def _copy_samples(cursor, rows: pd.DataFrame) -> None:
@@ -913,46 +907,52 @@ def _write(
         if changed:
             survey.save()
 
-    existing = dict(Sample.objects.filter(survey=survey).values_list("code", "pk"))
-    is_new = np.array([code not in existing for code in parsed.codes], dtype=bool)
-    n_new = int(is_new.sum())
-    report.samples_skipped = len(parsed.codes) - n_new
-
     with connection.cursor() as cursor:
+        # One writer of samples and measurements at a time (reads go on): the id blocks reserved
+        # below stay this ingest's, and a second ingest of the same survey, waiting here, sees
+        # this one's samples as existing once it commits (Measurement keeps no unique index).
+        cursor.execute(
+            f"LOCK TABLE {Sample._meta.db_table}, {Measurement._meta.db_table} "
+            "IN SHARE ROW EXCLUSIVE MODE"
+        )
+        existing = dict(Sample.objects.filter(survey=survey).values_list("code", "pk"))
+        is_new = np.array([code not in existing for code in parsed.codes], dtype=bool)
+        n_new = int(is_new.sum())
+        report.samples_skipped = len(parsed.codes) - n_new
+        skip_checks = _skip_reference_checks(cursor)
+
         sample_ids = np.zeros(len(parsed.codes), dtype=np.int64)
-        if n_new:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [Sample._meta.db_table, n_new],
-            )
-            sample_ids[is_new] = np.fromiter((r[0] for r in cursor.fetchall()), dtype=np.int64)
         if report.samples_skipped:
             sample_ids[~is_new] = [existing[c] for c in parsed.codes[~is_new]]
-
         if n_new:
             progress("samples", 0, n_new)
-            cells = grid.cell_codes(parsed.lon[is_new], parsed.lat[is_new])
-            attrs = parsed.attributes[is_new]
+            new_rows = np.flatnonzero(is_new)
+            cells = grid.cell_codes(parsed.lon[new_rows], parsed.lat[new_rows])
+            # Ids in nested cell order: a cell's samples, and their measurements within each
+            # element's run, sit together on disk.
+            order = grid.nested_order(cells)
+            new_rows = new_rows[order]
+            cells = {size: codes[order] for size, codes in cells.items()}
+            sample_ids[new_rows] = _reserve_ids(cursor, Sample._meta.db_table, n_new)
+            attrs = parsed.attributes.iloc[new_rows] if len(parsed.attributes.columns) else None
             attribute_json = (
                 attrs.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-                if len(attrs.columns)
+                if attrs is not None
                 else ["{}"] * n_new
             )
+            lon, lat = parsed.lon[new_rows].tolist(), parsed.lat[new_rows].tolist()
             frame = pd.DataFrame(
                 {
-                    "id": sample_ids[is_new],
+                    "id": sample_ids[new_rows],
                     "survey_id": survey.pk,
-                    "code": parsed.codes[is_new],
-                    "site_code": parsed.sites[is_new],
+                    "code": parsed.codes[new_rows],
+                    "site_code": parsed.sites[new_rows],
                     "geom": [
-                        f"SRID=4326;POINT({lon!r} {lat!r})"
-                        for lon, lat in zip(
-                            parsed.lon[is_new].tolist(), parsed.lat[is_new].tolist(), strict=True
-                        )
+                        f"SRID=4326;POINT({x!r} {y!r})" for x, y in zip(lon, lat, strict=True)
                     ],
-                    "country_id": countries[is_new],
-                    "depth": parsed.depth[is_new],
-                    "sampled_on": parsed.dates[is_new],
+                    "country_id": countries[new_rows],
+                    "depth": parsed.depth[new_rows],
+                    "sampled_on": parsed.dates[new_rows],
                     "attributes": attribute_json,
                     **{grid.cell_field_name(size): codes for size, codes in cells.items()},
                 }
@@ -970,41 +970,48 @@ def _write(
         total_cells = sum(int(parsed.values[c.header].present.sum()) for c in cols.elements)
         done = 0
 
-        def blocks_for(rows: np.ndarray) -> Iterator[bytes]:
-            """All columns' rows for these file rows, in chunks of samples in id order."""
+        def column_rows(c: units.ElementColumn, rows: np.ndarray) -> ColumnRows:
+            values = parsed.values[c.header]
+            return ColumnRows(
+                analyte_id=analytes[c.header].pk,
+                element_id=elements[c.symbol],
+                values=units.ParsedValues(
+                    *(getattr(values, f)[rows] for f in units.ParsedValues.__slots__)
+                ),
+                factor=c.factor,
+            )
+
+        def blocks_for(rows: np.ndarray, first_id: int | None) -> Iterator[bytes]:
+            """Every column's rows for these file rows, element by element, samples in id order."""
             nonlocal done
             rows = rows[np.argsort(sample_ids[rows], kind="stable")]
-            for start in range(0, len(rows), MEASUREMENT_CHUNK_SAMPLES):
-                chunk = rows[start : start + MEASUREMENT_CHUNK_SAMPLES]
-                columns = [
-                    ColumnRows(
-                        analyte_id=analytes[c.header].pk,
-                        element_id=elements[c.symbol],
-                        values=units.ParsedValues(
-                            *(
-                                getattr(parsed.values[c.header], f)[chunk]
-                                for f in units.ParsedValues.__slots__
-                            )
-                        ),
-                        factor=c.factor,
-                    )
-                    for c in cols.elements
-                ]
-                yield from measurement_copy_blocks(sample_ids[chunk], columns)
-                done += sum(int(c.values.present.sum()) for c in columns)
+            for c in cols.elements:
+                column = column_rows(c, rows)
+                yield from measurement_copy_blocks(sample_ids[rows], [column], first_id=first_id)
+                count = int(column.values.present.sum())
+                if first_id is not None:
+                    first_id += count
+                done += count
                 progress("measurements", done, total_cells)
 
         # New samples: straight COPY. Samples already present may still lack some analytes
-        # (a later file adding elements), so their rows go through ON CONFLICT DO NOTHING.
-        for mask, direct in ((is_new, True), (~is_new, False)):
-            if not mask.any():
-                continue
-            added = _copy_measurements(cursor, blocks_for(np.flatnonzero(mask)), direct=direct)
-            report.measurements_added += added
-            if direct:
-                report.censored += sum(
-                    int(parsed.values[c.header].censored[mask].sum()) for c in cols.elements
-                )
+        # (a later file adding elements): their rows go in only where missing.
+        if n_new:
+            new_rows = np.flatnonzero(is_new)
+            count = sum(int(parsed.values[c.header].present[new_rows].sum()) for c in cols.elements)
+            first_id = int(_reserve_ids(cursor, Measurement._meta.db_table, count)[0])
+            report.measurements_added += _copy_measurements(
+                cursor, blocks_for(new_rows, first_id), direct=True
+            )
+            report.censored += sum(
+                int(parsed.values[c.header].censored[new_rows].sum()) for c in cols.elements
+            )
+        if skip_checks:
+            cursor.execute("SET LOCAL session_replication_role = origin")
+        if report.samples_skipped:
+            report.measurements_added += _copy_measurements(
+                cursor, blocks_for(np.flatnonzero(~is_new), None), direct=False
+            )
 
     report.samples_added = n_new
     survey.data_version += 1
@@ -1032,45 +1039,65 @@ def _write(
     )
 
 
+def _reserve_ids(cursor, table: str, count: int) -> np.ndarray:
+    """``count`` consecutive ids from ``table``'s identity sequence, in one round trip.
+
+    The caller holds a lock that keeps other writers of ``table`` from drawing ids meanwhile
+    (``_write``); the sequence then hands out numbers after the block.
+    """
+    if not count:
+        return np.zeros(0, dtype=np.int64)
+    cursor.execute(
+        "WITH seq AS (SELECT pg_get_serial_sequence(%s, 'id') AS name) "
+        "SELECT setval(seq.name, nextval(seq.name) + %s - 1) - %s + 1 FROM seq",
+        [table, count, count],
+    )
+    first = cursor.fetchone()[0]
+    return np.arange(first, first + count, dtype=np.int64)
+
+
 def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
+    """COPY measurement rows: ``direct`` rows (with ids) straight into the table; the others
+    through a temporary table, inserted only where the sample lacks that analyte."""
     table = Measurement._meta.db_table
-    target = table if direct else "ingest_measurements"
-    if not direct:
+    columns = ", ".join(MEASUREMENT_COLUMNS)
+    if direct:
+        sql = f"COPY {table} (id, {columns}) FROM STDIN WITH (FORMAT binary)"
+    else:
         # Only the loaded columns: a LIKE copy would keep id's NOT NULL without its default.
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS ingest_measurements ON COMMIT DROP AS "
-            f"SELECT {', '.join(MEASUREMENT_COLUMNS)} FROM {table} WITH NO DATA"
+            f"SELECT {columns} FROM {table} WITH NO DATA"
         )
         cursor.execute("TRUNCATE ingest_measurements")
-    sql = f"COPY {target} ({', '.join(MEASUREMENT_COLUMNS)}) FROM STDIN WITH (FORMAT binary)"
-    skip_checks = direct and _skip_reference_checks(cursor)
+        sql = f"COPY ingest_measurements ({columns}) FROM STDIN WITH (FORMAT binary)"
     with cursor.copy(sql) as copy:
         copy.write(COPY_HEADER)
         for block in blocks:
             copy.write(block)
         copy.write(COPY_TRAILER)
     if direct:
-        rows = cursor.rowcount
-        if skip_checks:
-            cursor.execute("SET LOCAL session_replication_role = origin")
-        return rows
+        return cursor.rowcount
+    cursor.execute("ANALYZE ingest_measurements")
     cursor.execute(
-        f"INSERT INTO {table} ({', '.join(MEASUREMENT_COLUMNS)}) "
-        f"SELECT {', '.join(MEASUREMENT_COLUMNS)} FROM ingest_measurements "
-        "ON CONFLICT (sample_id, analyte_id) DO NOTHING"
+        f"INSERT INTO {table} ({columns}) "
+        f"SELECT {', '.join('new.' + c for c in MEASUREMENT_COLUMNS)} FROM ingest_measurements new "
+        f"WHERE NOT EXISTS (SELECT FROM {table} old "
+        "WHERE old.sample_id = new.sample_id AND old.analyte_id = new.analyte_id)"
     )
     return cursor.rowcount
 
 
 def _skip_reference_checks(cursor) -> bool:
-    """Skip the per-row foreign-key checks of the measurement COPY where the role may.
+    """Skip the per-row foreign-key checks of the sample and measurement COPY where the role may.
 
-    Every row references a sample and an analyte this same transaction has just written (ids come
-    from their sequences and rows, module doc), so the checks cannot fail; run per row at commit
+    Every row references rows this same transaction has just read or written (the survey, its
+    countries, the new samples and analytes), so the checks cannot fail; run per row at commit
     they took over half of an ingest's time (benchmarks/ingest.py). ``session_replication_role =
     replica`` is how PostgreSQL's own bulk loaders skip them (pg_restore --disable-triggers); it
     needs a superuser, and without one the checks simply run. It is reset right after the COPY,
-    so the policy-version triggers on other tables fire as usual.
+    so the policy-version triggers on other tables fire as usual (the sample and measurement
+    tables have none).
     """
     cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     row = cursor.fetchone()

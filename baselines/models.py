@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.utils.translation import get_language
@@ -275,14 +276,16 @@ class Sample(models.Model):
     depth = models.CharField(max_length=40, blank=True)
     sampled_on = models.DateField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
-    cell_80k = models.CharField(max_length=16)
-    cell_40k = models.CharField(max_length=16)
-    cell_20k = models.CharField(max_length=16)
-    cell_10k = models.CharField(max_length=16)
-    cell_4k = models.CharField(max_length=16)
-    cell_2k = models.CharField(max_length=16)
-    cell_1k = models.CharField(max_length=16)
-    cell_500m = models.CharField(max_length=16)
+    # Cell codes compare byte by byte ("C" collation): ASCII codes sort the same, and the eight
+    # code indexes cost ingest half as much as under the database's locale.
+    cell_80k = models.CharField(max_length=16, db_collation="C")
+    cell_40k = models.CharField(max_length=16, db_collation="C")
+    cell_20k = models.CharField(max_length=16, db_collation="C")
+    cell_10k = models.CharField(max_length=16, db_collation="C")
+    cell_4k = models.CharField(max_length=16, db_collation="C")
+    cell_2k = models.CharField(max_length=16, db_collation="C")
+    cell_1k = models.CharField(max_length=16, db_collation="C")
+    cell_500m = models.CharField(max_length=16, db_collation="C")
 
     objects = SampleQuerySet.as_manager()
 
@@ -318,6 +321,11 @@ class Sample(models.Model):
         super().save(*args, **kwargs)
 
 
+# 16 heap pages (128 KiB, ~1,400 rows) per BRIN range: a sample's rows of one survey sit in one
+# range per element column, so reading one sample touches ~76 small ranges, not 76 MiB.
+MEASUREMENT_PAGES_PER_RANGE = 16
+
+
 class MeasurementQuerySet(models.QuerySet):
     def visible_to(self, viewer, *, scale_m: int | None = None) -> MeasurementQuerySet:
         """Measurements the viewer may see, optionally only those that may feed products at
@@ -336,11 +344,19 @@ class Measurement(models.Model):
 
     Censored values (below detection) have no ``value``; ``detection_limit`` holds the limit and
     statistics substitute half of it. ``element`` repeats ``analyte.element`` so that the
-    element-first index needs no join.
+    element index needs no join.
+
+    The largest table, written only by ingest's ``COPY`` and read element by element, is stored
+    as a bulk-loaded fact table (docs/architecture.md, "Measurement storage"): each ingest appends
+    its rows element by element, samples in id order, so one BRIN index over (element, analyte,
+    sample, id) finds any element's, sample's or row's pages at a fraction of a btree's write
+    cost. There is no btree: no primary-key index (ids come from the identity sequence, reserved
+    in blocks by ingest) and no unique (sample, analyte) index, a rule ingest keeps — one analyte
+    per column, sample ids new to the survey, one ingest per survey at a time — and
+    ``tests/test_ingest_storage.py`` checks.
     """
 
-    # No single-column indexes: sample is the head of the unique (sample, analyte) index and
-    # element of (element, sample); every index costs ingest time on the largest table.
+    # No btree index on the foreign keys either: the BRIN index serves sample lookups.
     sample = models.ForeignKey(
         Sample, on_delete=models.CASCADE, related_name="measurements", db_index=False
     )
@@ -361,14 +377,20 @@ class Measurement(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["sample", "analyte"], name="measurement_unique"),
             models.CheckConstraint(
                 condition=models.Q(censored=True, value__isnull=True, detection_limit__isnull=False)
                 | models.Q(censored=False, value__isnull=False),
                 name="measurement_value_or_censored",
             ),
         ]
-        indexes = [models.Index(fields=["element", "sample"], name="measurement_element_sample")]
+        indexes = [
+            BrinIndex(
+                fields=["element", "analyte", "sample", "id"],
+                name="measurement_brin",
+                pages_per_range=MEASUREMENT_PAGES_PER_RANGE,
+                autosummarize=True,
+            )
+        ]
 
     def __str__(self) -> str:
         shown = f"<{self.detection_limit:g}" if self.censored else f"{self.value:g}"
