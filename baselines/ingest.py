@@ -26,6 +26,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils.text import slugify
+from psycopg.copy import QueuedLibpqWriter
 
 from . import grid, units
 from .models import (
@@ -876,13 +877,27 @@ def _write(
     options: IngestOptions,
     medium: Medium,
     scale_m: int,
-    survey: Survey | None,
     limits: dict[str, float],
     report: IngestReport,
     sha256: str,
     file_name: str,
     progress: Progress,
 ) -> None:
+    # One writer of samples and measurements at a time (reads go on): the id blocks reserved
+    # below stay this ingest's, and an ingest that waited here sees what the one before it
+    # wrote (the survey it created, its file, its samples: Measurement keeps no unique index).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"LOCK TABLE {Sample._meta.db_table}, {Measurement._meta.db_table} "
+            "IN SHARE ROW EXCLUSIVE MODE"
+        )
+    problems = _Problems(file_name, options.max_errors)
+    survey = _survey_for(options, medium, scale_m, problems)
+    problems.raise_if_any()
+    if survey is not None and survey.ingestions.filter(sha256=sha256).exists():
+        report.already_ingested = True
+        report.samples_skipped = len(parsed.codes)
+        return
     if survey is None:
         survey = Survey.objects.create(
             name=options.survey,
@@ -908,13 +923,6 @@ def _write(
             survey.save()
 
     with connection.cursor() as cursor:
-        # One writer of samples and measurements at a time (reads go on): the id blocks reserved
-        # below stay this ingest's, and a second ingest of the same survey, waiting here, sees
-        # this one's samples as existing once it commits (Measurement keeps no unique index).
-        cursor.execute(
-            f"LOCK TABLE {Sample._meta.db_table}, {Measurement._meta.db_table} "
-            "IN SHARE ROW EXCLUSIVE MODE"
-        )
         existing = dict(Sample.objects.filter(survey=survey).values_list("code", "pk"))
         is_new = np.array([code not in existing for code in parsed.codes], dtype=bool)
         n_new = int(is_new.sum())
@@ -924,9 +932,8 @@ def _write(
         sample_ids = np.zeros(len(parsed.codes), dtype=np.int64)
         if report.samples_skipped:
             sample_ids[~is_new] = [existing[c] for c in parsed.codes[~is_new]]
+        new_rows = np.flatnonzero(is_new)
         if n_new:
-            progress("samples", 0, n_new)
-            new_rows = np.flatnonzero(is_new)
             cells = grid.cell_codes(parsed.lon[new_rows], parsed.lat[new_rows])
             # Ids in nested cell order: a cell's samples, and their measurements within each
             # element's run, sit together on disk.
@@ -934,31 +941,6 @@ def _write(
             new_rows = new_rows[order]
             cells = {size: codes[order] for size, codes in cells.items()}
             sample_ids[new_rows] = _reserve_ids(cursor, Sample._meta.db_table, n_new)
-            attrs = parsed.attributes.iloc[new_rows] if len(parsed.attributes.columns) else None
-            attribute_json = (
-                attrs.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-                if attrs is not None
-                else ["{}"] * n_new
-            )
-            lon, lat = parsed.lon[new_rows].tolist(), parsed.lat[new_rows].tolist()
-            frame = pd.DataFrame(
-                {
-                    "id": sample_ids[new_rows],
-                    "survey_id": survey.pk,
-                    "code": parsed.codes[new_rows],
-                    "site_code": parsed.sites[new_rows],
-                    "geom": [
-                        f"SRID=4326;POINT({x!r} {y!r})" for x, y in zip(lon, lat, strict=True)
-                    ],
-                    "country_id": countries[new_rows],
-                    "depth": parsed.depth[new_rows],
-                    "sampled_on": parsed.dates[new_rows],
-                    "attributes": attribute_json,
-                    **{grid.cell_field_name(size): codes for size, codes in cells.items()},
-                }
-            )
-            _copy_samples(cursor, frame)
-            progress("samples", n_new, n_new)
 
         preferred = _choose_preferred(cols.elements, options.prefer_methods)
         report.preferred = {s: m or "(as reported)" for s, m in preferred.items()}
@@ -968,41 +950,44 @@ def _write(
             analytes[column.header] = _analyte_for(survey, column, preferred, limits)
             report.element_columns[column.header] = describe_column(column)
         total_cells = sum(int(parsed.values[c.header].present.sum()) for c in cols.elements)
-        done = 0
-
-        def column_rows(c: units.ElementColumn, rows: np.ndarray) -> ColumnRows:
-            values = parsed.values[c.header]
-            return ColumnRows(
-                analyte_id=analytes[c.header].pk,
-                element_id=elements[c.symbol],
-                values=units.ParsedValues(
-                    *(getattr(values, f)[rows] for f in units.ParsedValues.__slots__)
-                ),
-                factor=c.factor,
-            )
+        counted = _Counter(total_cells, progress)
 
         def blocks_for(rows: np.ndarray, first_id: int | None) -> Iterator[bytes]:
             """Every column's rows for these file rows, element by element, samples in id order."""
-            nonlocal done
             rows = rows[np.argsort(sample_ids[rows], kind="stable")]
             for c in cols.elements:
-                column = column_rows(c, rows)
+                values = parsed.values[c.header]
+                column = ColumnRows(
+                    analyte_id=analytes[c.header].pk,
+                    element_id=elements[c.symbol],
+                    values=units.ParsedValues(
+                        *(getattr(values, f)[rows] for f in units.ParsedValues.__slots__)
+                    ),
+                    factor=c.factor,
+                )
                 yield from measurement_copy_blocks(sample_ids[rows], [column], first_id=first_id)
                 count = int(column.values.present.sum())
                 if first_id is not None:
                     first_id += count
-                done += count
-                progress("measurements", done, total_cells)
+                counted.add(count)
 
-        # New samples: straight COPY. Samples already present may still lack some analytes
-        # (a later file adding elements): their rows go in only where missing.
+        # New samples: their rows go straight in with ids (a big file's into a fresh partition).
+        # Rows for samples already present (a later file adding elements) go in only where that
+        # sample lacks that analyte.
         if n_new:
-            new_rows = np.flatnonzero(is_new)
+            progress("samples", 0, n_new)
+            frame = _sample_frame(parsed, new_rows, sample_ids, survey, countries, cells)
+            _copy_samples(cursor, frame)
+            progress("samples", n_new, n_new)
             count = sum(int(parsed.values[c.header].present[new_rows].sum()) for c in cols.elements)
             first_id = int(_reserve_ids(cursor, Measurement._meta.db_table, count)[0])
-            report.measurements_added += _copy_measurements(
-                cursor, blocks_for(new_rows, first_id), direct=True
-            )
+            blocks = blocks_for(new_rows, first_id)
+            if count >= settings.INGEST_PARTITION_MIN_ROWS:
+                ids = sample_ids[new_rows]
+                added = _load_partition(cursor, int(ids.min()), int(ids.max()) + 1, blocks)
+            else:
+                added = _copy_measurements(cursor, blocks, direct=True)
+            report.measurements_added += added
             report.censored += sum(
                 int(parsed.values[c.header].censored[new_rows].sum()) for c in cols.elements
             )
@@ -1012,6 +997,7 @@ def _write(
             report.measurements_added += _copy_measurements(
                 cursor, blocks_for(np.flatnonzero(~is_new), None), direct=False
             )
+        cursor.execute(f"ANALYZE {Sample._meta.db_table}")
 
     report.samples_added = n_new
     survey.data_version += 1
@@ -1056,28 +1042,34 @@ def _reserve_ids(cursor, table: str, count: int) -> np.ndarray:
     return np.arange(first, first + count, dtype=np.int64)
 
 
-def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
-    """COPY measurement rows: ``direct`` rows (with ids) straight into the table; the others
-    through a temporary table, inserted only where the sample lacks that analyte."""
-    table = Measurement._meta.db_table
-    columns = ", ".join(MEASUREMENT_COLUMNS)
-    if direct:
-        sql = f"COPY {table} (id, {columns}) FROM STDIN WITH (FORMAT binary)"
-    else:
-        # Only the loaded columns: a LIKE copy would keep id's NOT NULL without its default.
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS ingest_measurements ON COMMIT DROP AS "
-            f"SELECT {columns} FROM {table} WITH NO DATA"
-        )
-        cursor.execute("TRUNCATE ingest_measurements")
-        sql = f"COPY ingest_measurements ({columns}) FROM STDIN WITH (FORMAT binary)"
-    with cursor.copy(sql) as copy:
+def _copy_rows(cursor, table: str, blocks: Iterator[bytes], *, with_ids: bool = True) -> int:
+    """COPY binary measurement rows (from ``measurement_copy_blocks``) into ``table``."""
+    columns = ("id, " if with_ids else "") + ", ".join(MEASUREMENT_COLUMNS)
+    sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT binary)"
+    # A writer thread sends each block while numpy builds the next one.
+    raw = getattr(cursor, "cursor", cursor)  # psycopg's own cursor under Django's wrapper
+    with raw.copy(sql, writer=QueuedLibpqWriter(raw)) as copy:
         copy.write(COPY_HEADER)
         for block in blocks:
             copy.write(block)
         copy.write(COPY_TRAILER)
+    return cursor.rowcount
+
+
+def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
+    """COPY measurement rows: ``direct`` rows (with ids) straight into the table; the others
+    through a temporary table, inserted only where the sample lacks that analyte."""
+    table = Measurement._meta.db_table
     if direct:
-        return cursor.rowcount
+        return _copy_rows(cursor, table, blocks)
+    columns = ", ".join(MEASUREMENT_COLUMNS)
+    # Only the loaded columns: a LIKE copy would keep id's NOT NULL without its default.
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS ingest_measurements ON COMMIT DROP AS "
+        f"SELECT {columns} FROM {table} WITH NO DATA"
+    )
+    cursor.execute("TRUNCATE ingest_measurements")
+    _copy_rows(cursor, "ingest_measurements", blocks, with_ids=False)
     cursor.execute("ANALYZE ingest_measurements")
     cursor.execute(
         f"INSERT INTO {table} ({columns}) "
@@ -1086,6 +1078,90 @@ def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
         "WHERE old.sample_id = new.sample_id AND old.analyte_id = new.analyte_id)"
     )
     return cursor.rowcount
+
+
+# --- measurement partitions -----------------------------------------------------------------------
+
+PARTITION_PREFIX = f"{Measurement._meta.db_table}_s"
+
+
+def _brin_definition() -> str:
+    """The USING/WITH clause of Measurement's BRIN index, as each new partition must repeat it
+    to be attached without a rebuild."""
+    (index,) = Measurement._meta.indexes
+    columns = ", ".join(Measurement._meta.get_field(f).column for f in index.fields)
+    return (
+        f"USING brin ({columns}) WITH (pages_per_range = {index.pages_per_range}, "
+        f"autosummarize = {'on' if index.autosummarize else 'off'})"
+    )
+
+
+class _Counter:
+    """Measurement rows written so far, reported to ``progress``."""
+
+    def __init__(self, total: int, progress: Progress):
+        self.total, self.done, self.progress = total, 0, progress
+
+    def add(self, count: int) -> None:
+        self.done += count
+        self.progress("measurements", self.done, self.total)
+
+
+def _load_partition(cursor, low: int, high: int, blocks: Iterator[bytes]) -> int:
+    """Load the rows of new samples ``low`` … ``high - 1`` into a fresh partition; return the
+    number of rows.
+
+    The table is created bare, with a CHECK of its sample-id range, filled by ``COPY``, given
+    its BRIN index (built in one pass, every range summarised) and statistics, then attached:
+    the CHECK spares the attach a scan of the table, and the index is adopted as this
+    partition's part of Measurement's. All of it in the ingest's transaction, so a failed
+    ingest leaves no table behind.
+    """
+    table, name = Measurement._meta.db_table, f"{PARTITION_PREFIX}{low:d}"
+    cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    cursor.execute(
+        f"ALTER TABLE {name} ADD CONSTRAINT {name}_ids "
+        f"CHECK (sample_id >= {low:d} AND sample_id < {high:d})"
+    )
+    rows = _copy_rows(cursor, name, blocks)
+    cursor.execute(f"CREATE INDEX {name}_brin ON {name} {_brin_definition()}")
+    cursor.execute(f"ANALYZE {name}")
+    cursor.execute(
+        f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({low:d}) TO ({high:d})"
+    )
+    return rows
+
+
+def _sample_frame(
+    parsed: _Parsed,
+    rows: np.ndarray,
+    sample_ids: np.ndarray,
+    survey: Survey,
+    countries: np.ndarray,
+    cells: dict[int, np.ndarray],
+) -> pd.DataFrame:
+    """The new samples' rows (file ``rows`` in id order) as the sample table's columns."""
+    attrs = parsed.attributes.iloc[rows] if len(parsed.attributes.columns) else None
+    attribute_json = (
+        attrs.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+        if attrs is not None
+        else ["{}"] * len(rows)
+    )
+    lon, lat = parsed.lon[rows].tolist(), parsed.lat[rows].tolist()
+    return pd.DataFrame(
+        {
+            "id": sample_ids[rows],
+            "survey_id": survey.pk,
+            "code": parsed.codes[rows],
+            "site_code": parsed.sites[rows],
+            "geom": [f"SRID=4326;POINT({x!r} {y!r})" for x, y in zip(lon, lat, strict=True)],
+            "country_id": countries[rows],
+            "depth": parsed.depth[rows],
+            "sampled_on": parsed.dates[rows],
+            "attributes": attribute_json,
+            **{grid.cell_field_name(size): codes for size, codes in cells.items()},
+        }
+    )
 
 
 def _skip_reference_checks(cursor) -> bool:
@@ -1245,14 +1321,10 @@ def survey_ingest(
             options=options,
             medium=medium,
             scale_m=scale_m,
-            survey=survey,
             limits=limits,
             report=report,
             sha256=sha256,
             file_name=name,
             progress=progress,
         )
-        with connection.cursor() as cursor:
-            # Fresh statistics so the planner sees the new rows at the next query.
-            cursor.execute(f"ANALYZE {Sample._meta.db_table}, {Measurement._meta.db_table}")
     return report

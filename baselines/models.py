@@ -346,22 +346,37 @@ class Measurement(models.Model):
     statistics substitute half of it. ``element`` repeats ``analyte.element`` so that the
     element index needs no join.
 
-    The largest table, written only by ingest's ``COPY`` and read element by element, is stored
-    as a bulk-loaded fact table (docs/architecture.md, "Measurement storage"): each ingest appends
-    its rows element by element, samples in id order, so one BRIN index over (element, analyte,
-    sample, id) finds any element's, sample's or row's pages at a fraction of a btree's write
-    cost. There is no btree: no primary-key index (ids come from the identity sequence, reserved
-    in blocks by ingest) and no unique (sample, analyte) index, a rule ingest keeps — one analyte
-    per column, sample ids new to the survey, one ingest per survey at a time — and
-    ``tests/test_ingest_storage.py`` checks.
+    The largest table, written by ingest's ``COPY`` and read element by element, is stored as a
+    bulk-loaded fact table (docs/architecture.md, "Measurement storage"):
+
+    - it is partitioned by ranges of ``sample_id``: each ingest numbers its new samples in one
+      block and loads their rows into fresh partitions, filled (in parallel for big files),
+      indexed and attached in the ingest's transaction (``baselines.ingest``); rows written any
+      other way go to the default partition;
+    - each ingest writes its rows element by element, samples in id order, so one BRIN index
+      over (element, analyte, sample, id) finds any element's, sample's or row's pages at a
+      fraction of a btree's cost; there is no btree: no primary-key index (ids come from the
+      identity sequence, reserved in blocks by ingest) and no unique (sample, analyte) index, a
+      rule ingest keeps (one analyte per column, sample ids new to the survey, one ingest at a
+      time) and ``tests/test_ingest.py`` checks;
+    - the foreign keys are Django's only (``db_constraint=False``): a database constraint would
+      be re-checked row by row when a partition is attached. Deletes still cascade through
+      Django's collector.
     """
 
-    # No btree index on the foreign keys either: the BRIN index serves sample lookups.
     sample = models.ForeignKey(
-        Sample, on_delete=models.CASCADE, related_name="measurements", db_index=False
+        Sample,
+        on_delete=models.CASCADE,
+        related_name="measurements",
+        db_index=False,
+        db_constraint=False,
     )
     analyte = models.ForeignKey(
-        Analyte, on_delete=models.CASCADE, related_name="measurements", db_index=False
+        Analyte,
+        on_delete=models.CASCADE,
+        related_name="measurements",
+        db_index=False,
+        db_constraint=False,
     )
     element = models.ForeignKey(
         Element, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False

@@ -19,7 +19,7 @@ Steps (see benchmarks/README.md):
 4. Reference: the same measurement rows, exported from the table the ingest wrote (untimed), then
    ``COPY ... FROM STDIN (FORMAT binary)`` in 8 MiB blocks with psycopg 3 into a bare table (same
    column types, no indexes, no constraints), commit included. Also, for insight, the same COPY into
-   a copy of the real table (its identity column, indexes, check and deferred foreign keys).
+   a copy of the real table (its identity column, BRIN index and check; foreign keys if any).
 5. Print a summary table, the ratio ingest/raw, and the exact command line.
 
 The generated file goes to ``--out`` (default benchmarks/out, gitignored) and is deleted afterwards,
@@ -429,7 +429,7 @@ def child_main(args: argparse.Namespace) -> None:
     phases.wrap(grid, "cell_codes", "cells")
     phases.wrap(ingest, "_copy_samples", "copy_samples")
     phases.wrap(ingest, "_analyte_for", "analytes")
-    phases.wrap(ingest, "_copy_measurements", "copy_measurements")
+    phases.wrap(ingest, "_copy_rows", "copy_measurements")
     phases.wrap(ingest, "measurement_copy_blocks", "blocks", iterator=True)
 
     def sql_timer(execute, sql, params, many, context):
@@ -437,8 +437,16 @@ def child_main(args: argparse.Namespace) -> None:
         try:
             return execute(sql, params, many, context)
         finally:
-            if sql.lstrip().upper().startswith("ANALYZE"):
-                phases.add("analyze", time.perf_counter() - t)
+            head = sql.lstrip().upper()
+            for prefix, key in (
+                ("ANALYZE", "analyze"),
+                ("CREATE INDEX", "index"),
+                ("LOCK TABLE", "lock"),
+            ):
+                if head.startswith(prefix):
+                    phases.add(key, time.perf_counter() - t)
+            if "ATTACH PARTITION" in head:
+                phases.add("attach", time.perf_counter() - t)
 
     db_commit = connection.commit
 
@@ -488,12 +496,16 @@ def phase_rows(child: dict, wall: float) -> list[tuple[str, float]]:
     p = dict.fromkeys(
         ("sha256", "read", "parse", "validate", "parse_values", "concat", "duplicates",
          "countries", "write", "cells", "copy_samples", "analytes", "copy_measurements", "blocks",
-         "analyze", "commit"),
+         "analyze", "index", "attach", "lock", "commit"),
         0.0,
     ) | child["phases"]  # fmt: skip
     top = ("sha256", "read", "parse", "validate", "concat", "duplicates", "countries", "write",
-           "analyze", "commit")  # fmt: skip
-    in_write = p["cells"] + p["copy_samples"] + p["analytes"] + p["copy_measurements"]
+           "commit")  # fmt: skip
+    in_write = sum(
+        p[k]
+        for k in ("lock", "cells", "copy_samples", "analytes", "copy_measurements", "index",
+                  "analyze", "attach")
+    )  # fmt: skip
     return [
         ("process start, imports, django.setup()", child["setup_seconds"]),
         ("sha256 of the file", p["sha256"]),
@@ -504,15 +516,18 @@ def phase_rows(child: dict, wall: float) -> list[tuple[str, float]]:
         ("concatenate chunks + duplicate ids", p["concat"] + p["duplicates"]),
         ("assign countries", p["countries"]),
         ("write", p["write"]),
+        ("  wait for the ingest lock", p["lock"]),
         ("  grid cell codes", p["cells"]),
         ("  COPY samples (CSV)", p["copy_samples"]),
         ("  analytes (ORM, 76 get_or_create)", p["analytes"]),
         ("  COPY measurements (binary)", p["copy_measurements"]),
         ("    build binary rows (numpy)", p["blocks"]),
         ("    send + server (COPY FROM STDIN)", p["copy_measurements"] - p["blocks"]),
+        ("  BRIN index of the new partition", p["index"]),
+        ("  ANALYZE new partition + samples", p["analyze"]),
+        ("  attach the partition", p["attach"]),
         ("  rest of write (frames, ORM)", p["write"] - in_write),
-        ("ANALYZE", p["analyze"]),
-        ("commit (deferred FK checks)", p["commit"]),
+        ("commit", p["commit"]),
         ("rest of survey_ingest", child["service_seconds"] - sum(p[k] for k in top)),
         (
             "command wrapper, interpreter exit",

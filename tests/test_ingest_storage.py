@@ -1,0 +1,203 @@
+"""How ingest stores measurements: partitions, ids, element-major rows, the rules ingest keeps.
+
+Measurement has no unique (sample, analyte) index and no primary-key index (its docstring says
+why); these tests hold ingest to the rules that stand in for them, on every path a file takes:
+the default partition (small files), a fresh partition (big ones), a later file adding elements
+to existing samples, a failure midway, and two ingests of one file at once.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from django.db import connection, connections
+
+from baselines.ingest import PARTITION_PREFIX, IngestError, IngestOptions, survey_ingest
+from baselines.models import Measurement, Sample
+
+pytestmark = pytest.mark.django_db
+
+ELEMENTS = ["Cu_ppm", "Pb_ppm", "Zn_ppm", "As_ppm"]
+
+
+def survey_rows(n: int, *, elements=ELEMENTS, prefix: str = "S", seed: int = 1) -> list[list]:
+    """``n`` samples in Kansas with log-normal values, some censored."""
+    rng = np.random.default_rng(seed)
+    rows = [["sample_id", "longitude", "latitude", "country_iso3", *elements]]
+    for i in range(n):
+        values = [
+            f"<{0.5:g}" if rng.random() < 0.1 else f"{rng.lognormal(2, 1):.3f}" for _ in elements
+        ]
+        lon, lat = -101.5 + 6 * rng.random(), 37.5 + 2.5 * rng.random()
+        rows.append([f"{prefix}{i}", f"{lon:.5f}", f"{lat:.5f}", "USA", *values])
+    return rows
+
+
+def ingest(path, survey: str = "Storage survey"):
+    return survey_ingest(
+        path=path, options=IngestOptions(survey=survey, medium="topsoil", scale_km=10)
+    )
+
+
+def partitions() -> dict[str, tuple[str, int]]:
+    """Measurement's partitions: {name: (bound, rows)}."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'baselines_measurement'::regclass AND c.relkind = 'r'"
+        )
+        found = {}
+        for name, bound in cursor.fetchall():
+            cursor.execute(f"SELECT count(*) FROM {name}")
+            found[name] = (bound, cursor.fetchone()[0])
+    return found
+
+
+def partition_tables() -> set[str]:
+    """Every table named like an ingest partition, attached or not."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND relname LIKE %s",
+            [PARTITION_PREFIX.replace("_", "\\_") + "%"],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def assert_rules_hold() -> None:
+    """The rules ingest keeps in place of unique indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM baselines_measurement "
+            "GROUP BY sample_id, analyte_id HAVING count(*) > 1) d"
+        )
+        assert cursor.fetchone()[0] == 0, "a sample holds one row per analyte"
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM baselines_measurement "
+            "GROUP BY id HAVING count(*) > 1) d"
+        )
+        assert cursor.fetchone()[0] == 0, "ids are unique"
+        cursor.execute(
+            "SELECT count(*) FROM baselines_measurement m "
+            "LEFT JOIN baselines_sample s ON s.id = m.sample_id "
+            "LEFT JOIN baselines_analyte a ON a.id = m.analyte_id "
+            "WHERE s.id IS NULL OR a.id IS NULL OR a.element_id <> m.element_id"
+        )
+        assert cursor.fetchone()[0] == 0, "every row has its sample and its analyte's element"
+
+
+def test_small_file_goes_to_the_default_partition(write_csv):
+    before = partitions()
+    report = ingest(write_csv(survey_rows(50)))
+    assert report.measurements_added == 200
+    after = partitions()
+    assert set(after) == set(before), "no partition for a small file"
+    assert after["baselines_measurement_default"][1] - before["baselines_measurement_default"][1]
+    assert_rules_hold()
+
+
+def test_big_file_gets_its_own_partition_with_the_brin_index(write_csv, settings):
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    report = ingest(write_csv(survey_rows(300)))
+    ids = sorted(Sample.objects.filter(survey__name="Storage survey").values_list("pk", flat=True))
+    assert ids == list(range(ids[0], ids[0] + 300)), "one block of sample ids"
+    name = f"{PARTITION_PREFIX}{ids[0]}"
+    bound, rows = partitions()[name]
+    assert bound == f"FOR VALUES FROM ('{ids[0]}') TO ('{ids[-1] + 1}')"
+    assert rows == report.measurements_added == 1200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'measurement_brin'::regclass AND c.relname = %s",
+            [f"{name}_brin"],
+        )
+        assert cursor.fetchone()[0] == 1, "the partition's BRIN index is part of Measurement's"
+    assert_rules_hold()
+
+
+def test_rows_are_stored_element_by_element_with_consecutive_ids(write_csv, settings):
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    ingest(write_csv(survey_rows(200)))
+    rows = list(
+        Measurement.objects.filter(sample__survey__name="Storage survey")
+        .order_by("id")
+        .values_list("id", "element__symbol", "sample_id")
+    )
+    ids = [r[0] for r in rows]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    runs = [symbol for i, (_, symbol, _) in enumerate(rows) if i == 0 or rows[i - 1][1] != symbol]
+    assert runs == ["Cu", "Pb", "Zn", "As"], "one run of rows per element"
+    with connection.cursor() as cursor:
+        # Physical order is id order: the BRIN ranges stay narrow.
+        cursor.execute(
+            "SELECT id FROM baselines_measurement WHERE sample_id = ANY(%s) ORDER BY ctid",
+            [sorted({r[2] for r in rows})],
+        )
+        physical = [r[0] for r in cursor.fetchall()]
+    assert physical == ids
+
+
+def test_failure_after_the_partition_leaves_nothing(write_csv, settings, monkeypatch):
+    from baselines import ingest as ingest_module
+
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    before, tables = Measurement.objects.count(), partition_tables()
+    original = ingest_module._load_partition
+
+    def then_fail(*args, **kwargs):
+        original(*args, **kwargs)
+        raise RuntimeError("disk full after the partition")
+
+    monkeypatch.setattr(ingest_module, "_load_partition", then_fail)
+    with pytest.raises(RuntimeError):
+        ingest(write_csv(survey_rows(200)))
+    assert partition_tables() == tables, "the partition's table went with the transaction"
+    assert Measurement.objects.count() == before
+
+
+def test_later_file_adds_only_missing_analytes(write_csv, settings):
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    ingest(write_csv(survey_rows(100, elements=["Cu_ppm", "Pb_ppm"])))
+    report = ingest(
+        write_csv(survey_rows(100, elements=["Cu_ppm", "Pb_ppm", "Ni_ppm"]), name="more.csv")
+    )
+    assert report.samples_added == 0
+    assert report.measurements_added == 100, "only the Ni rows are new"
+    assert_rules_hold()
+
+
+def test_rejected_file_leaves_no_partition(write_csv, settings):
+    settings.INGEST_PARTITION_MIN_ROWS = 1
+    rows = survey_rows(30)
+    rows[5][4] = "lots"
+    before = partition_tables()
+    with pytest.raises(IngestError):
+        ingest(write_csv(rows))
+    assert partition_tables() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ingests_of_one_file_at_once_store_it_once(write_csv, settings):
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    path = write_csv(survey_rows(150))
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            ingest(path)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Sample.objects.filter(survey__name="Storage survey").count() == 150
+    assert Measurement.objects.filter(sample__survey__name="Storage survey").count() == 600
+    assert_rules_hold()
