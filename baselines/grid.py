@@ -272,21 +272,64 @@ def cell_at(lon: float, lat: float, size_m: int) -> Cell:
     return Cell(size_m, int(row[0]), int(col[0]))
 
 
+# Every scale is a multiple of the finest, so a point's row and column at any scale are its finest
+# row and column floor-divided by the ratio (indices_xy is an exact floor; the nesting tests check
+# cell_at agrees with Cell.parent for every dividing pair).
+_FINEST_M = SCALES_M[-1]
+assert all(size % _FINEST_M == 0 for size in SCALES_M)
+
+
+@lru_cache(maxsize=1)
+def _five_digits() -> np.ndarray:
+    """``"00000"`` … ``"99999"`` as a ``<U5`` array indexed by the number (2 MB, built once)."""
+    numbers = np.arange(100_000)[:, None]
+    digits = numbers // 10 ** np.arange(4, -1, -1) % 10 + ord("0")
+    return np.ascontiguousarray(digits, dtype=np.uint32).view("<U5").ravel()
+
+
+def format_codes(size_m: int, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`format_code`: an object array (row's shape) of Python str codes.
+
+    Each code is assembled in a fixed-width record (label, 5-digit row from a lookup table, dash,
+    5-digit column), the records are read as one ``<U`` string each and turned into str objects in
+    one pass. Any row or column outside 0…99,999 (none on this grid: rows stop at 29,439 and columns
+    at 69,759) is formatted one by one, with format_code's sign and width.
+    """
+    row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
+    flat_row, flat_col = row.ravel(), col.ravel()
+    label = SCALE_LABELS[size_m] + "-"
+    record = np.dtype(
+        [("label", f"<U{len(label)}"), ("row", "<U5"), ("dash", "<U1"), ("col", "<U5")]
+    )
+    odd = (flat_row < 0) | (flat_row > 99_999) | (flat_col < 0) | (flat_col > 99_999)
+    any_odd = bool(odd.any())
+    digits = _five_digits()
+    codes = np.empty(flat_row.shape, dtype=record)
+    codes["label"] = label
+    codes["dash"] = "-"
+    codes["row"] = digits[np.where(odd, 0, flat_row) if any_odd else flat_row]
+    codes["col"] = digits[np.where(odd, 0, flat_col) if any_odd else flat_col]
+    out = codes.view(f"<U{record.itemsize // 4}").astype(object)
+    if any_odd:
+        for i in np.flatnonzero(odd).tolist():
+            out[i] = format_code(size_m, int(flat_row[i]), int(flat_col[i]))
+    return out.reshape(row.shape)
+
+
 def cell_codes(
     lon: Iterable[float] | np.ndarray, lat: Iterable[float] | np.ndarray
 ) -> dict[int, np.ndarray]:
-    """Cell codes of WGS84 points at all 8 scales, vectorised: {size_m: array of codes}."""
+    """Cell codes of WGS84 points at all 8 scales, vectorised: {size_m: array of codes}.
+
+    Each array has the shape of the input and holds Python str (a 0-d input gives a str).
+    """
     x, y = project(*_checked_lonlat(lon, lat))
+    finest_row, finest_col = indices_xy(x, y, _FINEST_M)
     out: dict[int, np.ndarray] = {}
     for size in SCALES_M:
-        row, col = indices_xy(x, y, size)
-        label = np.full(row.shape, SCALE_LABELS[size] + "-", dtype=object)
-        out[size] = (
-            label
-            + np.char.zfill(row.astype(str), 5).astype(object)
-            + "-"
-            + np.char.zfill(col.astype(str), 5).astype(object)
-        )
+        factor = size // _FINEST_M
+        codes = format_codes(size, finest_row // factor, finest_col // factor)
+        out[size] = codes[()] if codes.ndim == 0 else codes
     return out
 
 

@@ -29,9 +29,11 @@ from baselines.grid import (
     SCALES_M,
     Cell,
     InvalidCellCode,
+    _checked_lonlat,
     cell_at,
     cell_codes,
     format_code,
+    format_codes,
     indices_xy,
     parse_code,
     project,
@@ -495,6 +497,104 @@ def test_vectorised_cell_codes_agree_with_cell_at_for_every_point_and_scale(poin
         assert list(codes[size]) == expected
     # Plain lists work too.
     assert list(cell_codes(lon_list, lat_list)[500]) == list(codes[500])
+
+
+def _reference_cell_codes(lon, lat) -> dict[int, np.ndarray]:
+    """cell_codes as it was before it built codes from a digit table: indices_xy at every scale,
+    np.char.zfill and object concatenation. Slow (~5 s for a million points) but plainly right."""
+    x, y = project(*_checked_lonlat(lon, lat))
+    out = {}
+    for size in SCALES_M:
+        row, col = indices_xy(x, y, size)
+        label = np.full(row.shape, SCALE_LABELS[size] + "-", dtype=object)
+        out[size] = (
+            label
+            + np.char.zfill(row.astype(str), 5).astype(object)
+            + "-"
+            + np.char.zfill(col.astype(str), 5).astype(object)
+        )
+    return out
+
+
+def _assert_same_codes(got: dict, expected: dict) -> None:
+    assert list(got) == list(expected) == list(SCALES_M)
+    for size in SCALES_M:
+        assert got[size].dtype == expected[size].dtype == object
+        assert got[size].shape == expected[size].shape
+        assert all(type(code) is str for code in got[size].flat)  # Python str, not np.str_
+        assert got[size].tolist() == expected[size].tolist(), size
+
+
+WORLD_CORNERS = [(180.0, 90.0), (-180.0, -90.0), (180.0, -90.0), (-180.0, 90.0), (0.0, 0.0)]
+
+
+@PROPERTY
+@given(st.lists(points, min_size=1, max_size=200), st.booleans())
+@example(WORLD_CORNERS, False)
+@example(WORLD_CORNERS + [(179.9999999, 89.9999999), (-179.9999999, -89.9999999)], True)
+def test_cell_codes_equal_the_reference_implementation_for_any_points(point_list, as_lists):
+    lon = [p[0] for p in point_list]
+    lat = [p[1] for p in point_list]
+    if not as_lists:
+        lon, lat = np.array(lon), np.array(lat)
+
+    _assert_same_codes(cell_codes(lon, lat), _reference_cell_codes(lon, lat))
+
+
+@PROPERTY
+@given(st.lists(points, min_size=2, max_size=60).filter(lambda p: len(p) % 2 == 0))
+def test_cell_codes_keep_the_shape_of_a_2d_input_like_the_reference(point_list):
+    lon = np.array([p[0] for p in point_list]).reshape(2, -1)
+    lat = np.array([p[1] for p in point_list]).reshape(2, -1)
+
+    _assert_same_codes(cell_codes(lon, lat), _reference_cell_codes(lon, lat))
+
+
+def test_cell_codes_of_a_scalar_point_are_str_like_the_reference():
+    got, expected = cell_codes(180.0, -90.0), _reference_cell_codes(180.0, -90.0)
+    for size in SCALES_M:
+        assert type(got[size]) is str
+        assert got[size] == expected[size]
+
+
+def test_cell_codes_of_no_points_are_empty_arrays():
+    # The reference failed here (np.char.zfill of an empty array); empty in, empty out.
+    for lon in ([], np.array([])):
+        codes = cell_codes(lon, lon)
+        assert list(codes) == list(SCALES_M)
+        for size in SCALES_M:
+            assert codes[size].dtype == object and codes[size].shape == (0,)
+
+
+def test_cell_codes_still_reject_points_outside_wgs84():
+    with pytest.raises(ValueError, match="not a WGS84"):
+        cell_codes([0.0, 180.0000001], [0.0, 0.0])
+
+
+indices = st.integers(-(10**7), 10**7) | st.integers(-10, 100_010) | st.integers(0, 99_999)
+
+
+@FAST_PROPERTY
+@given(scales, st.lists(st.tuples(indices, indices), min_size=1, max_size=50))
+@example(500, [(0, 0), (99_999, 99_999), (100_000, -1), (-12_345, 123_456), (29_439, 69_759)])
+def test_format_codes_formats_any_row_and_column_like_format_code_and_zfill(size, pairs):
+    # Rows and columns on this grid stay within 0…69,759; outside 0…99,999 the codes keep the
+    # sign and the extra digits exactly as format_code and the reference's zfill write them.
+    row = np.array([p[0] for p in pairs], dtype=np.int64)
+    col = np.array([p[1] for p in pairs], dtype=np.int64)
+
+    got = format_codes(size, row, col)
+
+    assert got.dtype == object and got.shape == row.shape
+    assert got.tolist() == [format_code(size, int(r), int(c)) for r, c in pairs]
+    zfilled = (
+        SCALE_LABELS[size]
+        + "-"
+        + np.char.zfill(row.astype(str), 5).astype(object)
+        + "-"
+        + np.char.zfill(col.astype(str), 5).astype(object)
+    )
+    assert got.tolist() == zfilled.tolist()
 
 
 @FAST_PROPERTY
