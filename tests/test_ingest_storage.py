@@ -128,7 +128,7 @@ def test_rows_are_stored_element_by_element_with_consecutive_ids(write_csv, sett
     ids = [r[0] for r in rows]
     assert ids == list(range(ids[0], ids[0] + len(ids)))
     runs = [symbol for i, (_, symbol, _) in enumerate(rows) if i == 0 or rows[i - 1][1] != symbol]
-    assert runs == ["Cu", "Pb", "Zn", "As"], "one run of rows per element"
+    assert runs == ["Cu", "Zn", "As", "Pb"], "one run of rows per element, in element order"
     with connection.cursor() as cursor:
         # Physical order is id order: the BRIN ranges stay narrow.
         cursor.execute(
