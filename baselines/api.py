@@ -9,7 +9,6 @@ from django.db.models import Count
 from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
@@ -24,6 +23,7 @@ from sharing.audit import audit_access, note_country_served
 
 from . import grid, units
 from .models import Country, Element, Measurement, Medium, Sample, Survey
+from .pagination import IdCursorPagination, IdWindowPagination
 from .statistics import summarise
 
 
@@ -55,13 +55,6 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
         raise ValidationError({"bbox": "expected west < east within ±180 and south < north ±90"})
     return west, south, east, north
-
-
-class IdCursorPagination(CursorPagination):
-    ordering = "id"
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 10_000
 
 
 # --- reference data ------------------------------------------------------------------------------
@@ -321,7 +314,7 @@ class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
     audit_label = "measurement"
     serializer_class = MeasurementSerializer
     filterset_class = MeasurementFilter
-    pagination_class = IdCursorPagination
+    pagination_class = IdWindowPagination
 
     def get_queryset(self):
         scope = request_scope(self.request)

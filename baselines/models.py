@@ -13,6 +13,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
+from django.db import connections
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -337,6 +338,17 @@ class MeasurementQuerySet(models.QuerySet):
     def preferred(self) -> MeasurementQuerySet:
         """Only each survey's preferred method per element, as maps and statistics use."""
         return self.filter(analyte__preferred=True)
+
+    def id_ceiling(self) -> int:
+        """The last id the table's sequence gave out (0 before the first): no row's id is above
+        it. Read from the sequence, as ``max(id)`` would read the whole table (it has no btree)."""
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(pg_sequence_last_value("
+                "pg_get_serial_sequence(%s, 'id')::regclass), 0)",
+                [self.model._meta.db_table],
+            )
+            return int(cursor.fetchone()[0])
 
 
 class Measurement(models.Model):

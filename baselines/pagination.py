@@ -1,0 +1,107 @@
+"""Cursor pagination for the API's sample and measurement lists, in id order.
+
+Samples have a primary-key index, so DRF's ``CursorPagination`` serves them as it is. The
+measurement table has no btree at all (docs/architecture.md §12, "Measurement storage"): there a
+page of ``ORDER BY id LIMIT n`` would sort every row the viewer may see. Ids rise with the rows'
+position in each partition, so the BRIN index finds the rows of a range of ids cheaply;
+``IdWindowPagination`` reads a page from windows of ids that grow until the page is full.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination
+
+
+class IdCursorPagination(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 10_000
+
+    def decode_cursor(self, request) -> Cursor | None:
+        # DRF answers a bad cursor with 404, which the API keeps for missing objects.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError(
+                {self.cursor_query_param: "not a cursor this API gave out"}
+            ) from None
+
+
+class IdWindowPagination(IdCursorPagination):
+    """Forward and backward pages in id order, each found window by window.
+
+    A page after id ``p`` asks for ids in ``(p, p + w]``, then the next ``growth`` times wider
+    window, and so on, until it holds a row more than the page size or passes the last id the
+    table's sequence gave out. A window's query touches only the block ranges its ids lie in,
+    so a page costs a few index probes and a sort of at most a few windows' rows, wherever the
+    viewer's visible rows are sparse (an element filter, an embargoed survey in between).
+    """
+
+    growth = 8
+
+    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list | None:
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        if not self.page_size:
+            return None
+        self.base_url = request.build_absolute_uri()
+        cursor = self.decode_cursor(request)
+        reverse = bool(cursor and cursor.reverse)
+        position = None
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = int(cursor.position)
+            except ValueError:
+                raise ValidationError(
+                    {self.cursor_query_param: "not a cursor this API gave out"}
+                ) from None
+        ceiling = queryset.model.objects.id_ceiling()
+        need = self.page_size + 1
+        if reverse:
+            rows = self._before(queryset, ceiling + 1 if position is None else position, need)
+        else:
+            rows = self._after(queryset, 0 if position is None else position, ceiling, need)
+        more = len(rows) > self.page_size
+        rows = rows[: self.page_size]
+        if reverse:
+            rows.reverse()
+        self.page = rows
+        self.has_next = more if not reverse else position is not None
+        self.has_previous = more if reverse else position is not None
+        self._first_id = rows[0].pk if rows else None
+        self._last_id = rows[-1].pk if rows else None
+        self._position = position
+        return rows
+
+    def _after(self, queryset: QuerySet, low: int, ceiling: int, need: int) -> list:
+        rows: list = []
+        window = need * 4
+        while len(rows) < need and low < ceiling:
+            high = min(low + window, ceiling)
+            rows += queryset.filter(id__gt=low, id__lte=high).order_by("id")[: need - len(rows)]
+            low, window = high, window * self.growth
+        return rows
+
+    def _before(self, queryset: QuerySet, high: int, need: int) -> list:
+        rows: list = []
+        window = need * 4
+        while len(rows) < need and high > 1:
+            low = max(high - window, 1)
+            rows += queryset.filter(id__gte=low, id__lt=high).order_by("-id")[: need - len(rows)]
+            high, window = low, window * self.growth
+        return rows
+
+    def get_next_link(self) -> str | None:
+        if not self.has_next:
+            return None
+        after = self._last_id if self._last_id is not None else self._position - 1
+        return self.encode_cursor(Cursor(offset=0, reverse=False, position=str(after)))
+
+    def get_previous_link(self) -> str | None:
+        if not self.has_previous:
+            return None
+        before = self._first_id if self._first_id is not None else self._position + 1
+        return self.encode_cursor(Cursor(offset=0, reverse=True, position=str(before)))

@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Measurement-list paging benchmark: one API page, sorted by id, on a table without an id btree.
+
+    .venv/bin/python benchmarks/ingest.py --samples 100000 --keep   # the world: chemearth_bench
+    .venv/bin/python benchmarks/api_pages.py
+
+On a database kept by ``ingest.py --keep`` (or ``--database``), times the pagination step of
+``/api/v1/measurements`` (the paginator's queries through the gate, rows fully read, no JSON) for
+a viewer who sees every row (a superuser), with DRF's ``CursorPagination`` (``ORDER BY id LIMIT
+n``, the sort of every visible row) as the reference and the portal's ``IdWindowPagination``
+(windows of ids): the first page, a page from the middle of the table, and the first page of one
+element. Prints the median of ``--repeat`` runs of each and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import common
+from common import command_line, database_exists, database_url, git_revision
+
+sys.path.insert(0, str(common.ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", default="chemearth_bench")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--limit", type=int, default=100)
+    args = parser.parse_args()
+    if not database_exists(args.database):
+        sys.exit(f"no database {args.database}: run benchmarks/ingest.py --keep first")
+    os.environ["DATABASE_URL"] = database_url(args.database)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chemearth.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from baselines.models import Element, Measurement
+    from baselines.pagination import IdCursorPagination, IdWindowPagination
+    from sharing.access import viewer_scope
+
+    user = get_user_model().objects.filter(is_superuser=True).first()
+    if user is None:
+        user = get_user_model().objects.create_superuser("bench-pages", "bench@example.org", None)
+    scope = viewer_scope(user)
+    rows = Measurement.objects.visible_to(scope).preferred()
+    total = Measurement.objects.count()
+    middle = Measurement.objects.id_ceiling() // 2
+    element = Element.objects.get(symbol="Cu")
+    factory = APIRequestFactory()
+
+    def page(paginator_class, queryset, position: int | None) -> int:
+        paginator = paginator_class()
+        query = {"limit": args.limit}
+        if position is not None:
+            from rest_framework.pagination import Cursor
+
+            paginator.base_url = "http://bench/api/v1/measurements/"
+            query["cursor"] = paginator.encode_cursor(Cursor(0, False, str(position))).split(
+                "cursor="
+            )[1]
+        request = Request(factory.get("/api/v1/measurements/", query))
+        found = paginator.paginate_queryset(queryset, request)
+        assert len(found) == args.limit, len(found)
+        return found[0].pk
+
+    cases = [
+        ("first page", rows, None),
+        ("page after the middle id", rows, middle),
+        ("first page of Cu", rows.filter(element=element), None),
+    ]
+    print(f"Measurement paging — git {git_revision()}, database {args.database}, "
+          f"{total:,} measurements, page of {args.limit}, median of {args.repeat}")  # fmt: skip
+    print(f"  {'case':<28}{'ORDER BY id ms':>16}{'id windows ms':>16}{'ratio':>8}")
+    for label, queryset, position in cases:
+        times = {}
+        for name, paginator_class in (("sort", IdCursorPagination), ("window", IdWindowPagination)):
+            firsts, samples = set(), []
+            page(paginator_class, queryset, position)  # warm-up
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                firsts.add(page(paginator_class, queryset, position))
+                samples.append(time.perf_counter() - start)
+            times[name] = (statistics.median(samples) * 1000, firsts)
+        assert times["sort"][1] == times["window"][1], "both paginators start at the same row"
+        ratio = times["window"][0] / times["sort"][0]
+        print(f"  {label:<28}{times['sort'][0]:>16.1f}{times['window'][0]:>16.1f}{ratio:>8.3f}")
+    print(f"\ncommand: {command_line()}")
+
+
+if __name__ == "__main__":
+    main()
