@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -21,6 +21,7 @@ from .models import (
     Sample,
     Survey,
 )
+from .pagination import rows_before
 
 
 class EstimatedCountPaginator(Paginator):
@@ -32,14 +33,34 @@ class EstimatedCountPaginator(Paginator):
         query = self.object_list.query
         if not query.where:
             with connection.cursor() as cursor:
+                # A partitioned table's own reltuples is only set by a manual ANALYZE: add up
+                # its partitions'.
                 cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT sum(greatest(l.reltuples, 0)) "
+                    "FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid "
+                    "WHERE t.isleaf) ELSE c.reltuples END::bigint "
+                    "FROM pg_class c WHERE c.oid = %s::regclass",
                     [self.object_list.model._meta.db_table],
                 )
                 estimate = cursor.fetchone()[0]
             if estimate and estimate > 100_000:
                 return estimate
         return super().count
+
+
+class NewestMeasurementsPaginator(EstimatedCountPaginator):
+    """Pages of measurements, newest first, read by windows of ids: the table has no btree to
+    sort by, and ``ORDER BY id DESC LIMIT 100`` would sort every row (baselines/pagination.py)."""
+
+    def page(self, number) -> Page:
+        number = self.validate_number(number)
+        rows = rows_before(
+            self.object_list,
+            Measurement.objects.id_ceiling() + 1,
+            self.per_page,
+            skip=(number - 1) * self.per_page,
+        )
+        return self._get_page(rows, number, self)
 
 
 @admin.register(Element)
@@ -206,7 +227,9 @@ class MeasurementAdmin(admin.ModelAdmin):
     list_select_related = ["sample", "element", "analyte__element", "analyte__survey"]
     raw_id_fields = ["sample", "analyte", "element"]
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
+    # Newest first only: sorting 100 million rows by a column has no index to use.
+    sortable_by = ()
+    paginator = NewestMeasurementsPaginator
 
 
 @admin.register(Ingestion)

@@ -13,6 +13,37 @@ from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
+GROWTH = 8  # each window of ids this many times wider than the last
+
+
+def rows_after(queryset: QuerySet, low: int, ceiling: int, need: int) -> list:
+    """The first ``need`` rows with ids above ``low`` (none is above ``ceiling``), in id order."""
+    rows: list = []
+    window = need * 4
+    while len(rows) < need and low < ceiling:
+        high = min(low + window, ceiling)
+        rows += queryset.filter(id__gt=low, id__lte=high).order_by("id")[: need - len(rows)]
+        low, window = high, window * GROWTH
+    return rows
+
+
+def rows_before(queryset: QuerySet, high: int, need: int, *, skip: int = 0) -> list:
+    """The ``need`` rows after the first ``skip`` with ids below ``high``, highest id first.
+
+    Skipped rows are counted window by window, not read, as ``OFFSET`` would read them."""
+    rows: list = []
+    window = (skip + need) * 4
+    while len(rows) < need and high > 1:
+        low = max(high - window, 1)
+        part = queryset.filter(id__gte=low, id__lt=high)
+        if skip and (n := part.count()) <= skip:
+            skip -= n
+        else:
+            rows += part.order_by("-id")[skip : skip + need - len(rows)]
+            skip = 0
+        high, window = low, window * GROWTH
+    return rows
+
 
 class IdCursorPagination(CursorPagination):
     ordering = "id"
@@ -33,14 +64,12 @@ class IdCursorPagination(CursorPagination):
 class IdWindowPagination(IdCursorPagination):
     """Forward and backward pages in id order, each found window by window.
 
-    A page after id ``p`` asks for ids in ``(p, p + w]``, then the next ``growth`` times wider
+    A page after id ``p`` asks for ids in ``(p, p + w]``, then the next ``GROWTH`` times wider
     window, and so on, until it holds a row more than the page size or passes the last id the
     table's sequence gave out. A window's query touches only the block ranges its ids lie in,
     so a page costs a few index probes and a sort of at most a few windows' rows, wherever the
     viewer's visible rows are sparse (an element filter, an embargoed survey in between).
     """
-
-    growth = 8
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list | None:
         self.request = request
@@ -61,9 +90,9 @@ class IdWindowPagination(IdCursorPagination):
         ceiling = queryset.model.objects.id_ceiling()
         need = self.page_size + 1
         if reverse:
-            rows = self._before(queryset, ceiling + 1 if position is None else position, need)
+            rows = rows_before(queryset, ceiling + 1 if position is None else position, need)
         else:
-            rows = self._after(queryset, 0 if position is None else position, ceiling, need)
+            rows = rows_after(queryset, 0 if position is None else position, ceiling, need)
         more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         if reverse:
@@ -74,24 +103,6 @@ class IdWindowPagination(IdCursorPagination):
         self._first_id = rows[0].pk if rows else None
         self._last_id = rows[-1].pk if rows else None
         self._position = position
-        return rows
-
-    def _after(self, queryset: QuerySet, low: int, ceiling: int, need: int) -> list:
-        rows: list = []
-        window = need * 4
-        while len(rows) < need and low < ceiling:
-            high = min(low + window, ceiling)
-            rows += queryset.filter(id__gt=low, id__lte=high).order_by("id")[: need - len(rows)]
-            low, window = high, window * self.growth
-        return rows
-
-    def _before(self, queryset: QuerySet, high: int, need: int) -> list:
-        rows: list = []
-        window = need * 4
-        while len(rows) < need and high > 1:
-            low = max(high - window, 1)
-            rows += queryset.filter(id__gte=low, id__lt=high).order_by("-id")[: need - len(rows)]
-            high, window = low, window * self.growth
         return rows
 
     def get_next_link(self) -> str | None:

@@ -9,7 +9,9 @@ On a database kept by ``ingest.py --keep`` (or ``--database``), times the pagina
 a viewer who sees every row (a superuser), with DRF's ``CursorPagination`` (``ORDER BY id LIMIT
 n``, the sort of every visible row) as the reference and the portal's ``IdWindowPagination``
 (windows of ids): the first page, a page from the middle of the table, and the first page of one
-element. Prints the median of ``--repeat`` runs of each and their ratio.
+element; and the admin's measurement list (numbered pages, newest first: ``ORDER BY -id``
+with ``OFFSET`` against ``NewestMeasurementsPaginator``), pages 1 and 500. Prints the median
+of ``--repeat`` runs of each and their ratio.
 """
 
 from __future__ import annotations
@@ -92,6 +94,29 @@ def main() -> None:
             times[name] = (statistics.median(samples) * 1000, firsts)
         assert times["sort"][1] == times["window"][1], "both paginators start at the same row"
         ratio = times["window"][0] / times["sort"][0]
+        print(f"  {label:<28}{times['sort'][0]:>16.1f}{times['window'][0]:>16.1f}{ratio:>8.3f}")
+
+    # The admin's measurement list: newest first, numbered pages of 100.
+    from baselines.admin import EstimatedCountPaginator, NewestMeasurementsPaginator
+
+    listed = Measurement.objects.select_related("sample", "element", "analyte").order_by("-pk")
+    header = f"{'ORDER BY -id ms':>16}{'id windows ms':>16}{'ratio':>8}"
+    print(f"\n  {'admin list, newest first':<28}{header}")
+    for number in (1, 500):
+        times = {}
+        for name, paginator_class in (
+            ("sort", EstimatedCountPaginator),
+            ("window", NewestMeasurementsPaginator),
+        ):
+            samples, firsts = [], set()
+            for _ in range(args.repeat + 1):
+                start = time.perf_counter()
+                firsts.add(paginator_class(listed, 100).page(number).object_list[0].pk)
+                samples.append(time.perf_counter() - start)
+            times[name] = (statistics.median(samples[1:]) * 1000, firsts)
+        assert times["sort"][1] == times["window"][1], "both paginators show the same rows"
+        ratio = times["window"][0] / times["sort"][0]
+        label = f"page {number}"
         print(f"  {label:<28}{times['sort'][0]:>16.1f}{times['window'][0]:>16.1f}{ratio:>8.3f}")
     print(f"\ncommand: {command_line()}")
 

@@ -9,12 +9,14 @@ it may not see between the rows it may.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from baselines.models import Country, Measurement, Survey
+from baselines.models import Country, Element, Measurement, Survey
+from baselines.pagination import rows_before
 from sharing.access import viewer_scope
 from sharing.models import ReleasePolicy, SurveyEmbargo
 from tests.test_ingest_storage import ingest, survey_rows
@@ -93,3 +95,41 @@ def test_a_bad_cursor_is_a_400_with_a_reason(client, surveys, path):
     response = client.get(f"{path}?cursor=not-a-cursor")
     assert response.status_code == 400
     assert response.json()["reason"] == {"cursor": "not a cursor this API gave out"}
+
+
+@pytest.mark.parametrize("skip", [0, 1, 99, 1000, 1479, 1480, 5000])
+def test_rows_before_skips_like_offset(surveys, skip):
+    everything = Measurement.objects.order_by("-id")
+    want = list(everything.values_list("id", flat=True)[skip : skip + 50])
+    got = rows_before(
+        Measurement.objects.all(), Measurement.objects.id_ceiling() + 1, 50, skip=skip
+    )
+    assert [m.pk for m in got] == want
+
+
+def test_admin_measurement_list_pages_newest_first(client, surveys):
+    admin = get_user_model().objects.create_superuser("pager", "pager@example.org", "x")
+    client.force_login(admin)
+    newest = list(Measurement.objects.order_by("-id").values_list("id", flat=True))
+    for page in (1, 2, 15):
+        response = client.get("/admin/baselines/measurement/", {"p": page})
+        assert response.status_code == 200
+        shown = [
+            int(pk)
+            for pk in re.findall(
+                r"/admin/baselines/measurement/(\d+)/change/", response.content.decode()
+            )
+        ]
+        assert shown == newest[(page - 1) * 100 : page * 100]
+    zinc = client.get(
+        "/admin/baselines/measurement/", {"element__id__exact": Element.objects.get(symbol="Zn").pk}
+    )
+    shown = [
+        int(pk)
+        for pk in re.findall(r"/admin/baselines/measurement/(\d+)/change/", zinc.content.decode())
+    ]
+    assert shown == list(
+        Measurement.objects.filter(element__symbol="Zn")
+        .order_by("-id")
+        .values_list("id", flat=True)[:100]
+    )
