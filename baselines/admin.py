@@ -7,6 +7,7 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from leaflet.admin import LeafletGeoAdmin
 
@@ -138,6 +139,34 @@ class SurveyAdmin(admin.ModelAdmin):
         from django.db.models import Count
 
         return super().get_queryset(request).annotate(n_samples=Count("samples", distinct=True))
+
+    def get_deleted_objects(self, objs, request):
+        """The delete confirmation lists each survey with the number of its samples: Django's
+        list of every related object would read millions of rows."""
+        surveys = list(objs)
+        ids = [s.pk for s in surveys]
+        # Samples are counted by index; counting the measurements would read them all.
+        samples = Sample.objects.filter(survey__in=ids).count()
+        to_delete = [
+            format_html(
+                "{}: {} — {}",
+                capfirst(Survey._meta.verbose_name),
+                survey,
+                _("%(samples)s samples with their measurements")
+                % {"samples": f"{survey.samples.count():,}"},
+            )
+            for survey in surveys
+        ]
+        model_count = {
+            Survey._meta.verbose_name_plural: len(surveys),
+            Sample._meta.verbose_name_plural: samples,
+        }
+        perms_needed = {
+            model._meta.verbose_name
+            for model in (Survey, Sample, Measurement, Analyte, Ingestion)
+            if not request.user.has_perm(f"baselines.delete_{model._meta.model_name}")
+        }
+        return to_delete, model_count, perms_needed, []
 
     @admin.display(description=_("scale"), ordering="scale_m")
     def scale_label(self, obj: Survey) -> str:

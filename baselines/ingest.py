@@ -40,6 +40,7 @@ from .models import (
     Sample,
     Survey,
 )
+from .storage import PARTITION_PREFIX, lock_for_writing
 
 CHUNK_ROWS = 50_000
 
@@ -887,10 +888,7 @@ def _write(
     # below stay this ingest's, and an ingest that waited here sees what the one before it
     # wrote (the survey it created, its file, its samples: Measurement keeps no unique index).
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"LOCK TABLE {Sample._meta.db_table}, {Measurement._meta.db_table} "
-            "IN SHARE ROW EXCLUSIVE MODE"
-        )
+        lock_for_writing(cursor)
     problems = _Problems(file_name, options.max_errors)
     survey = _survey_for(options, medium, scale_m, problems)
     problems.raise_if_any()
@@ -1087,8 +1085,6 @@ def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
 
 
 # --- measurement partitions -----------------------------------------------------------------------
-
-PARTITION_PREFIX = f"{Measurement._meta.db_table}_s"
 
 
 def _brin_definition() -> str:

@@ -13,7 +13,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import connections
+from django.db import connections, transaction
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -156,6 +156,20 @@ class SurveyQuerySet(models.QuerySet):
         )
         return f"{agg['n']}.{agg['total'] or 0}.{agg['last'] or 0}"
 
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete these surveys with all their data. Samples and measurements go first, by SQL
+        and by dropping whole partitions (``baselines.storage``): Django's collector would read
+        every one of them into memory to delete them."""
+        from .storage import delete_survey_rows
+
+        with transaction.atomic(using=self.db, savepoint=False):
+            rows = delete_survey_rows(list(self.values_list("pk", flat=True)))
+            total, per_model = super().delete()
+        for label, count in rows.items():
+            if count:
+                per_model[label] = per_model.get(label, 0) + count
+        return total + sum(rows.values()), per_model
+
 
 class Survey(models.Model):
     """A dataset as delivered by a survey: one medium, one sampling scale, one campaign."""
@@ -189,6 +203,12 @@ class Survey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def delete(self, using=None, keep_parents=False) -> tuple[int, dict[str, int]]:
+        # The queryset's delete knows how to remove millions of rows; keep one path.
+        deleted = type(self).objects.using(using or self._state.db).filter(pk=self.pk).delete()
+        self.pk = None
+        return deleted
 
     @property
     def scale_km(self) -> float:

@@ -37,11 +37,16 @@ def _changed(reason: str) -> None:
     transaction.on_commit(lambda: visibility_changed.send(sender=None, reason=reason))
 
 
-@receiver(post_save)
-@receiver(post_delete)
 def _policy_tables_changed(sender, **kwargs) -> None:
-    if sender in WATCHED:
-        _changed(sender.__name__)
+    _changed(sender.__name__)
+
+
+# Connected per model: a receiver for every sender would make Django's delete collector load
+# each cascaded row (it fast-deletes only models without delete receivers), e.g. every
+# measurement of a survey, one object at a time.
+for _model in WATCHED:
+    post_save.connect(_policy_tables_changed, sender=_model)
+    post_delete.connect(_policy_tables_changed, sender=_model)
 
 
 @receiver(m2m_changed)

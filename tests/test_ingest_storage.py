@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, connections
 
 from baselines.ingest import PARTITION_PREFIX, IngestError, IngestOptions, survey_ingest
-from baselines.models import Measurement, Sample
+from baselines.models import Measurement, Sample, Survey
 
 pytestmark = pytest.mark.django_db
 
@@ -200,4 +200,66 @@ def test_two_ingests_of_one_file_at_once_store_it_once(write_csv, settings):
     assert errors == []
     assert Sample.objects.filter(survey__name="Storage survey").count() == 150
     assert Measurement.objects.filter(sample__survey__name="Storage survey").count() == 600
+    assert_rules_hold()
+
+
+# --- deleting a survey ----------------------------------------------------------------------------
+
+
+def two_surveys(write_csv) -> dict[str, list[tuple]]:
+    """Surveys A and B, each a big file (its own partition) and a small one (the default
+    partition); B's measurement rows as (id, sample code, element, value)."""
+    for name, seed in (("A", 1), ("B", 2)):
+        ingest(write_csv(survey_rows(60, prefix=f"{name}big", seed=seed), f"{name}1.csv"), name)
+        ingest(write_csv(survey_rows(5, prefix=f"{name}small", seed=seed), f"{name}2.csv"), name)
+    rows = Measurement.objects.filter(sample__survey__name="B").order_by("id")
+    return list(rows.values_list("id", "sample__code", "element__symbol", "value"))
+
+
+def test_deleting_a_survey_drops_its_partition_and_keeps_the_others(write_csv, settings):
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    b_rows = two_surveys(write_csv)
+    a = Survey.objects.get(name="A")
+    a_first = Sample.objects.filter(survey=a).order_by("pk").values_list("pk", flat=True)[0]
+    assert f"{PARTITION_PREFIX}{a_first}" in partitions()
+
+    total, per_model = a.delete()
+
+    assert per_model["baselines.Measurement"] == 65 * 4
+    assert per_model["baselines.Sample"] == 65
+    assert per_model["baselines.Survey"] == 1 and a.pk is None
+    assert f"{PARTITION_PREFIX}{a_first}" not in partition_tables(), "dropped, not emptied"
+    assert not Sample.objects.filter(survey__name="A").exists()
+    assert not Measurement.objects.filter(sample__code__startswith="A").exists()
+    assert (
+        list(
+            Measurement.objects.order_by("id").values_list(
+                "id", "sample__code", "element__symbol", "value"
+            )
+        )
+        == b_rows
+    )
+    assert_rules_hold()
+
+
+def test_deleting_surveys_through_a_queryset_and_the_admin(write_csv, settings, client):
+    from django.contrib.auth import get_user_model
+
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    tables_before = partition_tables()
+    two_surveys(write_csv)
+    client.force_login(get_user_model().objects.create_superuser("deleter", "d@example.org", "x"))
+    b = Survey.objects.get(name="B")
+    page = client.get(f"/admin/baselines/survey/{b.pk}/delete/")
+    assert page.status_code == 200
+    assert "65 samples with their measurements" in page.content.decode()
+    assert (
+        client.post(f"/admin/baselines/survey/{b.pk}/delete/", {"post": "yes"}).status_code == 302
+    )
+    assert not Survey.objects.filter(name="B").exists()
+    assert Measurement.objects.filter(sample__survey__name="A").count() == 65 * 4
+
+    total, per_model = Survey.objects.filter(name="A").delete()
+    assert per_model["baselines.Measurement"] == 65 * 4
+    assert partition_tables() <= tables_before, "every ingest partition went with its survey"
     assert_rules_hold()
