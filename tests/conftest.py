@@ -127,9 +127,23 @@ def tile_root():
     return settings.TILE_ROOT
 
 
+DB_FIXTURES = {
+    "db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+    "live_server",
+}  # fmt: skip
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(
+        DB_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
-def reference_data(django_db_setup, django_db_blocker):
+def reference_data(request, django_db_setup, django_db_blocker):
     """A reused test database may have been left flushed by an interrupted run."""
+    if not any(_uses_database(item) for item in request.session.items):
+        return  # pytest-django set up no test database (e.g. tests/test_grid.py alone)
     with django_db_blocker.unblock():
         ensure_reference_data()
 
