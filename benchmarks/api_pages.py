@@ -17,15 +17,10 @@ of ``--repeat`` runs of each and their ratio.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
-import common
-from common import command_line, database_exists, database_url, git_revision
-
-sys.path.insert(0, str(common.ROOT))
+from common import command_line, git_revision, setup_django_on_kept
 
 
 def main() -> None:
@@ -34,13 +29,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--limit", type=int, default=100)
     args = parser.parse_args()
-    if not database_exists(args.database):
-        sys.exit(f"no database {args.database}: run benchmarks/ingest.py --keep first")
-    os.environ["DATABASE_URL"] = database_url(args.database)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chemearth.settings")
-    import django
-
-    django.setup()
+    setup_django_on_kept(args.database)
     from django.contrib.auth import get_user_model
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory

@@ -56,6 +56,19 @@ def database_exists(name: str) -> bool:
         return bool(conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone())
 
 
+def setup_django_on_kept(name: str) -> None:
+    """Point Django at a database an earlier run kept (``ingest.py --keep``) and set it up."""
+    if not database_exists(name):
+        sys.exit(f"no database {name}: run benchmarks/ingest.py --keep first")
+    os.environ["DATABASE_URL"] = database_url(name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chemearth.settings")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
 def command_line() -> str:
     """The command that produced the figures, as one would type it in the repository."""
     exe = sys.executable

@@ -15,15 +15,10 @@ cascade, which read every measurement into memory and deleted them by id, did no
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
-import common
-from common import command_line, database_exists, database_url, git_revision
-
-sys.path.insert(0, str(common.ROOT))
+from common import command_line, git_revision, setup_django_on_kept
 
 
 class Rollback(Exception):
@@ -35,13 +30,7 @@ def main() -> None:
     parser.add_argument("--database", default="chemearth_bench")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    if not database_exists(args.database):
-        sys.exit(f"no database {args.database}: run benchmarks/ingest.py --keep first")
-    os.environ["DATABASE_URL"] = database_url(args.database)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chemearth.settings")
-    import django
-
-    django.setup()
+    setup_django_on_kept(args.database)
     from django.db import transaction
     from django.db.models import Count
 
