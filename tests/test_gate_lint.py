@@ -31,6 +31,7 @@ ALLOWED = {
     "sharing/access.py": "the gate itself",
     "baselines/models.py": "the queryset methods that delegate to the gate",
     "baselines/ingest.py": "writes (ingestion)",
+    "baselines/storage.py": "the storage layout: the writers' lock, partitions, deletes",
     "baselines/admin.py": "the admin, staff only (staff see everything)",
     "sharing/demo.py": "demo set-up, writes",
     "baselines/management/commands/ingest.py": "management command that only writes",
