@@ -787,6 +787,9 @@ def _binary_copy_rows(arrays: dict[str, np.ndarray], layout: list[tuple[str, str
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
+# Samples per numpy block of COPY rows: a block (~4 MB) stays in the CPU's cache while its
+# eight fields are written one after the other.
+BLOCK_SAMPLES = 65_536
 MEASUREMENT_COLUMNS = (
     "sample_id",
     "analyte_id",
@@ -821,41 +824,52 @@ def measurement_copy_blocks(
     """
     next_id = first_id
     for column in columns:
-        v = column.values
-        censored = v.censored & v.present
-        has_dl = ~np.isnan(v.detection_limit)
-        masks = {
-            ("f8", "null"): v.present & ~censored & ~has_dl,
-            ("f8", "f8"): v.present & ~censored & has_dl,
-            ("null", "f8"): censored,
+        for start in range(0, len(sample_ids), BLOCK_SAMPLES):
+            part = slice(start, start + BLOCK_SAMPLES)
+            for arrays, layout in _column_blocks(column, part, sample_ids[part]):
+                if next_id is not None:
+                    count = len(arrays["sample_id"])
+                    arrays["id"] = np.arange(next_id, next_id + count, dtype=np.int64)
+                    layout.insert(0, ("id", "i8"))
+                    next_id += count
+                yield _binary_copy_rows(arrays, layout)
+
+
+def _column_blocks(column: ColumnRows, part: slice, sample_ids: np.ndarray):
+    """(arrays, layout) of one column's rows for one slice of samples, per NULL pattern."""
+    v = column.values
+    present, value = v.present[part], v.value[part]
+    censored = v.censored[part] & present
+    detection_limit = v.detection_limit[part]
+    has_dl = ~np.isnan(detection_limit)
+    masks = {
+        ("f8", "null"): present & ~censored & ~has_dl,
+        ("f8", "f8"): present & ~censored & has_dl,
+        ("null", "f8"): censored,
+    }
+    for (value_kind, dl_kind), mask in masks.items():
+        count = int(mask.sum())
+        if not count:
+            continue
+        arrays = {
+            "sample_id": sample_ids[mask],
+            "analyte_id": np.full(count, column.analyte_id, dtype=np.int64),
+            "element_id": np.full(count, column.element_id, dtype=np.int64),
+            "value": value[mask] * column.factor,
+            "censored": censored[mask].astype(np.uint8),
+            "detection_limit": detection_limit[mask] * column.factor,
+            "reported_value": np.where(censored[mask], detection_limit[mask], value[mask]),
         }
-        for (value_kind, dl_kind), mask in masks.items():
-            count = int(mask.sum())
-            if not count:
-                continue
-            arrays = {
-                "sample_id": sample_ids[mask],
-                "analyte_id": np.full(count, column.analyte_id, dtype=np.int64),
-                "element_id": np.full(count, column.element_id, dtype=np.int64),
-                "value": v.value[mask] * column.factor,
-                "censored": censored[mask].astype(np.uint8),
-                "detection_limit": v.detection_limit[mask] * column.factor,
-                "reported_value": np.where(censored[mask], v.detection_limit[mask], v.value[mask]),
-            }
-            layout = [
-                ("sample_id", "i8"),
-                ("analyte_id", "i8"),
-                ("element_id", "i8"),
-                ("value", value_kind),
-                ("censored", "bool"),
-                ("detection_limit", dl_kind),
-                ("reported_value", "f8"),
-            ]
-            if next_id is not None:
-                arrays["id"] = np.arange(next_id, next_id + count, dtype=np.int64)
-                layout.insert(0, ("id", "i8"))
-                next_id += count
-            yield _binary_copy_rows(arrays, layout)
+        layout = [
+            ("sample_id", "i8"),
+            ("analyte_id", "i8"),
+            ("element_id", "i8"),
+            ("value", value_kind),
+            ("censored", "bool"),
+            ("detection_limit", dl_kind),
+            ("reported_value", "f8"),
+        ]
+        yield arrays, layout
 
 
 def _copy_samples(cursor, rows: pd.DataFrame) -> None:

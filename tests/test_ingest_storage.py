@@ -139,6 +139,36 @@ def test_rows_are_stored_element_by_element_with_consecutive_ids(write_csv, sett
     assert physical == ids
 
 
+@pytest.mark.parametrize("block", [7, 64])
+def test_rows_built_in_small_blocks_are_the_same_rows(write_csv, settings, monkeypatch, block):
+    """COPY rows are built per slice of samples (``BLOCK_SAMPLES``); slices change nothing stored
+    but the order of rows within an element."""
+    settings.INGEST_PARTITION_MIN_ROWS = 100
+    rows = survey_rows(150)
+    ingest(write_csv(rows, "whole.csv"), "Whole blocks")
+    monkeypatch.setattr("baselines.ingest.BLOCK_SAMPLES", block)
+    ingest(write_csv(rows, "sliced.csv"), "Small blocks")
+
+    def stored(survey: str) -> list[tuple]:
+        return sorted(
+            Measurement.objects.filter(sample__survey__name=survey).values_list(
+                "sample__code", "element__symbol", "value", "censored", "detection_limit",
+                "reported_value",
+            )
+        )  # fmt: skip
+
+    assert stored("Small blocks") == stored("Whole blocks")
+    assert len(stored("Small blocks")) == 150 * 4
+    symbols = list(
+        Measurement.objects.filter(sample__survey__name="Small blocks")
+        .order_by("id")
+        .values_list("element__symbol", flat=True)
+    )
+    runs = [s for i, s in enumerate(symbols) if i == 0 or symbols[i - 1] != s]
+    assert runs == ["Cu", "Zn", "As", "Pb"], "still one run of rows per element"
+    assert_rules_hold()
+
+
 def test_failure_after_the_partition_leaves_nothing(write_csv, settings, monkeypatch):
     from baselines import ingest as ingest_module
 
