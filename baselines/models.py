@@ -382,18 +382,19 @@ class Measurement(models.Model):
     bulk-loaded fact table (docs/architecture.md, "Measurement storage"):
 
     - it is partitioned by ranges of ``sample_id``: each ingest numbers its new samples in one
-      block and loads their rows into fresh partitions, filled (in parallel for big files),
-      indexed and attached in the ingest's transaction (``baselines.ingest``); rows written any
+      block, and a big file's rows go into a fresh partition, filled, indexed and attached in
+      the ingest's transaction (``baselines.ingest``); rows of small files and rows written any
       other way go to the default partition;
     - each ingest writes its rows element by element, samples in id order, so one BRIN index
       over (element, analyte, sample, id) finds any element's, sample's or row's pages at a
       fraction of a btree's cost; there is no btree: no primary-key index (ids come from the
       identity sequence, reserved in blocks by ingest) and no unique (sample, analyte) index, a
-      rule ingest keeps (one analyte per column, sample ids new to the survey, one ingest at a
-      time) and ``tests/test_ingest.py`` checks;
+      rule ingest keeps (one analyte per column, sample ids new to the survey, one writer at a
+      time, ``baselines.storage.lock_for_writing``) and ``tests/test_ingest_storage.py`` checks;
     - the foreign keys are Django's only (``db_constraint=False``): a database constraint would
-      be re-checked row by row when a partition is attached. Deletes still cascade through
-      Django's collector.
+      be re-checked row by row when a partition is attached. Deleting a sample or an analyte
+      cascades through Django's collector (one DELETE per batch); deleting a survey drops its
+      partitions (``Survey.objects.delete``).
     """
 
     sample = models.ForeignKey(
