@@ -64,12 +64,13 @@ def delete_survey_rows(survey_ids: list[int]) -> dict[str, int]:
                 [survey_ids, low, high],
             )
             (only_these,) = cursor.fetchone()
-            if only_these is None:  # no samples left at all: an orphan of an older delete
-                cursor.execute(f"SELECT count(*) = 0 FROM {name}")
-                only_these = cursor.fetchone()[0]
-            if only_these:
-                cursor.execute(f"SELECT count(*) FROM {name}")
-                counts[Measurement._meta.label] += cursor.fetchone()[0]
+            if only_these is False:
+                continue
+            cursor.execute(f"SELECT count(*) FROM {name}")
+            (rows,) = cursor.fetchone()
+            # No samples left in the range (None): an orphan of an older delete, dropped if empty.
+            if only_these or rows == 0:
+                counts[Measurement._meta.label] += rows
                 cursor.execute(f"DROP TABLE {name}")
                 dropped.append((low, high))
         cursor.execute(
