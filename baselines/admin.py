@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.core.paginator import Page, Paginator
 from django.db import connection
+from django.db.models import CASCADE, Count
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
@@ -136,35 +138,45 @@ class SurveyAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
         return super().get_queryset(request).annotate(n_samples=Count("samples", distinct=True))
 
     def get_deleted_objects(self, objs, request):
         """The delete confirmation lists each survey with the number of its samples: Django's
-        list of every related object would read millions of rows."""
+        list of every related object would read millions of rows. As Django's does, it names
+        the kinds of rows going with the surveys that the user may not delete."""
         surveys = list(objs)
-        ids = [s.pk for s in surveys]
         # Samples are counted by index; counting the measurements would read them all.
-        samples = Sample.objects.filter(survey__in=ids).count()
+        per_survey = dict(
+            Sample.objects.filter(survey__in=surveys)
+            .values("survey")
+            .annotate(n=Count("pk"))
+            .values_list("survey", "n")
+        )
         to_delete = [
             format_html(
                 "{}: {} — {}",
                 capfirst(Survey._meta.verbose_name),
                 survey,
                 _("%(samples)s samples with their measurements")
-                % {"samples": f"{survey.samples.count():,}"},
+                % {"samples": f"{per_survey.get(survey.pk, 0):,}"},
             )
             for survey in surveys
         ]
         model_count = {
             Survey._meta.verbose_name_plural: len(surveys),
-            Sample._meta.verbose_name_plural: samples,
+            Sample._meta.verbose_name_plural: sum(per_survey.values()),
         }
+        cascaded = [Survey, Measurement] + [
+            rel.related_model
+            for rel in Survey._meta.related_objects
+            if (rel.one_to_many or rel.one_to_one) and rel.on_delete is CASCADE
+        ]
         perms_needed = {
             model._meta.verbose_name
-            for model in (Survey, Sample, Measurement, Analyte, Ingestion)
-            if not request.user.has_perm(f"baselines.delete_{model._meta.model_name}")
+            for model in cascaded
+            if not request.user.has_perm(
+                f"{model._meta.app_label}.{get_permission_codename('delete', model._meta)}"
+            )
         }
         return to_delete, model_count, perms_needed, []
 
