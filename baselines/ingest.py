@@ -1004,7 +1004,7 @@ def _write(
                 ids = sample_ids[new_rows]
                 added = _load_partition(cursor, int(ids.min()), int(ids.max()) + 1, blocks)
             else:
-                added = _copy_measurements(cursor, blocks, direct=True)
+                added = _copy_rows(cursor, Measurement._meta.db_table, blocks)
             report.measurements_added += added
             report.censored += sum(
                 int(parsed.values[c.header].censored[new_rows].sum()) for c in cols.elements
@@ -1012,8 +1012,12 @@ def _write(
         if skip_checks:
             cursor.execute("SET LOCAL session_replication_role = origin")
         if report.samples_skipped:
-            report.measurements_added += _copy_measurements(
-                cursor, blocks_for(np.flatnonzero(~is_new), None), direct=False
+            present = np.flatnonzero(~is_new)
+            report.measurements_added += _add_missing_measurements(
+                cursor,
+                blocks_for(present, None),
+                sample_ids[present],
+                [analytes[c.header].pk for c in cols.elements],
             )
         cursor.execute(f"ANALYZE {Sample._meta.db_table}")
 
@@ -1074,13 +1078,16 @@ def _copy_rows(cursor, table: str, blocks: Iterator[bytes], *, with_ids: bool = 
     return cursor.rowcount
 
 
-def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
-    """COPY measurement rows: ``direct`` rows (with ids) straight into the table; the others
-    through a temporary table, inserted only where the sample lacks that analyte."""
-    table = Measurement._meta.db_table
-    if direct:
-        return _copy_rows(cursor, table, blocks)
-    columns = ", ".join(MEASUREMENT_COLUMNS)
+def _add_missing_measurements(
+    cursor, blocks: Iterator[bytes], sample_ids: np.ndarray, analyte_ids: list[int]
+) -> int:
+    """COPY rows for samples already stored into a temporary table, then insert those whose
+    sample lacks that analyte (a later file adding elements); return how many went in.
+
+    The existing rows are looked up only within these samples' id range and analytes: the
+    partition bounds and the BRIN index then read a few of the table's pages, not all of it.
+    """
+    table, columns = Measurement._meta.db_table, ", ".join(MEASUREMENT_COLUMNS)
     # Only the loaded columns: a LIKE copy would keep id's NOT NULL without its default.
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS ingest_measurements ON COMMIT DROP AS "
@@ -1093,7 +1100,9 @@ def _copy_measurements(cursor, blocks: Iterator[bytes], *, direct: bool) -> int:
         f"INSERT INTO {table} ({columns}) "
         f"SELECT {', '.join('new.' + c for c in MEASUREMENT_COLUMNS)} FROM ingest_measurements new "
         f"WHERE NOT EXISTS (SELECT FROM {table} old "
-        "WHERE old.sample_id = new.sample_id AND old.analyte_id = new.analyte_id)"
+        "WHERE old.sample_id = new.sample_id AND old.analyte_id = new.analyte_id "
+        "AND old.sample_id BETWEEN %s AND %s AND old.analyte_id = ANY(%s))",
+        [int(sample_ids.min()), int(sample_ids.max()), analyte_ids],
     )
     return cursor.rowcount
 
