@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection, connections
 
 from baselines.ingest import PARTITION_PREFIX, IngestError, IngestOptions, survey_ingest
@@ -283,6 +284,12 @@ def test_deleting_surveys_through_a_queryset_and_the_admin(write_csv, settings, 
     page = client.get(f"/admin/baselines/survey/{b.pk}/delete/")
     assert page.status_code == 200
     assert "65 samples with their measurements" in page.content.decode()
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert (
+        "65 个样品及其测定值"
+        in client.get(f"/admin/baselines/survey/{b.pk}/delete/").content.decode()
+    )
+    del client.cookies[django_settings.LANGUAGE_COOKIE_NAME]
     assert (
         client.post(f"/admin/baselines/survey/{b.pk}/delete/", {"post": "yes"}).status_code == 302
     )
@@ -293,3 +300,17 @@ def test_deleting_surveys_through_a_queryset_and_the_admin(write_csv, settings, 
     assert per_model["baselines.Measurement"] == 65 * 4
     assert partition_tables() <= tables_before, "every ingest partition went with its survey"
     assert_rules_hold()
+
+
+def test_survey_data_has_no_delete_receivers():
+    """A pre/post_delete receiver on a model makes Django's collector read every cascaded row
+    into memory and delete it by id (> 10 minutes for one 100k-sample survey); the policy
+    models keep theirs."""
+    from django.db.models.signals import post_delete, post_save, pre_delete
+
+    from baselines.models import Analyte
+    from sharing.models import ReleasePolicy
+
+    for model in (Measurement, Sample, Analyte):
+        assert not pre_delete.has_listeners(model) and not post_delete.has_listeners(model)
+    assert post_delete.has_listeners(ReleasePolicy) and post_save.has_listeners(ReleasePolicy)
