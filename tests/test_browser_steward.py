@@ -37,6 +37,11 @@ CHROMIUM_ARGS = [
 PHONE_WIDTH = 390
 
 
+def _is_tile(url: str) -> bool:
+    path = urlsplit(url).path
+    return path.startswith("/tiles/") and path.endswith(".png")
+
+
 class Watch:
     """Console errors, page errors, failed requests and foreign hosts seen by a page."""
 
@@ -62,6 +67,8 @@ class Watch:
         return self._problems + [f"failed: {url} net::ERR_ABORTED" for url in late]
 
     def _failed(self, request) -> None:
+        if request.failure == "net::ERR_ABORTED" and _is_tile(request.url):
+            return  # Leaflet cancels tiles still loading when the view moves on (zoom, history)
         if request.failure == "net::ERR_ABORTED":
             self._aborted.append((request.url, self.started.get(request, self.navigations)))
             return
