@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from sharing.access import (
-    aggregatable_measurements,
+    aggregate_rows,
     request_scope,
     shown_location,
     survey_availability,
@@ -329,9 +329,11 @@ class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
 class CellStatsView(APIView):
     """``/api/v1/cells/<code>/stats?element=Cu&medium=topsoil``: statistics of one grid cell.
 
-    Rows come from ``aggregatable_measurements`` at the cell's own scale, so a viewer limited to
-    20 km cells gets nothing from a 0.5 km cell, and embargoed rows count only where the policy
-    allows public maps before release. A cell with hidden data answers like an empty one (n = 0).
+    Statistics come from the rows the viewer may see at the cell's own scale, so a viewer limited
+    to 20 km cells gets nothing from a 0.5 km cell. Embargoed rows a policy lets into maps before
+    release (rule 4) are only counted (``before_release.samples``): the map shows such a cell as
+    a colour class, and no statistic of them is ever given. A cell with hidden data answers like
+    an empty one (n = 0).
     """
 
     def get(self, request, code: str):
@@ -348,20 +350,24 @@ class CellStatsView(APIView):
             known = ", ".join(Medium.objects.values_list("code", flat=True))
             raise ValidationError({"medium": f"unknown medium {medium!r}; known: {known}"})
         scope = request_scope(request)
-        rows = (
-            aggregatable_measurements(scope, scale_m=cell.size_m, element=element)
-            .preferred()
-            .filter(
-                **{f"sample__{grid.cell_field_name(cell.size_m)}": cell.code},
-                sample__survey__medium__code=medium,
-            )
+        in_cell = {
+            f"sample__{grid.cell_field_name(cell.size_m)}": cell.code,
+            "sample__survey__medium__code": medium,
+        }
+        rows = aggregate_rows(scope, scale_m=cell.size_m, element=element)
+        released = (
+            rows.released.preferred()
+            .filter(**in_cell)
             .values_list("value", "censored", "detection_limit", "sample__country_id")
         )
-        data = np.array(list(rows), dtype=object).reshape(-1, 4)
+        data = np.array(list(released), dtype=object).reshape(-1, 4)
         for country_id in set(data[:, 3].tolist()):
             note_country_served(request, country_id)
         summary = summarise(
             data[:, 0].astype("f8"), data[:, 1].astype(bool), data[:, 2].astype("f8")
+        )
+        prerelease = (
+            rows.prerelease.preferred().filter(**in_cell).values("sample_id").distinct().count()
         )
         audit_access(request, scope, f"cell statistics {cell.code} {symbol}")
         unit, species = units.display_unit(symbol)
@@ -378,5 +384,6 @@ class CellStatsView(APIView):
                     "species": species or symbol,
                     "statistics": summary.converted(lambda v: units.to_display(v, symbol)),
                 },
+                "before_release": {"samples": prerelease} if prerelease else None,
             }
         )

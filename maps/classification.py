@@ -36,8 +36,9 @@ smallest value is kept: its class holds exactly the values equal to it, e.g. eve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -223,6 +224,14 @@ class Legend:
     classes: list[LegendClass] = field(default_factory=list)
     breaks: list[float] = field(default_factory=list)
     storage_unit: str = CANONICAL_UNIT
+    # Cells holding embargoed rows a policy lets into maps before release, and how many such
+    # rows: they are drawn in a class and counted here, never in ``n``, ``classes`` or ``breaks``.
+    prerelease_cells: int = 0
+    prerelease_values: int = 0
+    breaks_from: str = "released values"
+
+    def with_prerelease(self, *, cells: int, values: int) -> Legend:
+        return replace(self, prerelease_cells=cells, prerelease_values=values)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (plain ``int``, ``float``, ``str`` and lists; no NaN)."""
@@ -237,6 +246,11 @@ class Legend:
             "censored_count": self.censored_count,
             "breaks": list(self.breaks),
             "classes": [c.to_json() for c in self.classes],
+            "breaks_from": self.breaks_from,
+            "before_release": {
+                "cells": self.prerelease_cells,
+                "values": self.prerelease_values,
+            },
         }
 
 
@@ -320,3 +334,63 @@ def build_legend(
         breaks=[float(b) for b in breaks],
         **legend,
     )
+
+
+# --- pre-release cells: a class, never a value ---------------------------------------------------
+
+SERIES_STEPS = (1.0, 2.0, 5.0)
+
+
+def _series(lo: float, hi: float) -> np.ndarray:
+    """The 1-2-5 series (…, 0.1, 0.2, 0.5, 1, 2, 5, 10, …) from the step at or below ``lo`` to
+    the step at or above ``hi`` (both > 0)."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    steps = np.array([m * 10.0**e for e in range(first, last + 1) for m in SERIES_STEPS])
+    below = steps[steps <= lo].max()
+    above = steps[steps >= hi].min()
+    return steps[(steps >= below) & (steps <= above)]
+
+
+def series_legend(
+    medians: np.ndarray, *, scheme: str, ramp: str = DEFAULT_RAMP, symbol: str = "Cu"
+) -> Legend:
+    """Classes on the fixed 1-2-5 series for cells with no released value to compute breaks from
+    (only pre-release cells): the breaks come from no datum, the outer bounds are series steps,
+    and every count is 0 — a cell's class is all it shows."""
+    unit, species = display_unit(symbol)
+    x = _finite(medians)
+    x = x[x > 0]
+    base = dict(scheme=scheme, symbol=symbol, unit=unit, species=species, ramp=ramp)
+    if x.size == 0:
+        return Legend(n=0, censored_count=0, breaks_from="1-2-5 series", **base)
+    steps = _series(float(x.min()), float(x.max()))
+    if steps.size < 2:  # every median on one step: one class around it
+        steps = np.array([steps[0] / 2, steps[0]])
+    breaks, bounds = steps[1:-1], steps
+    shown = np.asarray(to_display(bounds, symbol), dtype=float)
+    colours = ramp_colours(ramp, breaks.size + 1)
+    classes = [
+        LegendClass(float(bounds[i]), float(bounds[i + 1]), float(shown[i]),
+                    float(shown[i + 1]), colours[i], 0)
+        for i in range(breaks.size + 1)
+    ]  # fmt: skip
+    return Legend(
+        n=0, censored_count=0, classes=classes, breaks=[float(b) for b in breaks],
+        breaks_from="1-2-5 series", **base,
+    )  # fmt: skip
+
+
+def class_representatives(x: np.ndarray, legend: Legend) -> np.ndarray:
+    """For each value, the representative of the legend class it falls in: the geometric middle
+    of the class bounds (the arithmetic one when a bound is not positive). What a pre-release
+    cell enters a raster with: classifying it gives the value's class back, and nothing finer
+    than the class survives into interpolation."""
+    lower = np.array([c.lower for c in legend.classes])
+    upper = np.array([c.upper for c in legend.classes])
+    middle = np.where(
+        (lower > 0) & (upper > 0),
+        np.sqrt(np.abs(lower * upper)),
+        (lower + upper) / 2,
+    )
+    index = classify(np.asarray(x, dtype=float), np.asarray(legend.breaks, dtype=float))
+    return np.where(index >= 0, middle[np.clip(index, 0, middle.size - 1)], np.nan)

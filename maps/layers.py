@@ -1,9 +1,11 @@
 """Finding, rendering and retiring map layers (the services behind /api/v1/layers and /tiles/).
 
 Rows come only through the access gate (``sharing.access``): cell and surface layers use
-``aggregatable_measurements`` at the layer's scale, point layers ``visible_exact_measurements``.
-Legends and class breaks are computed from those rows alone, so two audiences never share
-breaks. The render itself (rasters, COG, tiles) is ``maps.render`` / ``maps.tiling``.
+``aggregate_rows`` at the layer's scale, point layers ``visible_exact_measurements``. Legends and
+class breaks are computed from the released rows alone, so two audiences never share breaks and
+no break is ever a pre-release value; a cell holding pre-release rows enters the raster as its
+class (``classification.class_representatives``), never as its median (docs/security.md).
+The render itself (rasters, COG, tiles) is ``maps.render`` / ``maps.tiling``.
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ from baselines.models import Element, Medium, Survey
 from baselines.statistics import stat_values
 from sharing.access import (
     Scope,
-    aggregatable_measurements,
+    aggregate_rows,
     viewer_scope,
     visible_exact_measurements,
 )
 
-from .classification import SCHEMES, build_legend
+from .classification import SCHEMES, Legend, build_legend, class_representatives, series_legend
 from .models import STYLES, MapLayer
 from .ramps import RAMPS
 
@@ -209,7 +211,8 @@ def queue_render(layer: MapLayer) -> None:
 
 @dataclass
 class LayerRows:
-    """The visible rows of one layer, as arrays."""
+    """The rows of one layer, as arrays. ``prerelease`` marks rule 4's embargoed rows: they
+    may colour their cell's class and nothing else."""
 
     lon: np.ndarray
     lat: np.ndarray
@@ -217,23 +220,23 @@ class LayerRows:
     censored: np.ndarray
     detection_limit: np.ndarray
     country: np.ndarray
+    prerelease: np.ndarray
 
     def __len__(self) -> int:
         return len(self.value)
 
+    @property
+    def released(self) -> LayerRows:
+        keep = ~self.prerelease
+        return LayerRows(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
 
-def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
-    """Rows of one layer from the gate: aggregatable rows at the layer's scale for cells and
-    surfaces (pre-release rows count only in dense enough cells), exact-location rows for
-    points; each survey's preferred method only."""
-    if spec.style == "points":
-        queryset = visible_exact_measurements(scope).filter(element_id=spec.element.pk)
-    else:
-        queryset = aggregatable_measurements(scope, scale_m=spec.scale_m, element=spec.element)
+
+def _fetch_rows(queryset, medium_id: int) -> list[tuple]:
+    """(lon, lat, value, censored, dl, country) of each survey's preferred method in a medium."""
     # Points come out as lon/lat floats from PostGIS, not as a GEOS object per row.
     queryset = (
         queryset.preferred()
-        .filter(sample__survey__medium_id=spec.medium.pk)
+        .filter(sample__survey__medium_id=medium_id)
         .annotate(
             lon=Func("sample__geom", function="ST_X", output_field=FloatField()),
             lat=Func("sample__geom", function="ST_Y", output_field=FloatField()),
@@ -243,16 +246,26 @@ def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
     try:
         sql, params = queryset.query.sql_with_params()
     except EmptyResultSet:  # the viewer sees nothing of this element
-        rows = []
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
+    """Rows of one layer from the gate: released and pre-release rows at the layer's scale for
+    cells and surfaces, exact-location rows for points."""
+    if spec.style == "points":
+        released = _fetch_rows(
+            visible_exact_measurements(scope).filter(element_id=spec.element.pk), spec.medium.pk
+        )
+        prerelease: list[tuple] = []
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-    if not rows:
-        empty = np.empty(0)
-        return LayerRows(empty, empty, empty, empty.astype(bool), empty, empty.astype(int))
+        rows = aggregate_rows(scope, scale_m=spec.scale_m, element=spec.element)
+        released = _fetch_rows(rows.released, spec.medium.pk)
+        prerelease = _fetch_rows(rows.prerelease, spec.medium.pk)
     frame = pd.DataFrame.from_records(
-        rows, columns=["lon", "lat", "value", "censored", "dl", "country"]
+        released + prerelease, columns=["lon", "lat", "value", "censored", "dl", "country"]
     )
     return LayerRows(
         lon=frame["lon"].to_numpy("f8"),
@@ -261,21 +274,46 @@ def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
         censored=frame["censored"].to_numpy(bool),
         detection_limit=frame["dl"].to_numpy("f8", na_value=np.nan),
         country=frame["country"].to_numpy("i8"),
+        prerelease=np.arange(len(frame)) >= len(released),
     )
 
 
-def cell_medians(rows: LayerRows, scale_m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, median) per grid cell of ``scale_m`` holding rows: centres in EPSG:6933 metres,
-    medians of the statistics values (censored at DL/2)."""
+def cell_medians(
+    rows: LayerRows, scale_m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, median, has_prerelease) per grid cell of ``scale_m`` holding rows: centres in
+    EPSG:6933 metres, medians of the statistics values (censored at DL/2), and whether a
+    pre-release row is among them."""
     x, y = grid.project(rows.lon, rows.lat)
     row, col = grid.indices_xy(x, y, scale_m)
     stats = stat_values(rows.value, rows.censored, rows.detection_limit)
-    frame = pd.DataFrame({"row": row, "col": col, "v": stats}).dropna()
-    medians = frame.groupby(["row", "col"], sort=False)["v"].median()
-    rr = medians.index.get_level_values(0).to_numpy()
-    cc = medians.index.get_level_values(1).to_numpy()
+    frame = pd.DataFrame({"row": row, "col": col, "v": stats, "pre": rows.prerelease}).dropna()
+    cells = frame.groupby(["row", "col"], sort=False).agg(v=("v", "median"), pre=("pre", "any"))
+    rr = cells.index.get_level_values(0).to_numpy()
+    cc = cells.index.get_level_values(1).to_numpy()
     cx, cy = grid.centres_xy(rr, cc, scale_m)
-    return cx, cy, medians.to_numpy("f8")
+    return cx, cy, cells["v"].to_numpy("f8"), cells["pre"].to_numpy(bool)
+
+
+def layer_legend(layer: MapLayer, rows: LayerRows) -> tuple[Legend, np.ndarray]:
+    """The legend of a cells or surface layer and the value each cell enters the raster with.
+
+    Breaks come from the released rows only; a cell holding pre-release rows enters as the
+    representative of its class, so nothing the layer shows depends on a pre-release value beyond
+    its cell's class. With no released row at all, pre-release cells are classed on the fixed
+    1-2-5 series (no break is computed from them)."""
+    released = rows.released
+    x, y, medians, has_prerelease = cell_medians(rows, layer.scale_m)
+    options = dict(scheme=layer.scheme, ramp=layer.ramp, symbol=layer.element.symbol)
+    legend = build_legend(released.value, released.censored, released.detection_limit, **options)
+    if legend.n == 0 and has_prerelease.any():
+        legend = series_legend(medians[has_prerelease], **options)
+    values = medians.copy()
+    if has_prerelease.any():
+        values[has_prerelease] = class_representatives(medians[has_prerelease], legend)
+    samples = int(np.count_nonzero(rows.prerelease))
+    legend = legend.with_prerelease(cells=int(np.count_nonzero(has_prerelease)), values=samples)
+    return legend, np.column_stack([x, y, values])
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -320,16 +358,19 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     rows = layer_rows(spec, scope)
     progress(0.15, f"{len(rows)} rows")
     symbol = layer.element.symbol
-    legend = build_legend(
-        rows.value,
-        rows.censored,
-        rows.detection_limit,
-        scheme=layer.scheme,
-        ramp=layer.ramp,
-        symbol=symbol,
-    )
-    countries = sorted({int(c) for c in np.unique(rows.country)})
-    if legend.n == 0:
+    if layer.style == "points":
+        legend = build_legend(
+            rows.value,
+            rows.censored,
+            rows.detection_limit,
+            scheme=layer.scheme,
+            ramp=layer.ramp,
+            symbol=symbol,
+        )
+    else:
+        legend, cells = layer_legend(layer, rows)
+    countries = sorted({int(c) for c in np.unique(rows.released.country)})
+    if legend.n == 0 and not legend.prerelease_cells:
         _set(
             layer,
             state=MapLayer.State.EMPTY,
@@ -348,7 +389,7 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
         x, y = grid.project(rows.lon[keep], rows.lat[keep])
         values = stats[keep]
     else:
-        x, y, values = cell_medians(rows, layer.scale_m)
+        x, y, values = cells.T
     progress(0.25, f"{len(values)} {'points' if layer.style == 'points' else 'cells'}")
 
     root = Path(settings.TILE_ROOT)

@@ -64,6 +64,8 @@ def legend_lines(legend: Legend) -> list[tuple[str | None, str]]:
         rows.append(
             (None, f"{legend.censored_count} of {legend.n} below detection limit (as DL/2)")
         )
+    if legend.prerelease_cells:
+        rows.append((None, f"{legend.prerelease_cells} cells before release: class only"))
     return rows
 
 

@@ -72,6 +72,14 @@ def viewer_strings() -> dict[str, str]:
         "empty": _("No visible data for this element, medium and cell size."),
         "legend": _("Legend"),
         "legend_n": _("%(n)s values, %(censored)s below detection limit"),
+        "legend_prerelease": _(
+            "%(cells)s cells hold data not yet released: they show their colour class only, "
+            "and no value of theirs enters the classes above."
+        ),
+        "cell_prerelease": _(
+            "%(n)s samples not yet released: before its release date this cell shows only its "
+            "colour class on the map and its sample count."
+        ),
         "cell": _("Cell"),
         "n_samples": _("Samples"),
         "censored": _("Below detection limit"),

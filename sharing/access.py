@@ -6,7 +6,7 @@ endpoints, search, steward lists — starts from a queryset made here:
     scope = viewer_scope(request.user)
     Measurement.objects.visible_to(scope)                      # rows the viewer may see
     Measurement.objects.visible_to(scope, scale_m=20_000)      # ... in products at 20 km cells
-    aggregatable_measurements(scope, scale_m=..., element=...)  # + pre-release rows (rule 4)
+    aggregate_rows(scope, scale_m=..., element=...)    # released + pre-release rows (rule 4)
     shown_location(scope, sample)                              # exact or snapped coordinates
 
 The rules are those of docs/architecture.md §7:
@@ -16,7 +16,8 @@ The rules are those of docs/architecture.md §7:
 3. public precision: locations only as cell centroids of the policy's scale, and no derived product
    at a finer scale for viewers limited by it;
 4. optional public maps before release: embargoed, non-confidential values feed aggregates at the
-   stated scale or coarser, only in cells with at least k samples; never points or exports;
+   stated scale or coarser, only in cells with at least k samples, and only as the cell's colour
+   class and sample count (never a value, statistic, class break, point or export);
 5. partner agreements grant their members countries (optionally surveys), elements (confidential
    ones only when named), precision, between valid_from and valid_to;
 6. stewards see all of their country; staff see everything.
@@ -357,18 +358,27 @@ def visible_samples(
     return queryset if condition is None else queryset.filter(condition)
 
 
-def aggregatable_measurements(
-    scope: Scope, *, scale_m: int, element: Element | int
-) -> QuerySet[Measurement]:
-    """Rows that may feed an aggregate (map cell, statistic) at ``scale_m`` for one element.
+@dataclass(frozen=True)
+class AggregateRows:
+    """The two kinds of rows an aggregate (map cell, legend, statistic) at one scale may use.
 
-    The visible rows, plus (rule 4) embargoed non-confidential rows of countries that allow
-    public maps before release at this scale or coarser, limited to cells holding at least the
-    policy's minimum number of such samples. Never use this for points, lists or exports.
+    ``released``: rows the viewer may see at this scale; they may be shown as values.
+    ``prerelease``: rule 4's embargoed rows (dense cells only), never visible to the viewer. They
+    may enter a product only as **their cell's colour class and sample count** (the pre-release
+    rule, docs/security.md): never in statistics, class breaks, legends, charts, lists or exports,
+    and a surface interpolates their cell as its class, not its median.
     """
+
+    released: QuerySet[Measurement]
+    prerelease: QuerySet[Measurement]
+
+
+def aggregate_rows(scope: Scope, *, scale_m: int, element: Element | int) -> AggregateRows:
+    """Rows of one element that may feed aggregates at ``scale_m`` for this viewer, split by what
+    a product may reveal of them (see ``AggregateRows``)."""
     scope = viewer_scope(scope)
     element_id = element if isinstance(element, int) else element.pk
-    visible = visible_measurements(scope, scale_m=scale_m).filter(element_id=element_id)
+    released = visible_measurements(scope, scale_m=scale_m).filter(element_id=element_id)
     extra = Q(pk__in=[])
     cell_field = grid.cell_field_name(scale_m)
     for pre in scope.prerelease:
@@ -388,8 +398,12 @@ def aggregatable_measurements(
         )
         extra |= condition & Q(**{f"sample__{cell_field}__in": dense_cells})
     if extra == Q(pk__in=[]):
-        return visible
-    return Measurement.objects.filter(Q(pk__in=visible.values("pk")) | extra)
+        return AggregateRows(released, Measurement.objects.none())
+    # A row an agreement already shows is released to this viewer, not pre-release.
+    condition = measurement_condition(scope, scale_m=scale_m)
+    if condition is not None:
+        extra &= ~condition
+    return AggregateRows(released, Measurement.objects.filter(extra))
 
 
 def shown_location(scope: Scope, sample: Sample) -> tuple[float, float, int] | None:

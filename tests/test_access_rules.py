@@ -65,7 +65,7 @@ from hypothesis import strategies as st
 
 from baselines import grid
 from baselines.models import Analyte, Country, Element, Measurement, Medium, Sample, Survey
-from sharing.access import EXACT, aggregatable_measurements, shown_location, viewer_scope
+from sharing.access import EXACT, aggregate_rows, shown_location, viewer_scope
 from sharing.models import (
     Agreement,
     Membership,
@@ -558,9 +558,9 @@ def check_world(world: WorldSpec, built: Built) -> None:
     for scale in SCALES:
         querysets[scale] = Measurement.objects.visible_to(scope, scale_m=scale)
     for scale in (20_000, 80_000):
-        querysets[("aggregate", scale)] = aggregatable_measurements(
-            scope, scale_m=scale, element=built.element_pk[element]
-        )
+        aggregate = aggregate_rows(scope, scale_m=scale, element=built.element_pk[element])
+        querysets[("released", scale)] = aggregate.released
+        querysets[("prerelease", scale)] = aggregate.prerelease
     querysets["samples"] = Sample.objects.visible_to(scope)
     rows = fetch(querysets)
 
@@ -575,19 +575,18 @@ def check_world(world: WorldSpec, built: Built) -> None:
     assert usable[500] <= usable[20_000] <= usable[80_000]
 
     for scale in (20_000, 80_000):
-        got = rows[("aggregate", scale)]
+        released, prerelease = rows[("released", scale)], rows[("prerelease", scale)]
         compare(
-            f"aggregatable_measurements(scale_m={scale}, element={element})",
-            got,
+            f"aggregate_rows(scale_m={scale}, element={element}): all rows",
+            released | prerelease,
             reference.aggregatable(scale, element),
         )
-        # Aggregates take every usable row of the element; rule 4 adds rows to them only.
+        # Released rows are exactly the usable rows of the element; rule 4 adds the rest, and
+        # never a row the viewer sees.
         of_element = {pk for pk in usable[scale] if built.key_by_pk[pk][1] == element}
-        assert of_element <= got
-        prerelease_only = built.pks(
-            reference.embargoed_for_maps(scale, element) - reference.visible()
-        )
-        assert not (prerelease_only & visible), "rule 4: pre-release rows are never visible"
+        assert released == of_element
+        assert not (released & prerelease)
+        assert not (prerelease & visible), "rule 4: pre-release rows are never visible"
 
     # Samples: every sample of a visible row is visible; none outside every grant is.
     shown_samples = rows["samples"]
@@ -1052,10 +1051,11 @@ def test_prerelease_needs_k_samples_per_cell_and_never_reaches_visible_to(refere
     scope = viewer_scope(None, now=NOW)
     assert not Measurement.objects.visible_to(scope).exists()
     for element, expected in (("Cu", {(0, "Cu"), (1, "Cu")}), ("As", set())):
-        got = aggregatable_measurements(scope, scale_m=80_000, element=built.element_pk[element])
-        assert built.keys(got.values_list("pk", flat=True)) == expected
-        finer = aggregatable_measurements(scope, scale_m=20_000, element=built.element_pk[element])
-        assert not finer.exists()
+        got = aggregate_rows(scope, scale_m=80_000, element=built.element_pk[element])
+        assert built.keys(got.prerelease.values_list("pk", flat=True)) == expected
+        assert not got.released.exists()
+        finer = aggregate_rows(scope, scale_m=20_000, element=built.element_pk[element])
+        assert not finer.released.exists() and not finer.prerelease.exists()
     check_world(world, built)
 
 

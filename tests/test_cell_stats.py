@@ -105,11 +105,16 @@ def test_embargoed_values_count_only_at_the_prerelease_scale_in_dense_cells(clie
         prerelease_scale_m=80_000,
         prerelease_min_samples=3,
     )
-    assert stats(client, cell_of("F-1", 80_000))["statistics"]["n"] == 5
+    dense = stats(client, cell_of("F-1", 80_000))
+    # Counted, never summarised: no statistic of pre-release values, only how many there are.
+    assert dense["before_release"] == {"samples": 5}
+    assert dense["statistics"]["n"] == 0 and dense["statistics"]["median"] is None
     # Finer than the stated scale: nothing.
-    assert stats(client, cell_of("F-1", 40_000))["statistics"]["n"] == 0
+    fine = stats(client, cell_of("F-1", 40_000))
+    assert fine["statistics"]["n"] == 0 and fine["before_release"] is None
     # A cell holding fewer than k samples: nothing.
-    assert stats(client, cell_of("F-9", 80_000))["statistics"]["n"] == 0
+    sparse = stats(client, cell_of("F-9", 80_000))
+    assert sparse["statistics"]["n"] == 0 and sparse["before_release"] is None
     # Never as points or lists.
     assert client.get("/api/v1/measurements/?element=Cu").json()["results"] == []
 

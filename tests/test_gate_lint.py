@@ -42,7 +42,7 @@ MODELS = {"Sample", "Measurement"}
 MANAGERS = {"objects", "_default_manager", "_base_manager"}
 RELATED = {"samples", "measurements"}
 GATE_METHODS = {"visible_to"}
-GATE_FUNCTIONS = {"visible_samples", "visible_measurements", "aggregatable_measurements"}
+GATE_FUNCTIONS = {"visible_samples", "visible_measurements", "aggregate_rows"}
 TABLES = ("baselines_sample", "baselines_measurement")
 # Methods that make a related manager read (or write) rows: ``x.samples.<method>(...)``.
 QUERYSET_METHODS = {

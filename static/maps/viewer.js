@@ -309,6 +309,10 @@
     if (legend.n !== undefined) {
       html += '<p class="muted small">' + escapeHtml(fmt(S.legend_n, { n: countFormat.format(legend.n), censored: countFormat.format(legend.censored_count || 0) })) + "</p>";
     }
+    const before = legend.before_release || {};
+    if (before.cells) {
+      html += '<p class="muted small prerelease-note">' + escapeHtml(fmt(S.legend_prerelease, { cells: countFormat.format(before.cells) })) + "</p>";
+    }
     $("legend" + slot + "-body").innerHTML = html;
     $("legend" + slot).hidden = false;
   }
@@ -566,10 +570,13 @@
       ["min", "p5", "p25", "median", "p75", "p95", "max", "mean", "geometric_mean", "mad"].forEach(function (k) {
         html += "<tr><th>" + escapeHtml(S[k]) + '</th><td class="' + k + '">' + num(st[k]) + "</td></tr>";
       });
-    } else {
+    } else if (!stats.before_release) {
       html += '<tr><td colspan="2" class="muted">' + escapeHtml(S.cell_empty) + "</td></tr>";
     }
     html += "</table>";
+    if (stats.before_release) {
+      html += '<p class="muted small prerelease-note">' + escapeHtml(fmt(S.cell_prerelease, { n: countFormat.format(stats.before_release.samples) })) + "</p>";
+    }
     if (samples.samples.length) {
       html += '<div class="samples"><strong>' + escapeHtml(S.samples_in_cell) + '</strong><table><tr><th>' + escapeHtml(S.sample) + "</th><th>" + escapeHtml(S.value) + "</th><th>" + escapeHtml(S.location) + "</th></tr>";
       samples.samples.forEach(function (s) {
