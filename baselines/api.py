@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 from django.db.models import Count
+from django.urls import reverse
 from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from sharing.access import (
     aggregate_rows,
+    pending_licence,
     request_scope,
     shown_location,
     survey_availability,
@@ -43,8 +45,47 @@ def api_exception_handler(exc, context):
             "error": code,
             "reason": reason,
             "status": response.status_code,
+            **getattr(exc, "extra", {}),
         }
     return response
+
+
+class LicenceNotAccepted(APIException):
+    """A request for data an agreement would grant once its licence is accepted (rule 5)."""
+
+    status_code = 403
+    default_code = "licence_not_accepted"
+
+    def __init__(self, request, licence) -> None:
+        url = request.build_absolute_uri(
+            reverse("sharing:licence-accept", args=[licence.agreement_id])
+        )
+        super().__init__(
+            f"Your agreement “{licence.title}” grants this data once you accept its licence at "
+            f"{url}; until then you see only public data."
+        )
+        self.extra = {"licence_url": url, "agreement": licence.title}
+
+
+def refuse_unaccepted_licence(request, *, country: str | None, survey: str | None) -> None:
+    """403 naming the licence when the request's country or survey filter names data that one of
+    the viewer's agreements would grant once its licence is accepted."""
+    scope = request_scope(request)
+    if not scope.pending_licences or not (country or survey):
+        return
+    country_id = (
+        Country.objects.filter(iso_a3=country.upper()).values_list("pk", flat=True).first()
+        if country
+        else None
+    )
+    survey_id = (
+        Survey.objects.filter(slug=survey).values_list("pk", flat=True).first() if survey else None
+    )
+    if (country and country_id is None) or (survey and survey_id is None):
+        return
+    licence = pending_licence(scope, country_id=country_id, survey_id=survey_id)
+    if licence is not None:
+        raise LicenceNotAccepted(request, licence)
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -166,6 +207,10 @@ class AuditedReadMixin:
     audit_label = "data"
 
     def list(self, request, *args, **kwargs):
+        params = request.query_params
+        refuse_unaccepted_licence(
+            request, country=params.get("country"), survey=params.get("survey")
+        )
         response = super().list(request, *args, **kwargs)
         audit_access(request, request_scope(request), f"{self.audit_label} list")
         return response

@@ -29,7 +29,8 @@ from django.db.models import Count, F, Func, Min, Value
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.gzip import gzip_page
-from django.views.decorators.http import require_GET
+from rest_framework.decorators import api_view as drf_api_view
+from rest_framework.exceptions import ValidationError
 
 from baselines import grid, units
 from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
@@ -50,32 +51,21 @@ BOUNDARY_TOLERANCE = 0.05
 BOUNDARY_DECIMALS = 3
 
 
-class BadRequest(Exception):
-    """A parameter the endpoint cannot use; answered as JSON 400 with a reason."""
+class BadRequest(ValidationError):
+    """A parameter the endpoint cannot use; DRF answers it as the API's JSON 400 with a reason
+    naming the parameter."""
 
     def __init__(self, parameter: str, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__({parameter: reason})
         self.parameter = parameter
         self.reason = reason
 
 
-def json_error(status: int, error: str, reason: str) -> JsonResponse:
-    return JsonResponse({"error": error, "reason": reason, "status": status}, status=status)
-
-
-def api_view(view):
-    """GET only; ``BadRequest`` becomes a JSON 400 naming the parameter."""
-
-    @require_GET
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except BadRequest as exc:
-            return json_error(400, "invalid", {exc.parameter: exc.reason})
-
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
-    return wrapper
+def api_get(view):
+    """A GET endpoint of ``/api/v1/`` as a DRF view: the same authentication (session or
+    ``Authorization: Token``; a bad token is a 401), errors and content negotiation as every other
+    API endpoint. The view returns a Django response (JSON or GeoJSON bytes), kept as is."""
+    return drf_api_view(["GET"])(view)
 
 
 # --- parameters ----------------------------------------------------------------------------------
@@ -161,7 +151,7 @@ def elements_with_data(scope, medium: str) -> list[dict]:
     return cached(key, compute, timeout=600)
 
 
-@api_view
+@api_get
 def elements_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/viewer/elements?medium=topsoil``: the elements the viewer may map in a medium."""
     medium = param_medium(request)
@@ -205,7 +195,7 @@ def _probability(x: np.ndarray) -> list[list[float]]:
     return points
 
 
-@api_view
+@api_get
 def values_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/viewer/values?element=Cu&medium=topsoil&scale=80&bbox=w,s,e,n``: the visible
     values in the view (display unit), as a log histogram, a cumulative probability curve and a
@@ -270,7 +260,7 @@ def cell_json(cell: grid.Cell) -> dict:
     }
 
 
-@api_view
+@api_get
 def cell_at_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/cells/at?lon=&lat=&scale=``: the cell holding a point (no data involved)."""
     lon = param_float(request, "lon", -180.0, 180.0)
@@ -283,7 +273,7 @@ def cell_at_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(cell_json(cell))
 
 
-@api_view
+@api_get
 def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
     """``api/v1/cells/<code>/samples?element=Cu&medium=topsoil``: the cell's samples and their
     values. Only rows visible at the cell's own scale: a viewer limited to 20 km cells learns
@@ -383,7 +373,7 @@ def boundaries_geojson() -> bytes:
 
 
 @gzip_page
-@api_view
+@api_get
 def boundaries_view(request: HttpRequest) -> HttpResponse:
     """``api/v1/boundaries``: simplified country outlines (public reference data), cached for a
     day in the cache and by browsers, with an ETag so a reload costs a 304."""

@@ -13,6 +13,7 @@ without Python, restricted ones by ``X-Accel-Redirect`` after the check here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import uuid
 from pathlib import Path
@@ -40,10 +41,9 @@ def _not_found() -> JsonResponse:
 def visible_layer(request: HttpRequest, key: str) -> MapLayer | None:
     """The layer ``key`` if the requester may see it and it is still current, else None."""
     layer = MapLayer.objects.filter(key=key).select_related("element", "medium").first()
+    _authenticate_token(request)
     if layer is None or layer.state == MapLayer.State.RETIRED:
         return None
-    if not layer.is_public:
-        _authenticate_token(request)
     scope = request_scope(request)
     if not layer.is_public and scope.audience != layer.audience:
         return None
@@ -57,20 +57,36 @@ def visible_layer(request: HttpRequest, key: str) -> MapLayer | None:
 
 def _authenticate_token(request: HttpRequest) -> None:
     """Tile, TileJSON and legend views are plain Django views (no DRF per tile); a partner's
-    map client sends the same ``Authorization: Token …`` it uses for the API, so honour it."""
-    if getattr(request, "user", None) is not None and request.user.is_authenticated:
-        return
+    map client sends the same ``Authorization: Token …`` it uses for the API, so honour it the
+    same way: a token wins over the session, and a bad one raises AuthenticationFailed (401)."""
     if not request.headers.get("Authorization", "").startswith("Token "):
         return
     from rest_framework.authentication import TokenAuthentication
-    from rest_framework.exceptions import AuthenticationFailed
 
-    try:
-        found = TokenAuthentication().authenticate(request)
-    except AuthenticationFailed:
-        return  # a bad token sees what the public sees: the same 404 as a missing layer
+    found = TokenAuthentication().authenticate(request)
     if found:
         request.user = found[0]
+        request.__dict__.pop("_chemearth_scope", None)
+
+
+def tile_view(view):
+    """GET only; a bad API token is the API's 401 (as on every ``/api/v1/`` endpoint)."""
+    from rest_framework.exceptions import AuthenticationFailed
+
+    @require_GET
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except AuthenticationFailed as exc:
+            response = JsonResponse(
+                {"error": "authentication_failed", "reason": str(exc.detail), "status": 401},
+                status=401,
+            )
+            response["WWW-Authenticate"] = "Token"
+            return response
+
+    return wrapper
 
 
 def _cache_headers(response: HttpResponse, layer: MapLayer, etag: str) -> HttpResponse:
@@ -104,7 +120,7 @@ def _pending_tile(layer: MapLayer) -> HttpResponse:
     return response
 
 
-@require_GET
+@tile_view
 def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse:
     from .tiling import EMPTY_TILE, TileSource
 
@@ -188,7 +204,7 @@ def tilejson_document(request: HttpRequest, layer: MapLayer) -> dict:
     }
 
 
-@require_GET
+@tile_view
 def tilejson(request: HttpRequest, key: str) -> HttpResponse:
     layer = visible_layer(request, key)
     if layer is None:
@@ -211,7 +227,7 @@ def _legend_pending(layer: MapLayer) -> JsonResponse:
     )
 
 
-@require_GET
+@tile_view
 def legend_json(request: HttpRequest, key: str) -> HttpResponse:
     layer = visible_layer(request, key)
     if layer is None:
@@ -221,7 +237,7 @@ def legend_json(request: HttpRequest, key: str) -> HttpResponse:
     return _cache_headers(JsonResponse(layer.legend), layer, f'"{layer.key}-legend"')
 
 
-@require_GET
+@tile_view
 def legend_png(request: HttpRequest, key: str) -> HttpResponse:
     layer = visible_layer(request, key)
     if layer is None:

@@ -19,7 +19,8 @@ The rules are those of docs/architecture.md §7:
    stated scale or coarser, only in cells with at least k samples, and only as the cell's colour
    class and sample count (never a value, statistic, class break, point or export);
 5. partner agreements grant their members countries (optionally surveys), elements (confidential
-   ones only when named), precision, between valid_from and valid_to;
+   ones only when named), precision, between valid_from and valid_to — and only once the member
+   has accepted the agreement's current licence version (until then: ``Scope.pending_licences``);
 6. stewards see all of their country; staff see everything.
 
 A viewer's rights are computed once per request into a ``Scope``: a list of grants, each a
@@ -43,7 +44,14 @@ from baselines import grid
 from baselines.models import Element, Measurement, Sample, Survey
 from chemearth.caching import cached
 
-from .models import Agreement, ReleasePolicy, Stewardship, SurveyEmbargo, opens_at
+from .models import (
+    Agreement,
+    LicenceAcceptance,
+    ReleasePolicy,
+    Stewardship,
+    SurveyEmbargo,
+    opens_at,
+)
 from .versioning import policy_version
 
 EXACT = 0  # precision of a grant that shows exact locations
@@ -90,6 +98,22 @@ class PrereleaseGrant:
 
 
 @dataclass(frozen=True)
+class PendingLicence:
+    """An agreement valid now whose current licence version the viewer has not accepted: it
+    grants nothing yet (rule 5), and requests for its data are told so."""
+
+    agreement_id: int
+    title: str
+    countries: frozenset[int]
+    surveys: frozenset[int] | None
+
+    def covers(self, *, country_id: int | None = None, survey_id: int | None = None) -> bool:
+        return (country_id is None or country_id in self.countries) and (
+            survey_id is None or self.surveys is None or survey_id in self.surveys
+        )
+
+
+@dataclass(frozen=True)
 class Scope:
     """What one viewer may see at one instant. Build it with ``viewer_scope``."""
 
@@ -102,6 +126,9 @@ class Scope:
     # Countries of which the viewer may see more than the public (agreements, stewardship);
     # taken before grants are merged, since merging forgets where a grant came from.
     non_public_countries: frozenset[int] = frozenset()
+    # Agreements that would grant more once their licence is accepted (not part of the rights,
+    # so not of the cache key: until then the viewer sees what the public sees).
+    pending_licences: tuple[PendingLicence, ...] = ()
 
     @property
     def cache_key(self) -> str:
@@ -221,13 +248,22 @@ def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) ->
                 )
             )
 
+    pending: list[PendingLicence] = []
     if user.is_authenticated and user.is_active:
         agreements = Agreement.objects.filter(
             organisation__membership__user=user,
             valid_from__lte=now.astimezone(dt.UTC).date(),
         ).prefetch_related("countries", "surveys", "elements")
+        accepted = set(
+            LicenceAcceptance.objects.filter(user=user).values_list(
+                "agreement_id", "licence_version"
+            )
+        )
         for agreement in agreements:
             if not agreement.is_valid_at(now):
+                continue
+            if (agreement.pk, agreement.licence_version) not in accepted:
+                pending.append(_pending(agreement))
                 continue
             named = frozenset(e.pk for e in agreement.elements.all())
             surveys = frozenset(s.pk for s in agreement.surveys.all()) or None
@@ -260,7 +296,31 @@ def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) ->
         non_public_countries=frozenset(
             c for g in grants if g.source != "public" for c in g.countries
         ),
+        pending_licences=tuple(pending),
     )
+
+
+def _pending(agreement: Agreement) -> PendingLicence:
+    return PendingLicence(
+        agreement_id=agreement.pk,
+        title=agreement.title,
+        countries=frozenset(c.pk for c in agreement.countries.all()),
+        surveys=frozenset(s.pk for s in agreement.surveys.all()) or None,
+    )
+
+
+def pending_licence(
+    scope: Scope, *, country_id: int | None = None, survey_id: int | None = None
+) -> PendingLicence | None:
+    """The not-yet-accepted agreement that would grant this country's (or survey's) data, if
+    any: a request naming such data is refused with the licence to accept, not answered with the
+    public subset as if nothing more existed for this viewer."""
+    if country_id is None and survey_id is None:
+        return None
+    for licence in viewer_scope(scope).pending_licences:
+        if licence.covers(country_id=country_id, survey_id=survey_id):
+            return licence
+    return None
 
 
 def _merge(grants: list[Grant]) -> tuple[Grant, ...]:

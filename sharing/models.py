@@ -9,6 +9,7 @@ them into visible rows. Anything that changes visibility bumps the policy versio
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -181,6 +182,11 @@ class Agreement(models.Model):
         help_text=_("Blank: exact locations."),
     )
     licence_text = models.TextField()
+    licence_version = models.PositiveIntegerField(
+        default=1,
+        editable=False,
+        help_text=_("Goes up whenever the licence text changes; each version needs acceptance."),
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -189,30 +195,61 @@ class Agreement(models.Model):
     def __str__(self) -> str:
         return f"{self.title} ({self.organisation})"
 
+    def save(self, *args, **kwargs) -> None:
+        # The version is derived from the text's history: a changed text is a new licence, which
+        # grants nothing until a member accepts it again (the access gate compares versions).
+        if self.pk is not None:
+            stored = (
+                Agreement.objects.filter(pk=self.pk)
+                .values_list("licence_text", "licence_version")
+                .first()
+            )
+            if stored and stored[0] != self.licence_text:
+                self.licence_version = stored[1] + 1
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if self.valid_to and self.valid_to < self.valid_from:
             raise ValidationError({"valid_to": _("ends before it starts")})
+
+    @property
+    def licence_sha256(self) -> str:
+        return licence_digest(self.licence_text)
 
     def is_valid_at(self, now: dt.datetime) -> bool:
         closes = opens_at(self.valid_to + dt.timedelta(days=1)) if self.valid_to else None
         return opens_at(self.valid_from) <= now and (closes is None or now < closes)
 
 
+def licence_digest(text: str) -> str:
+    """SHA-256 of a licence text (UTF-8), the fingerprint an acceptance records."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class LicenceAcceptance(models.Model):
-    """A user accepted an agreement's licence (required before the first download under it)."""
+    """A user accepted one version of an agreement's licence. An agreement grants a member
+    nothing until they have accepted its current version (``sharing/access.py``)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="acceptances")
     accepted_at = models.DateTimeField(default=timezone.now)
+    licence_version = models.PositiveIntegerField(default=1)
+    licence_sha256 = models.CharField(max_length=64, blank=True)
     licence_text = models.TextField(help_text=_("The text as it was when accepted."))
 
     class Meta:
+        ordering = ["-accepted_at"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "agreement"], name="acceptance_unique")
+            models.UniqueConstraint(
+                fields=["user", "agreement", "licence_version"], name="acceptance_unique_version"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} accepted {self.agreement} on {self.accepted_at:%Y-%m-%d}"
+        return (
+            f"{self.user} accepted {self.agreement} (licence v{self.licence_version}) "
+            f"on {self.accepted_at:%Y-%m-%d}"
+        )
 
 
 class AccessRequest(models.Model):

@@ -27,6 +27,7 @@ from .models import (
     Organisation,
     ReleasePolicy,
     Stewardship,
+    licence_digest,
 )
 
 
@@ -183,19 +184,29 @@ def _licence_for(survey: Survey) -> str:
 
 @transaction.atomic
 def licence_accept(*, user, agreement: Agreement) -> LicenceAcceptance:
-    """Record that a member accepted an agreement's licence (before their first download)."""
+    """Record that a member accepted the current version of an agreement's licence: from now on
+    the agreement grants them its data. Audited with the version and the text's SHA-256."""
     if not Membership.objects.filter(user=user, organisation=agreement.organisation).exists():
         raise PermissionDenied
+    digest = licence_digest(agreement.licence_text)
     acceptance, created = LicenceAcceptance.objects.get_or_create(
-        user=user, agreement=agreement, defaults={"licence_text": agreement.licence_text}
+        user=user,
+        agreement=agreement,
+        licence_version=agreement.licence_version,
+        defaults={"licence_text": agreement.licence_text, "licence_sha256": digest},
     )
     if created:
+        fingerprint = {"licence_version": agreement.licence_version, "licence_sha256": digest}
         # One event per country, so each country's stewards see it in their log.
         for country in agreement.countries.all() or [None]:
             audit_record(
                 kind=AuditEvent.Kind.LICENCE,
                 user=user,
                 country=country,
-                summary=f"Accepted the licence of {agreement}",
+                summary=(
+                    f"Accepted the licence of {agreement} (version {agreement.licence_version}, "
+                    f"SHA-256 {digest[:12]}…)"
+                ),
+                after=fingerprint,
             )
     return acceptance

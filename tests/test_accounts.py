@@ -6,6 +6,7 @@ Pages are fetched with Django's test client; API calls go through the real acces
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 
 import pytest
@@ -26,6 +27,7 @@ from sharing.models import (
     Membership,
     Organisation,
 )
+from sharing.services import licence_accept
 
 pytestmark = pytest.mark.django_db
 
@@ -74,8 +76,16 @@ def make_agreement(organisation, *, title="Baltic shield data", days_from=-1, da
 
 
 @pytest.fixture
-def agreement(organisation):
+def pending_agreement(organisation):
+    """An agreement of the user's organisation whose licence nobody has accepted yet."""
     return make_agreement(organisation)
+
+
+@pytest.fixture
+def agreement(pending_agreement, user):
+    """The same agreement, its licence accepted by the user: it grants Finland's data."""
+    licence_accept(user=user, agreement=pending_agreement)
+    return pending_agreement
 
 
 @pytest.fixture
@@ -440,29 +450,28 @@ def licence_url(agreement) -> str:
     return reverse("sharing:licence-accept", args=[agreement.pk])
 
 
-def test_licence_page_shows_the_text_and_an_accept_form(signed_in, agreement):
-    html = page(signed_in.get(licence_url(agreement)))
+def test_licence_page_shows_the_text_and_an_accept_form(signed_in, pending_agreement):
+    html = page(signed_in.get(licence_url(pending_agreement)))
     assert "Do not redistribute raw values." in html
     assert 'name="accept"' in html and "I accept" in html
+    assert "grants you nothing" in html
 
 
-def test_accepting_a_licence_records_the_text_at_acceptance_and_an_audit_event(
-    signed_in, user, agreement
+def test_accepting_a_licence_records_the_version_digest_and_an_audit_event(
+    signed_in, user, pending_agreement
 ):
+    agreement = pending_agreement
+    text = "Cite the survey. Do not redistribute raw values."
     response = signed_in.post(licence_url(agreement), {"accept": "on"})
     assert response.status_code == 302 and response.url == ACCOUNT
     acceptance = LicenceAcceptance.objects.get(user=user, agreement=agreement)
-    assert acceptance.licence_text == "Cite the survey. Do not redistribute raw values."
+    assert acceptance.licence_text == text and acceptance.licence_version == 1
+    assert acceptance.licence_sha256 == hashlib.sha256(text.encode()).hexdigest()
     event = AuditEvent.objects.get(kind=AuditEvent.Kind.LICENCE)
     assert event.user == user and agreement.title in event.summary
-
-    agreement.licence_text = "A later, stricter licence."
-    agreement.save()
-    acceptance.refresh_from_db()
-    assert acceptance.licence_text == "Cite the survey. Do not redistribute raw values."
+    assert event.after == {"licence_version": 1, "licence_sha256": acceptance.licence_sha256}
     html = page(signed_in.get(licence_url(agreement)))
-    assert "accepted on" in html and 'name="accept"' not in html
-    assert "The text you accepted" in html
+    assert "version 1 accepted on" in html and 'name="accept"' not in html
     # Accepting again records nothing new.
     signed_in.post(licence_url(agreement), {"accept": "on"})
     assert LicenceAcceptance.objects.count() == 1
@@ -471,14 +480,61 @@ def test_accepting_a_licence_records_the_text_at_acceptance_and_an_audit_event(
     assert "accepted on" in html and "Read and accept the licence" not in html
 
 
-def test_accepting_without_ticking_the_box_records_nothing(signed_in, agreement):
-    html = page(signed_in.post(licence_url(agreement), {}))
+def test_a_new_licence_text_is_a_new_version_that_needs_a_new_acceptance(
+    signed_in, user, agreement, finnish_survey
+):
+    assert sample_codes(signed_in.get(SAMPLES_API)) == {"FI-1", "FI-2"}
+    agreement.licence_text = "A later, stricter licence."
+    agreement.save()
+    agreement.refresh_from_db()
+    assert agreement.licence_version == 2
+    # The old acceptance keeps its text; the agreement grants nothing until v2 is accepted.
+    old = LicenceAcceptance.objects.get(user=user, agreement=agreement)
+    assert old.licence_text == "Cite the survey. Do not redistribute raw values."
+    assert sample_codes(signed_in.get(SAMPLES_API)) == set()
+    html = page(signed_in.get(licence_url(agreement)))
+    assert "The text you accepted" in html and 'name="accept"' in html
+    assert "version 2 needs your acceptance" in html
+    signed_in.post(licence_url(agreement), {"accept": "on"})
+    assert LicenceAcceptance.objects.filter(user=user, agreement=agreement).count() == 2
+    assert sample_codes(signed_in.get(SAMPLES_API)) == {"FI-1", "FI-2"}
+
+
+def test_before_acceptance_an_agreement_grants_nothing_and_says_why(
+    signed_in, user, pending_agreement, finnish_survey
+):
+    # Rows: what an anonymous visitor sees (Finland has no policy: nothing).
+    assert sample_codes(signed_in.get(SAMPLES_API)) == set()
+    # A request naming the agreement's data is refused with the licence to accept.
+    for url in (SAMPLES_API + "?country=FIN", "/api/v1/measurements/?country=fin&element=Cu"):
+        response = signed_in.get(url)
+        assert response.status_code == 403, url
+        body = response.json()
+        assert body["error"] == "licence_not_accepted" and "licence" in body["reason"]
+        assert body["licence_url"].endswith(licence_url(pending_agreement))
+    signed_in.post(reverse("sharing:token-create"))
+    key = Token.objects.get(user=user).key
+    assert token_client(key).get(SAMPLES_API + "?country=FIN").status_code == 403
+    # Every page says why, with the link to accept.
+    html = page(signed_in.get("/map/"))
+    assert "grants you nothing until you accept its licence" in html
+    assert licence_url(pending_agreement) in html
+    # Other countries' data is not refused.
+    assert signed_in.get(SAMPLES_API + "?country=USA").status_code == 200
+    licence_accept(user=user, agreement=pending_agreement)
+    assert sample_codes(signed_in.get(SAMPLES_API + "?country=FIN")) == {"FI-1", "FI-2"}
+    assert "grants you nothing" not in page(signed_in.get("/map/"))
+
+
+def test_accepting_without_ticking_the_box_records_nothing(signed_in, pending_agreement):
+    html = page(signed_in.post(licence_url(pending_agreement), {}))
     assert "Tick the box to accept the licence." in html
     assert not LicenceAcceptance.objects.exists()
     assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.LICENCE).exists()
 
 
-def test_licence_page_is_404_for_non_members_as_for_a_missing_agreement(client, agreement):
+def test_licence_page_is_404_for_non_members_as_for_a_missing_agreement(client, pending_agreement):
+    agreement = pending_agreement
     outsider = User.objects.create_user("kai", "kai@example.org", PASSWORD)
     client.force_login(outsider)
     assert client.get(licence_url(agreement)).status_code == 404
@@ -489,6 +545,7 @@ def test_licence_page_is_404_for_non_members_as_for_a_missing_agreement(client, 
     assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.LICENCE).exists()
 
 
-def test_licence_page_asks_anonymous_visitors_to_sign_in(client, agreement):
+def test_licence_page_asks_anonymous_visitors_to_sign_in(client, pending_agreement):
+    agreement = pending_agreement
     response = client.get(licence_url(agreement))
     assert response.status_code == 302 and response.url.startswith(LOGIN)

@@ -13,6 +13,7 @@ from baselines import grid
 from baselines.ingest import IngestOptions, survey_ingest
 from baselines.models import Country
 from sharing.models import Agreement, Membership, Organisation, ReleasePolicy
+from tests.worlds import accept_licences
 
 # A sample 0.05° west of a small box, inside the same 20 km cell as the box.
 LON, LAT = grid.cell_at(25.0, 62.0, 20_000).centroid_lonlat
@@ -57,5 +58,6 @@ def test_a_partner_with_exact_locations_gets_only_samples_inside_the_box(client,
         organisation=organisation, title="A", valid_from=dt.date(2000, 1, 1), licence_text="L"
     )
     agreement.countries.add(finland)
+    accept_licences(partner)
     client.force_login(partner)
     assert codes(client) == {"IN-BOX"}

@@ -13,6 +13,7 @@ from baselines.models import Country
 from baselines.views import visible_figures
 from sharing.access import viewer_scope
 from sharing.models import Agreement, Membership, Organisation, ReleasePolicy
+from tests.worlds import accept_licences
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def world(write_csv):
         organisation=organisation, title="A", valid_from=dt.date(2000, 1, 1), licence_text="L"
     )
     agreement.countries.add(rus.country)
+    accept_licences(partner)
     return partner, rus
 
 

@@ -18,6 +18,7 @@ from maps import layers
 from maps.models import MapLayer
 from sharing.access import viewer_scope
 from sharing.models import Agreement, Membership, Organisation, ReleasePolicy
+from tests.worlds import accept_licences
 
 USA_POINTS = [(-100.0 + 0.9 * i, 40.0 + 0.4 * (i % 3)) for i in range(12)]
 RUS_POINTS = [(33.0 + 0.8 * i, 68.0 + 0.3 * (i % 2)) for i in range(8)]
@@ -48,6 +49,7 @@ def world(write_csv):
         organisation=organisation, title="A", valid_from=dt.date(2000, 1, 1), licence_text="L"
     )
     agreement.countries.add(Country.objects.by_code("RUS"))
+    accept_licences(partner)
     return partner
 
 
@@ -305,14 +307,17 @@ def test_render_layers_command_renders_in_process_and_skips_what_is_current(worl
 
 
 @pytest.mark.django_db
-def test_a_partner_token_opens_its_tiles_and_a_bad_one_does_not(client, world):
+def test_a_partner_token_opens_its_tiles_and_a_bad_one_is_a_401(client, world):
     from rest_framework.authtoken.models import Token
 
     partner = rendered(world)
     token = Token.objects.create(user=world)
     url = f"/tiles/{partner.key}/0/0/0.png"
     assert client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
-    assert client.get(url, HTTP_AUTHORIZATION="Token nonsense").status_code == 404
+    # A bad token is the API's 401 on tiles too (as on every /api/v1/ endpoint).
+    bad = client.get(url, HTTP_AUTHORIZATION="Token nonsense")
+    assert bad.status_code == 401 and bad["WWW-Authenticate"] == "Token"
+    assert bad.json()["reason"] == "Invalid token."
     assert client.get(url).status_code == 404
 
 

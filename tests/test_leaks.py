@@ -61,6 +61,7 @@ from sharing.models import (
     ReleasePolicy,
     SurveyEmbargo,
 )
+from sharing.services import licence_accept
 
 pytestmark = pytest.mark.django_db
 
@@ -230,6 +231,8 @@ def build_world(tmp_path) -> World:
         )
         a.countries.set([countries[c] for c in codes])
         a.surveys.set(surveys_)
+        if a.is_valid_at(timezone.now()):
+            licence_accept(user=users[PARTNER], agreement=a)
         return a
 
     agreements = [

@@ -60,16 +60,17 @@ def account(request: HttpRequest) -> HttpResponse:
         .prefetch_related("countries", "surveys", "elements")
         if agreement.is_valid_at(now)
     ]
-    accepted = dict(
-        LicenceAcceptance.objects.filter(user=user, agreement__in=agreements).values_list(
-            "agreement_id", "accepted_at"
-        )
-    )
+    accepted = {
+        (agreement_id, version): at
+        for agreement_id, version, at in LicenceAcceptance.objects.filter(
+            user=user, agreement__in=agreements
+        ).values_list("agreement_id", "licence_version", "accepted_at")
+    }
     for agreement in agreements:
         agreement.precision_km = (
             f"{agreement.precision_m / 1000:g}" if agreement.precision_m else None
         )
-        agreement.accepted_at = accepted.get(agreement.pk)
+        agreement.accepted_at = accepted.get((agreement.pk, agreement.licence_version))
     new_key = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
     token = Token.objects.filter(user=user).first()
     context = {
@@ -123,9 +124,11 @@ def licence_accept_view(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
         organisation__membership__user=request.user,
     )
+    # The latest acceptance: of the current version, or of an earlier text to accept again.
     acceptance = LicenceAcceptance.objects.filter(user=request.user, agreement=agreement).first()
+    current = acceptance is not None and acceptance.licence_version == agreement.licence_version
     form = LicenceAcceptForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and acceptance is not None:
+    if request.method == "POST" and current:
         messages.info(request, _("You have already accepted this licence."))
         return redirect("sharing:account")
     if request.method == "POST" and form.is_valid():
@@ -137,5 +140,5 @@ def licence_accept_view(request: HttpRequest, pk: int) -> HttpResponse:
             request, _("You accepted the licence of “%(title)s”.") % {"title": agreement.title}
         )
         return redirect("sharing:account")
-    context = {"agreement": agreement, "acceptance": acceptance, "form": form}
+    context = {"agreement": agreement, "acceptance": acceptance, "current": current, "form": form}
     return render(request, "sharing/licence_accept.html", context)
