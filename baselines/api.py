@@ -78,12 +78,10 @@ def refuse_unaccepted_licence(request, *, country: str | None, survey: str | Non
         if country
         else None
     )
-    survey_id = (
-        Survey.objects.filter(slug=survey).values_list("pk", flat=True).first() if survey else None
-    )
-    if (country and country_id is None) or (survey and survey_id is None):
+    survey_row = Survey.objects.filter(slug=survey).first() if survey else None
+    if (country and country_id is None) or (survey and survey_row is None):
         return
-    licence = pending_licence(scope, country_id=country_id, survey_id=survey_id)
+    licence = pending_licence(scope, country_id=country_id, survey=survey_row)
     if licence is not None:
         raise LicenceNotAccepted(request, licence)
 

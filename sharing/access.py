@@ -107,8 +107,10 @@ class PendingLicence:
     countries: frozenset[int]
     surveys: frozenset[int] | None
 
-    def covers(self, *, country_id: int | None = None, survey_id: int | None = None) -> bool:
-        return (country_id is None or country_id in self.countries) and (
+    def covers(self, *, countries: frozenset[int], survey_id: int | None = None) -> bool:
+        """The agreement would grant data of one of ``countries`` (and of the survey, if
+        given: a survey's data lies in its own countries)."""
+        return bool(countries & self.countries) and (
             survey_id is None or self.surveys is None or survey_id in self.surveys
         )
 
@@ -310,13 +312,23 @@ def _pending(agreement: Agreement) -> PendingLicence:
 
 
 def pending_licence(
-    scope: Scope, *, country_id: int | None = None, survey_id: int | None = None
+    scope: Scope, *, country_id: int | None = None, survey: Survey | None = None
 ) -> PendingLicence | None:
     """The not-yet-accepted agreement that would grant this country's (or survey's) data, if
     any: a request naming such data is refused with the licence to accept, not answered with the
     public subset as if nothing more existed for this viewer."""
-    if country_id is None and survey_id is None:
+    if country_id is None and survey is None:
         return None
+    countries = (
+        frozenset([country_id])
+        if country_id is not None
+        else frozenset(survey.countries.values_list("pk", flat=True))
+    )
+    survey_id = survey.pk if survey is not None else None
+    for licence in viewer_scope(scope).pending_licences:
+        if licence.covers(countries=countries, survey_id=survey_id):
+            return licence
+    return None
     for licence in viewer_scope(scope).pending_licences:
         if licence.covers(country_id=country_id, survey_id=survey_id):
             return licence

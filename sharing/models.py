@@ -106,8 +106,9 @@ class ReleasePolicy(models.Model):
         blank=True,
         choices=PRECISION_CHOICES,
         help_text=_(
-            "Let embargoed, non-confidential values feed public maps and statistics at this cell "
-            "size or coarser (never points or exports). Blank: off."
+            "Let embargoed, non-confidential values colour public maps at this cell size or "
+            "coarser, as each cell's colour class and sample count only (never a value, "
+            "statistic, class break, point or export). Blank: off."
         ),
     )
     prerelease_min_samples = models.PositiveSmallIntegerField(

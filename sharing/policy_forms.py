@@ -133,8 +133,9 @@ class PolicyForm(forms.ModelForm):
         required=False,
         label=_("Public maps before release at"),
         help_text=_(
-            "Let non-confidential values not yet available feed public maps and statistics at "
-            "this cell size or coarser (never points or exports)."
+            "Let non-confidential values not yet available colour public maps at this cell size "
+            "or coarser. Such a cell shows only its colour class and its number of samples: no "
+            "value, statistic, class break, chart, point or export ever includes them."
         ),
     )
 

@@ -68,6 +68,7 @@ from baselines.models import Analyte, Country, Element, Measurement, Medium, Sam
 from sharing.access import EXACT, aggregate_rows, shown_location, viewer_scope
 from sharing.models import (
     Agreement,
+    LicenceAcceptance,
     Membership,
     Organisation,
     ReleasePolicy,
@@ -125,6 +126,9 @@ class AgreementSpec:
     all_elements: bool = True
     elements: frozenset[str] = frozenset()
     precision_m: int | None = None
+    # The viewer's acceptance of the licence: of the current version, of an older text (the
+    # licence changed since), or none. Only "current" lets the agreement grant anything.
+    accepted: str = "current"
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,12 @@ class Reference:
         return a.valid_to is None or self.now < opens(a.valid_to + dt.timedelta(days=1))
 
     def my_agreements(self) -> list[AgreementSpec]:
-        return [a for a in self.w.agreements if a.org in self.orgs and self.agreement_valid(a)]
+        """Agreements valid now whose current licence the viewer accepted (rule 5)."""
+        return [
+            a
+            for a in self.w.agreements
+            if a.org in self.orgs and self.agreement_valid(a) and a.accepted == "current"
+        ]
 
     def rules(self, key: Key) -> list[tuple[str, int | None]]:
         """Every rule granting the row: (name, precision in m or None for exact)."""
@@ -463,7 +472,8 @@ def build(world: WorldSpec, ref: dict, tag: str = "w") -> Built:
         [
             Agreement(title=f"{tag}-agreement-{n}", organisation=orgs[a.org],
                       all_elements=a.all_elements, valid_from=a.valid_from, valid_to=a.valid_to,
-                      precision_m=a.precision_m, licence_text="test")
+                      precision_m=a.precision_m, licence_text="test",
+                      licence_version=2 if a.accepted == "old" else 1)
             for n, a in enumerate(world.agreements)
         ]
     )  # fmt: skip
@@ -500,6 +510,13 @@ def build(world: WorldSpec, ref: dict, tag: str = "w") -> Built:
         )
         Stewardship.objects.bulk_create(
             [Stewardship(user=user, country_id=country_pk[c]) for c in sorted(v.stewards)]
+        )
+        LicenceAcceptance.objects.bulk_create(
+            [
+                LicenceAcceptance(user=user, agreement=ag, licence_version=1, licence_text="test")
+                for ag, a in zip(agreements, world.agreements, strict=True)
+                if a.org in v.orgs and a.accepted != "none"
+            ]
         )
     cells = {i: {size: s.cell_code(size) for size in grid.SCALES_M} for i, s in enumerate(samples)}
     return Built(
@@ -628,6 +645,14 @@ def check_world(world: WorldSpec, built: Built) -> None:
         assert scope.is_public_only
     if reference.staff:
         assert visible == set(built.pk_by_key.values())
+    # Agreements valid now but not accepted at their current version are pending, and only they.
+    if not v.anonymous and v.is_active and not reference.staff:
+        pending = {
+            n
+            for n, a in enumerate(world.agreements)
+            if a.org in v.orgs and reference.agreement_valid(a) and a.accepted != "current"
+        }
+        assert len(scope.pending_licences) == len(pending), world
 
     if world.later is not None:
         check_later(world.at(world.later), built)
@@ -666,6 +691,7 @@ POLICY_KINDS = st.sampled_from(["absent", "draft", "in_force", "in_force", "in_f
 PUBLIC_PRECISIONS = st.sampled_from([None, 20_000, 80_000])
 PRERELEASE_SCALES = st.sampled_from([None, 80_000, 80_000])
 AGREEMENT_PRECISIONS = st.sampled_from([None, 20_000])
+ACCEPTANCES = st.sampled_from(["current", "current", "current", "none", "old"])
 # The second instant: across a midnight or not, forwards or backwards.
 LATER = st.one_of(
     st.sampled_from(
@@ -777,6 +803,7 @@ def worlds(draw, *, confidential_on_draft_policies: bool = True) -> WorldSpec:
                     valid_from=start,
                     valid_to=end,
                     precision_m=draw(AGREEMENT_PRECISIONS),
+                    accepted=draw(ACCEPTANCES),
                 )
             )
 
@@ -1011,6 +1038,28 @@ def test_exact_agreement_makes_rows_usable_at_every_scale(reference_rows):
     assert visible_keys(world, built, scale_m=80_000) == {(0, "Cu"), (0, "As")}
     sample = built.samples[0]
     assert shown_location(viewer_scope(built.user, now=NOW), sample)[2] == EXACT
+    check_world(world, built)
+
+
+@pytest.mark.parametrize("accepted", ["none", "old"])
+def test_an_agreement_grants_nothing_until_its_current_licence_is_accepted(
+    reference_rows, accepted
+):
+    """No acceptance, or one of an older licence text: the partner sees what the public sees
+    (FIN public at 80 km, As confidential), and the scope names the agreement as pending."""
+    world = one_country_world(
+        policy=PolicySpec(in_force=True, precision_m=80_000, confidential=frozenset(["As"])),
+        agreements=[AgreementSpec(org=0, countries=frozenset(["FIN"]), valid_from=TODAY,
+                                  elements=frozenset(["As"]), accepted=accepted)],
+        viewer=PARTNER,
+    )  # fmt: skip
+    built = build(world, reference_rows)
+    scope = viewer_scope(built.user, now=NOW)
+    assert visible_keys(world, built) == {(0, "Cu")}
+    assert visible_keys(world, built, scale_m=500) == set()
+    assert shown_location(scope, built.samples[0])[2] == 80_000
+    assert scope.is_public_only and scope.audience == viewer_scope(None, now=NOW).audience
+    assert [p.countries for p in scope.pending_licences] == [frozenset([built.country_pk["FIN"]])]
     check_world(world, built)
 
 

@@ -20,10 +20,24 @@ coordinates that cannot appear by chance:
     I  FIN  public at 20 km; the partner's agreement      exact coordinates secret from the
             grants this survey at exact locations         public (C's stay secret from the partner)
 
-Viewers: the anonymous public; a partner whose organisation has current agreements (EST; NOR
-limited to survey B without naming Ni; FIN at 40 km; FIN survey I at exact locations), an expired
-agreement (RUS, SWE, DNK) and a future one (RUS, SWE); and staff, whose walk must FIND the
-secrets (positive control: a walk that finds nothing for staff proves nothing).
+Viewers, each walked over the whole URL map:
+
+- the anonymous public;
+- a researcher: a registered, signed-in user of no organisation (sees what the public sees);
+- a partner whose organisation has current agreements (EST; NOR limited to survey B without
+  naming Ni; FIN at 40 km; FIN survey I at exact locations), accepted, an expired agreement (RUS,
+  SWE, DNK) and a future one (RUS, SWE) -- walked twice: signed in (session), and by API token
+  (a client that is not signed in and sends ``Authorization: Token <key>``). On ``/api/v1/`` and
+  ``/tiles/`` the two walks must get identical answers;
+- a partner before acceptance: a member of another organisation whose current agreement WOULD
+  grant every secret (RUS, SWE, DNK, EST, FIN exactly, NOR with Ni named) but whose licence they
+  never accepted: they must see what the public sees (every secret stays hidden); after
+  ``licence_accept`` a few URLs do show the secrets (positive control for this viewer);
+- staff, whose walk must FIND the secrets (positive control: a walk that finds nothing for staff
+  proves nothing).
+
+A bad API token (``Token nonsense``) is a 401 with a JSON reason on every ``/api/v1/`` and
+``/tiles/`` URL.
 """
 
 from __future__ import annotations
@@ -49,6 +63,7 @@ from django.urls.converters import get_converters
 from django.urls.exceptions import Resolver404
 from django.utils import timezone
 from django.utils.regex_helper import normalize
+from rest_framework.authtoken.models import Token
 
 from baselines import grid
 from baselines.ingest import IngestOptions, survey_ingest
@@ -62,17 +77,32 @@ from sharing.models import (
     SurveyEmbargo,
 )
 from sharing.services import licence_accept
+from tests.worlds import partner_with_agreement
 
 pytestmark = pytest.mark.django_db
 
 ANON, PARTNER, STAFF = "anonymous", "partner", "staff"
+RESEARCHER = "researcher"  # signed in, member of no organisation
+PARTNER_TOKEN = "partner-by-token"  # PARTNER's user, not signed in, Authorization: Token <key>
+PENDING = "partner-before-acceptance"  # member of an agreement whose licence is not accepted
+BAD_TOKEN = "bad-token"  # not signed in, Authorization: Token nonsense
+# Each viewer's secrets are those of the viewer whose rights they have (see _define_secrets).
+SAME_RIGHTS_AS = {RESEARCHER: ANON, PENDING: ANON, PARTNER_TOKEN: PARTNER}
 
 # Cap on the parameter combinations tried per URL pattern (a walk stays at a few hundred requests).
 MAX_COMBINATIONS = 24
 # A walk longer than this is a test that nobody runs: keep the candidate tables small. (Requests,
-# not seconds: the machine may be shared; each request costs ~20 ms of CPU here.)
+# not seconds: the machine may be shared; each request costs ~20 ms of CPU here.) The module walks
+# six viewers in full (anonymous, researcher, partner by session and by token, partner before
+# acceptance, staff: ~530 requests each) plus ~380 bad-token requests: about 80 s in all. The
+# comparisons between walks reuse their recorded answers and ask again only where they differ.
 MAX_REQUESTS_PER_WALK = 800
 
+
+# Known, unfixed problems these tests found (docs/security.md): test name -> what is wrong. Each
+# such test is marked ``xfail(strict=True)``: when the problem is fixed the test "unexpectedly
+# passes" and fails the run -- then delete the entry and the marker.
+KNOWN_LEAKS: dict[str, str] = {}
 
 # --- the data ------------------------------------------------------------------------------------
 
@@ -169,6 +199,8 @@ class World:
     users: dict[str, object]
     missing_sample_id: int
     missing_measurement_id: int
+    partner_token: str  # PARTNER's API token key (PARTNER_TOKEN walks with it)
+    pending_agreement: Agreement  # PENDING's agreement, licence never accepted
     secrets: dict[str, list[Secret]] = field(default_factory=dict)  # by viewer
     public: list[Secret] = field(default_factory=list)  # public facts (positive controls)
 
@@ -215,7 +247,10 @@ def build_world(tmp_path) -> World:
         STAFF: User.objects.create_user(
             "leak-staff", "staff@leak.invalid", "x", is_staff=True, is_superuser=True
         ),
+        RESEARCHER: User.objects.create_user("leak-researcher", "researcher@leak.invalid", "x"),
+        PENDING: User.objects.create_user("leak-pending", "pending@leak.invalid", "x"),
     }
+    partner_token = Token.objects.create(user=users[PARTNER]).key
     org = Organisation.objects.create(name="Leak test partner agency", slug="leak-partner-agency")
     Membership.objects.create(organisation=org, user=users[PARTNER])
     countries = {c: Country.objects.by_code(c) for c in ("RUS", "NOR", "FIN", "SWE", "DNK", "EST")}
@@ -255,6 +290,25 @@ def build_world(tmp_path) -> World:
         ),
         agreement("future", ["RUS", "SWE"], valid_from=far),
     ]  # fmt: skip
+    # The partner before acceptance: their organisation's current agreement would grant every
+    # secret of the module (countries without survey limit, exact locations, Ni named), but they
+    # never accepted its licence, so it grants nothing yet (rule 5).
+    pending_org = Organisation.objects.create(
+        name="Leak test pending agency", slug="leak-pending-agency"
+    )
+    Membership.objects.create(organisation=pending_org, user=users[PENDING])
+    pending_agreement = Agreement.objects.create(
+        title="pending RUS SWE DNK EST FIN NOR with Ni",
+        organisation=pending_org,
+        valid_from=dt.date(2020, 1, 1),
+        licence_text="leak test licence, not accepted",
+    )
+    pending_agreement.countries.set(
+        [countries[c] for c in ("RUS", "NOR", "FIN", "SWE", "DNK", "EST")]
+    )
+    pending_agreement.elements.set([Element.objects.get(symbol="Ni")])
+    assert pending_agreement.is_valid_at(timezone.now())
+    agreements.append(pending_agreement)
     access_requests = [
         AccessRequest.objects.create(user=users[PARTNER], survey=surveys["A"], message="please")
     ]
@@ -276,12 +330,14 @@ def build_world(tmp_path) -> World:
         measurements=measurements,
         agreements=agreements,
         access_requests=access_requests,
-        organisations=[org],
+        organisations=[org, pending_org],
         users=users,
         missing_sample_id=(Sample.objects.order_by("-pk").values_list("pk", flat=True)[0]) + 10**6,
         missing_measurement_id=(
             Measurement.objects.order_by("-pk").values_list("pk", flat=True)[0] + 10**6
         ),
+        partner_token=partner_token,
+        pending_agreement=pending_agreement,
     )
     _define_secrets(world)
     return world
@@ -396,6 +452,8 @@ def _define_secrets(world: World) -> None:
                     and not (what == "value:Ni" and spec.ni_hidden_from)
                 ):
                     public.append(secret)
+    for viewer, same_as in SAME_RIGHTS_AS.items():
+        secrets[viewer] = secrets[same_as]
     world.secrets = secrets
     world.public = public
 
@@ -717,6 +775,16 @@ class Hit:
         )
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a walk got for one URL, as compared between viewers (``compare_answers``)."""
+
+    status: int
+    content_type: str
+    text: str  # the body as the walk searched it (``walk_text``), without CSRF tokens
+    kwargs: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # URL parameters
+
+
 @dataclass
 class WalkResult:
     viewer: str
@@ -730,6 +798,7 @@ class WalkResult:
     found_public: set[str] = field(default_factory=set)
     coincidences: list[str] = field(default_factory=list)
     per_endpoint: dict[str, list[float]] = field(default_factory=dict)  # route -> [n, seconds]
+    answers: dict[str, Answer] = field(default_factory=dict)  # API and tile URLs only
 
     def summary(self) -> str:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
@@ -778,9 +847,19 @@ def _strip_echo(text: str, url: str, kwargs: dict[str, str]) -> str:
     return text
 
 
+_CSRF = re.compile(
+    r'(?<=name="csrfmiddlewaretoken" value=")[^"]*|(?<="csrfToken": ")[^"]*'
+)  # form fields, and the browsable API's JSON for its scripts
+
+
+def _without_csrf(text: str) -> str:
+    """A CSRF token is masked anew for every response: not part of an answer's content."""
+    return _CSRF.sub("«csrf»", text)
+
+
 def _comparable(response, url: str, as_url: str) -> str:
     """A body without its CSRF token, its echoes of ``url`` written as echoes of ``as_url``."""
-    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response_text(response))
+    text = _without_csrf(response_text(response))
     pairs = sorted(zip(_url_forms(url), _url_forms(as_url), strict=True), key=lambda p: -len(p[0]))
     for form, replacement in pairs:
         if form != replacement:
@@ -789,10 +868,37 @@ def _comparable(response, url: str, as_url: str) -> str:
 
 
 def client_for(world: World, viewer: str) -> Client:
+    """A test client as ``viewer``: signed in (session) for the viewers of ``world.users``; not
+    signed in and sending an ``Authorization: Token`` header for the token viewers."""
+    if viewer == PARTNER_TOKEN:
+        return Client(
+            raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {world.partner_token}"
+        )
+    if viewer == BAD_TOKEN:
+        return Client(raise_request_exception=False, HTTP_AUTHORIZATION="Token nonsense")
     client = Client(raise_request_exception=False)
     if viewer != ANON:
         client.force_login(world.users[viewer])
     return client
+
+
+def is_api_or_tile(url: str) -> bool:
+    return url.startswith(("/api/v1/", "/tiles/"))
+
+
+def walk_text(response, url: str, kwargs: dict[str, str]) -> str:
+    """The text a walk searches: body and data headers, the request's own echoes removed."""
+    return _strip_echo(response_text(response), url, kwargs)
+
+
+def answer_of(response, url: str, kwargs: dict[str, str], text: str | None = None) -> Answer:
+    """The ``Answer`` a walk records for ``response`` (``text``: its ``walk_text``, if known)."""
+    return Answer(
+        response.status_code,
+        response.get("Content-Type", ""),
+        _without_csrf(walk_text(response, url, kwargs) if text is None else text),
+        tuple(sorted(kwargs.items())),
+    )
 
 
 def _without_our_data(client: Client, url: str, kwargs: dict[str, str], matcher) -> set[str]:
@@ -803,8 +909,7 @@ def _without_our_data(client: Client, url: str, kwargs: dict[str, str], matcher)
     try:
         Survey.objects.filter(name__in=[spec.name for spec in SPECS]).delete()
         response = client.get(url)
-        text = _strip_echo(response_text(response), url, kwargs)
-        return {matched for _, matched in matcher.find(text)}
+        return {matched for _, matched in matcher.find(walk_text(response, url, kwargs))}
     finally:
         transaction.savepoint_rollback(savepoint)
 
@@ -824,14 +929,17 @@ def walk(world: World, viewer: str, secrets: list[Secret], *, confirm: bool = Tr
 
     def get(url: str, kwargs: dict[str, str]):
         response = client.get(url)  # follows no redirects
-        if viewer != ANON and "_auth_user_id" not in client.session:
-            # A GET that signed the viewer out would turn the rest of the walk anonymous.
+        if viewer in world.users and "_auth_user_id" not in client.session:
+            # A GET that signed the viewer out would turn the rest of the walk anonymous (token
+            # viewers are not signed in: their header goes with every request).
             client.force_login(world.users[viewer])
         result.requests += 1
         result.statuses[response.status_code] += 1
         if response.status_code >= 500:
             result.server_errors.append(f"{response.status_code} GET {url}")
-        text = _strip_echo(response_text(response), url, kwargs)
+        text = walk_text(response, url, kwargs)
+        if is_api_or_tile(url):
+            result.answers[url] = answer_of(response, url, kwargs, text)
         found = matcher.find(text)
         noise = _without_our_data(client, url, kwargs, matcher) if found and confirm else set()
         for secret, matched in found:
@@ -897,6 +1005,61 @@ def _report(result: WalkResult, hits: list[Hit] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _difference(a: Answer, b: Answer) -> str:
+    """Where two answers first differ, for a failure message."""
+    if (a.status, a.content_type) != (b.status, b.content_type):
+        return f"{a.status} {a.content_type!r} vs {b.status} {b.content_type!r}"
+    i = next(
+        (i for i, (x, y) in enumerate(zip(a.text, b.text, strict=False)) if x != y),
+        min(len(a.text), len(b.text)),
+    )
+    start = max(0, i - 60)
+    return (
+        f"{a.status}, bodies of {len(a.text)} and {len(b.text)} characters differ at {i}: "
+        f"…{a.text[start : i + 100]!r}… vs …{b.text[start : i + 100]!r}…"
+    )
+
+
+def compare_answers(
+    world: World, first: WalkResult, second: WalkResult, *, allowed=None
+) -> tuple[list[str], list[str]]:
+    """(differences, unstable) between the API and tile answers of two walks, on the URLs both
+    walked; ``allowed(url, first_answer, second_answer)`` excuses a difference.
+
+    A URL whose answers differ is asked again, by both viewers back to back: a difference that
+    is gone then came from state that changed between the walks (caches, audit rows), not from
+    the viewers; an answer that differs from its own repetition is ``unstable`` (it cannot be
+    compared) rather than a difference. URLs walked by one viewer only are differences too: the
+    walks take the same path unless an earlier answer differed."""
+    differences, unstable = [], []
+    clients = {}
+
+    def client(viewer):
+        if viewer not in clients:
+            clients[viewer] = client_for(world, viewer)
+        return clients[viewer]
+
+    for url in sorted(first.answers.keys() | second.answers.keys()):
+        a, b = first.answers.get(url), second.answers.get(url)
+        if a is None or b is None:
+            walked, skipped = (second, first) if a is None else (first, second)
+            differences.append(f"GET {url}: walked by {walked.viewer} only, not {skipped.viewer}")
+            continue
+        if a == b or (allowed is not None and allowed(url, a, b)):
+            continue
+        kwargs = dict(a.kwargs)
+        again_a = answer_of(client(first.viewer).get(url), url, kwargs)
+        again_b = answer_of(client(second.viewer).get(url), url, kwargs)
+        repeated_a = answer_of(client(first.viewer).get(url), url, kwargs)
+        if again_a != repeated_a:
+            unstable.append(f"GET {url} ({first.viewer}): {_difference(again_a, repeated_a)}")
+        elif again_a != again_b and not (allowed is not None and allowed(url, again_a, again_b)):
+            differences.append(
+                f"GET {url}: {first.viewer} vs {second.viewer}: {_difference(again_a, again_b)}"
+            )
+    return differences, unstable
+
+
 # --- fixtures ------------------------------------------------------------------------------------
 
 
@@ -917,14 +1080,20 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 def test_admin_requires_staff(world):
-    for viewer in (ANON, PARTNER):
+    for viewer in (ANON, RESEARCHER, PARTNER, PARTNER_TOKEN, PENDING):
         response = client_for(world, viewer).get("/admin/")
         assert response.status_code == 302, viewer
         assert response["Location"].startswith("/admin/login/"), (viewer, response["Location"])
 
 
-def test_anonymous_walk_leaks_nothing(world):
-    result = walk(world, ANON, world.secrets[ANON])
+@pytest.fixture(scope="module")
+def anonymous_walk(world, django_db_blocker):
+    with django_db_blocker.unblock():
+        return walk(world, ANON, world.secrets[ANON])
+
+
+def test_anonymous_walk_leaks_nothing(anonymous_walk):
+    result = anonymous_walk
     assert not result.hits, _report(result)
     # Positive control: the walk reached the public data (else it proves nothing).
     for key in "BCF":
@@ -932,6 +1101,18 @@ def test_anonymous_walk_leaks_nothing(world):
             f"the anonymous walk never showed survey {key}'s public values"
         )
     assert result.requests < MAX_REQUESTS_PER_WALK, result.summary()
+
+
+@pytest.fixture(scope="module")
+def researcher_walk(world, django_db_blocker):
+    with django_db_blocker.unblock():
+        return walk(world, RESEARCHER, world.secrets[RESEARCHER])
+
+
+def test_researcher_walk_leaks_nothing(researcher_walk):
+    """A registered user of no organisation sees no more than the public."""
+    assert not researcher_walk.hits, _report(researcher_walk)
+    assert researcher_walk.requests < MAX_REQUESTS_PER_WALK, researcher_walk.summary()
 
 
 @pytest.fixture(scope="module")
@@ -943,6 +1124,230 @@ def partner_walk(world, django_db_blocker):
 def test_partner_walk_leaks_nothing(partner_walk):
     assert not partner_walk.hits, _report(partner_walk)
     assert partner_walk.requests < MAX_REQUESTS_PER_WALK, partner_walk.summary()
+
+
+@pytest.fixture(scope="module")
+def partner_token_walk(world, django_db_blocker):
+    with django_db_blocker.unblock():
+        return walk(world, PARTNER_TOKEN, world.secrets[PARTNER_TOKEN])
+
+
+def test_partner_token_walk_leaks_nothing(world, partner_token_walk):
+    """The partner's API token gives what their session gives: no secret of theirs."""
+    result = partner_token_walk
+    assert not result.hits, _report(result)
+    assert result.requests < MAX_REQUESTS_PER_WALK, result.summary()
+    # The token was honoured all along (no GET of the walk revoked or refused it) ...
+    assert Token.objects.filter(key=world.partner_token).exists()
+    assert not result.statuses.get(401), result.summary()
+    # ... and it does authenticate the partner (positive control): the EST agreement's data.
+    url = f"/api/v1/measurements/?survey={world.surveys['H'].slug}"
+    text = client_for(world, PARTNER_TOKEN).get(url).content.decode()
+    assert repr(world.measurements[("LKQH1-ETS", "Cu")].value) in text
+
+
+def test_token_and_session_answers_are_identical(world, partner_walk, partner_token_walk):
+    """Every API and tile URL of the walk answers the partner's token exactly as the partner's
+    session: same status, content type and body (as the walk searches it, CSRF tokens removed).
+
+    Only ``/api/v1/`` and ``/tiles/``: the token authenticates the API (DRF) and the tile views,
+    while an HTML page ignores it by design (pages use sessions): to a token client a page is the
+    public page, to the session client it shows the partner's name, menu, notices and their
+    data. The browsable API (``?format=api``) is compared too: both viewers are the same user."""
+    differences, unstable = compare_answers(world, partner_walk, partner_token_walk)
+    compared = len(partner_walk.answers.keys() & partner_token_walk.answers.keys())
+    print(f"token vs session: {compared} API/tile URLs compared; {len(unstable)} unstable")
+    for line in unstable[:20]:
+        print("  unstable (not compared):", line)
+    assert compared > 100, f"only {compared} API/tile URLs compared"
+    assert not differences, (
+        f"{len(differences)} of {compared} API/tile URLs answer the partner's token and session "
+        "differently:\n" + "\n".join(differences[:40])
+    )
+
+
+@pytest.fixture(scope="module")
+def pending_walk(world, django_db_blocker):
+    with django_db_blocker.unblock():
+        return walk(world, PENDING, world.secrets[PENDING])
+
+
+def test_partner_before_acceptance_walk_leaks_nothing(pending_walk):
+    """An agreement whose licence is not accepted grants nothing: its member sees no secret,
+    though the agreement would grant every one of them (see the acceptance test below)."""
+    assert not pending_walk.hits, _report(pending_walk)
+    assert pending_walk.requests < MAX_REQUESTS_PER_WALK, pending_walk.summary()
+
+
+def _refused_for_licence(url: str, answer: Answer) -> bool:
+    """The 403 an API request naming a pending agreement's data gets (instead of public data):
+    only for a ``country`` or ``survey`` filter (every country and survey of the module is
+    covered by PENDING's agreement)."""
+    query = url.partition("?")[2].split("&")
+    return (
+        url.startswith("/api/v1/")
+        and any(q.startswith(("country=", "survey=")) for q in query)
+        and answer.status == 403
+        and '"error":"licence_not_accepted"' in answer.text.replace(" ", "")
+    )
+
+
+@pytest.mark.parametrize("viewer", [RESEARCHER, PENDING])
+def test_public_viewers_get_the_public_answers(
+    world, anonymous_walk, researcher_walk, pending_walk, viewer
+):
+    """The researcher and the partner before acceptance get the anonymous answer on every API
+    and tile URL -- the partner may get the 403 naming the licence instead. HTML answers are not
+    compared (pages and the browsable API show the signed-in user)."""
+    walked = {RESEARCHER: researcher_walk, PENDING: pending_walk}[viewer]
+
+    def allowed(url, public, answer):
+        return (
+            "text/html" in public.content_type
+            or "text/html" in answer.content_type
+            or (viewer == PENDING and _refused_for_licence(url, answer))
+        )
+
+    differences, unstable = compare_answers(world, anonymous_walk, walked, allowed=allowed)
+    compared = len(anonymous_walk.answers.keys() & walked.answers.keys())
+    refused = sum(_refused_for_licence(url, a) for url, a in walked.answers.items())
+    print(f"{viewer} vs anonymous: {compared} API/tile URLs compared, {refused} refused (licence)")
+    for line in unstable[:20]:
+        print("  unstable (not compared):", line)
+    assert not differences, f"{viewer} does not get the public answers:\n" + "\n".join(
+        differences[:40]
+    )
+
+
+def test_partner_before_acceptance_is_refused_then_granted(world):
+    """Before acceptance, requests naming the agreement's data get a 403 naming the licence and
+    every page links to it; after ``licence_accept`` the same requests show the secrets (the
+    positive control of the walk above, kept to a few URLs)."""
+    agreement = world.pending_agreement
+    licence_path = f"/agreements/{agreement.pk}/licence/"
+    client = client_for(world, PENDING)
+    a = world.surveys["A"].slug
+    for url in (
+        "/api/v1/measurements/?country=RUS",
+        "/api/v1/samples/?country=RUS",
+        f"/api/v1/measurements/?survey={a}",
+    ):
+        response = client.get(url)
+        assert response.status_code == 403, (url, response.status_code, response.content[:300])
+        body = response.json()
+        assert body["error"] == "licence_not_accepted", (url, body)
+        assert body["licence_url"].endswith(licence_path), (url, body)
+        assert body["reason"] and body["status"] == 403, (url, body)
+    assert licence_path in client.get("/").content.decode(), "the home page names no licence"
+
+    licence_accept(user=world.users[PENDING], agreement=agreement)  # rolled back after the test
+    matcher = Matcher(world.secrets[PENDING])
+    found = set()
+    for url in (
+        "/api/v1/measurements/?country=RUS&limit=10000",
+        "/api/v1/measurements/?country=NOR&element=Ni&limit=10000",
+        "/api/v1/samples/?country=FIN&limit=10000",
+        f"/api/v1/measurements/?survey={world.surveys['H'].slug}&limit=10000",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code, response.content[:300])
+        text = walk_text(response, url, {})
+        found |= {(s.survey, s.kind) for s, matched in matcher.find(text) if matched in s.exact}
+    expected = {("A", "value"), ("A", "coordinate"), ("A", "code"), ("B", "value")}
+    expected |= {("C", "coordinate"), ("H", "value")}
+    assert expected <= found, f"after acceptance, still hidden: {sorted(expected - found)}"
+
+
+def test_pending_licence_refuses_only_its_own_data(world):
+    """A pending agreement refuses requests for its own data only: a member of a pending
+    agreement over RUS gets, for a NOR or FIN survey, exactly what an anonymous visitor gets."""
+    user, _ = partner_with_agreement(
+        ["RUS"],
+        username="leak-pending-rus",
+        organisation="Leak test pending RUS agency",
+        accepted=False,
+    )
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    assert client.get("/api/v1/measurements/?country=RUS").status_code == 403  # its own data
+    anonymous = client_for(world, ANON)
+    wrong = []
+    for key in "BC":
+        for path in ("/api/v1/measurements/", "/api/v1/samples/"):
+            url = f"{path}?survey={world.surveys[key].slug}&limit=10000"
+            response, public = client.get(url), anonymous.get(url)
+            if (response.status_code, response.content) != (public.status_code, public.content):
+                wrong.append(
+                    f"GET {url}: {response.status_code} {response.content[:120]!r}, "
+                    f"anonymous {public.status_code}"
+                )
+    assert not wrong, "\n".join(wrong)
+
+
+def _browsable(url: str) -> bool:
+    """Whether a URL asks for DRF's browsable API (HTML) rather than JSON."""
+    path, _, query = url.partition("?")
+    return path.endswith(".api") or "format=api" in query.split("&")
+
+
+def _unrendered_suffix(url: str) -> bool:
+    """Whether an API URL ends in a format suffix other than the API's own (``.csv``)."""
+    last = url.partition("?")[0].rstrip("/").rpartition("/")[2]
+    return (
+        url.startswith("/api/v1/")
+        and "." in last
+        and last.rpartition(".")[2]
+        not in (
+            "json",
+            "api",
+        )
+    )
+
+
+def test_bad_token_is_refused_everywhere(world):
+    """``Authorization: Token nonsense`` is a 401 with a JSON reason on every API and tile URL
+    (the resolved URLs of the walk, and the all-filters query on parameterless ones): a bad
+    credential is never served as the public. Cheap: no secret matching, about 350 requests.
+
+    Two answers are not a JSON 401, and are no fallback to the public either: a URL asking for
+    the browsable API (``.api``) gets the 401 as that HTML page, with the reason in it; a format
+    suffix the endpoint does not render (``.csv``) is a 404 to everyone, anonymous included (DRF
+    negotiates the format before it authenticates) -- checked against the anonymous answer."""
+    table = candidate_values(world)
+    probe, _, _ = query_strings(world)
+    client, anonymous = client_for(world, BAD_TOKEN), client_for(world, ANON)
+    failures, requests, counts = [], 0, defaultdict(int)
+    for endpoint in url_map():
+        if not endpoint.route.startswith(("api/v1/", "tiles/")):
+            continue
+        for url, kwargs in endpoint_urls(endpoint, table):
+            for asked in [url] if kwargs else [url, url + probe]:
+                response = client.get(asked)
+                requests += 1
+                content_type = response.get("Content-Type", "")
+                if response.status_code == 401 and content_type.startswith("application/json"):
+                    body = response.json()
+                    ok = bool(body.get("reason")) and body.get("status") == 401
+                    counts["401 JSON"] += 1
+                elif response.status_code == 401 and _browsable(asked):
+                    ok = "Invalid token" in response.content.decode()
+                    counts["401 browsable API"] += 1
+                elif response.status_code == 404 and _unrendered_suffix(asked):
+                    public = anonymous.get(asked)
+                    requests += 1
+                    ok = public.status_code == 404 and public.content == response.content
+                    counts["404 to everyone (format not rendered)"] += 1
+                else:
+                    ok = False
+                if not ok:
+                    failures.append(
+                        f"GET {asked} -> {response.status_code} {content_type!r} "
+                        f"{response.content[:160]!r}"
+                    )
+    print(f"bad token: {requests} requests, {dict(counts)}, {len(failures)} failures")
+    assert requests < MAX_REQUESTS_PER_WALK
+    assert counts["401 JSON"] > 100, dict(counts)
+    assert not failures, f"{len(failures)} of {requests} URLs:\n" + "\n".join(failures[:40])
 
 
 def test_partner_sees_unagreed_survey_at_public_precision(world):
@@ -1060,7 +1465,7 @@ def test_hidden_and_missing_objects_answer_alike(world):
 
 @pytest.mark.parametrize(
     "viewer",
-    [ANON, PARTNER],
+    [ANON, PARTNER, PARTNER_TOKEN],
 )
 def test_bbox_filter_does_not_locate_snapped_samples(world, viewer):
     """A bbox query reveals no more than which public-precision cell holds a sample: a tiny box

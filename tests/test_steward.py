@@ -26,7 +26,7 @@ from sharing.models import (
     Stewardship,
     SurveyEmbargo,
 )
-from sharing.services import access_request_create
+from sharing.services import access_request_create, licence_accept
 
 pytestmark = pytest.mark.django_db
 
@@ -350,7 +350,7 @@ def test_grant_creates_agreement_and_requester_sees_samples(
         follow=True,
     )
     assert response.redirect_chain == [(reverse("sharing:steward-home"), 302)]
-    assert "rolf may now see Oslo topsoil" in response.content.decode()
+    assert "rolf may see Oslo topsoil once they accept its licence" in response.content.decode()
 
     access_request.refresh_from_db()
     assert access_request.status == AccessRequest.Status.GRANTED
@@ -360,6 +360,9 @@ def test_grant_creates_agreement_and_requester_sees_samples(
     assert agreement.organisation.name == "Geo Agency"
     assert list(agreement.surveys.all()) == [survey]
     assert agreement.valid_to == end
+    # Granted, but nothing to see until the requester accepts the agreement's licence.
+    assert Sample.objects.visible_to(requester).filter(survey=survey).count() == 0
+    licence_accept(user=requester, agreement=agreement)
     assert Sample.objects.visible_to(requester).filter(survey=survey).count() == 3
     assert Sample.objects.visible_to(None).filter(survey=survey).count() == 0
 

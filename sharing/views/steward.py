@@ -224,7 +224,9 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect("sharing:steward-home")
     if grant:
-        messages.success(request, _("%(user)s may now see %(survey)s.") % names)
+        messages.success(
+            request, _("%(user)s may see %(survey)s once they accept its licence.") % names
+        )
     else:
         messages.success(request, _("The request of %(user)s for %(survey)s was declined.") % names)
     return redirect("sharing:steward-home")
