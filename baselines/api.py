@@ -1,5 +1,5 @@
 """REST API (``/api/v1/``): reference data, survey metadata, and samples and measurements through
-the access gate. Sample and measurement viewsets start from ``visible_to(scope)``; their detail
+the access gate. Sample and measurement viewsets start from ``visible_samples``/``visible_measurements``; their detail
 views inherit it, so a hidden object answers exactly like a missing one."""
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from sharing.access import (
     request_scope,
     shown_location,
     survey_availability,
+    visible_measurements,
+    visible_samples,
     within_bbox,
 )
 from sharing.audit import audit_access, note_country_served
@@ -282,7 +284,7 @@ class SampleViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         scope = request_scope(self.request)
-        return Sample.objects.visible_to(scope).select_related("survey", "country")
+        return visible_samples(scope).select_related("survey", "country")
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
@@ -361,7 +363,7 @@ class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         scope = request_scope(self.request)
-        return Measurement.objects.visible_to(scope).select_related(
+        return visible_measurements(scope).select_related(
             "sample__survey", "sample__country", "element", "analyte"
         )
 

@@ -271,11 +271,7 @@ class Ingestion(models.Model):
 
 
 class SampleQuerySet(models.QuerySet):
-    def visible_to(self, viewer, *, scale_m: int | None = None) -> SampleQuerySet:
-        """Samples the viewer may see (the gate is ``sharing.access``)."""
-        from sharing.access import viewer_scope, visible_samples
-
-        return visible_samples(viewer_scope(viewer), self, scale_m=scale_m)
+    """Samples; which of them a viewer may see is ``sharing.access.visible_samples``."""
 
 
 class Sample(models.Model):
@@ -348,12 +344,7 @@ MEASUREMENT_PAGES_PER_RANGE = 16
 
 
 class MeasurementQuerySet(models.QuerySet):
-    def visible_to(self, viewer, *, scale_m: int | None = None) -> MeasurementQuerySet:
-        """Measurements the viewer may see, optionally only those that may feed products at
-        cells of ``scale_m`` (the gate is ``sharing.access``)."""
-        from sharing.access import viewer_scope, visible_measurements
-
-        return visible_measurements(viewer_scope(viewer), self, scale_m=scale_m)
+    """Measurements; which of them a viewer may see is ``sharing.access.visible_measurements``."""
 
     def preferred(self) -> MeasurementQuerySet:
         """Only each survey's preferred method per element, as maps and statistics use."""

@@ -11,22 +11,22 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from chemearth.caching import cached
-from sharing.access import request_scope, survey_availability
+from sharing.access import request_scope, survey_availability, visible_measurements, visible_samples
 
-from .models import Element, Measurement, Sample, Survey
+from .models import Element, Survey
 
 
 def visible_figures(scope) -> dict[str, int]:
     """Countries, samples and elements a viewer may see: full scans of the largest tables, so
     cached per set of rights (not per user) and per data version; a deletion in the admin shows
     within the timeout."""
-    samples = Sample.objects.visible_to(scope)
+    samples = visible_samples(scope)
     return cached(
         f"home-figures:{scope.cache_key}:{Survey.objects.data_version()}",
         lambda: {
             "countries": samples.values("country").distinct().count(),
             "samples": samples.count(),
-            "elements": Measurement.objects.visible_to(scope).values("element").distinct().count(),
+            "elements": visible_measurements(scope).values("element").distinct().count(),
         },
         timeout=600,
     )
@@ -54,7 +54,7 @@ def survey_detail(request: HttpRequest, slug: str) -> HttpResponse:
     countries = {c.pk: c for c in survey.countries.all()}
     availability = [(countries[a.country_id], a) for a in survey_availability(survey)]
     elements = Element.objects.filter(analytes__survey=survey).distinct().order_by("atomic_number")
-    visible = Sample.objects.visible_to(request_scope(request)).filter(survey=survey).count()
+    visible = visible_samples(request_scope(request)).filter(survey=survey).count()
     pending = (
         request.user.is_authenticated
         and survey.access_requests.filter(user=request.user, status="pending").exists()

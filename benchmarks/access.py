@@ -61,6 +61,8 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     recreate_database,
 )
 
+from sharing.access import visible_measurements
+
 # The ingest benchmark's database too, so that the two can run side by side.
 PROTECTED_DATABASES = common.PROTECTED_DATABASES | {"chemearth_bench"}
 OUT = ROOT / "benchmarks" / "out"
@@ -595,7 +597,7 @@ def run_timings(args) -> dict:
         ).values_list(*fields)
 
     def gated(scope):
-        visible = Measurement.objects.visible_to(scope).filter(
+        visible = visible_measurements(scope).filter(
             element=element, analyte__preferred=True, sample__survey__medium=medium
         )
         return within_bbox(scope, visible, BBOX, prefix="sample__").values_list(*fields)

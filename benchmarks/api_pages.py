@@ -22,6 +22,8 @@ import time
 
 from common import command_line, git_revision, setup_django_on_kept
 
+from sharing.access import visible_measurements
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -42,7 +44,7 @@ def main() -> None:
     if user is None:
         user = get_user_model().objects.create_superuser("bench-pages", "bench@example.org", None)
     scope = viewer_scope(user)
-    rows = Measurement.objects.visible_to(scope).preferred()
+    rows = visible_measurements(scope).preferred()
     total = Measurement.objects.count()
     middle = Measurement.objects.id_ceiling() // 2
     element = Element.objects.get(symbol="Cu")

@@ -33,10 +33,17 @@ from rest_framework.decorators import api_view as drf_api_view
 from rest_framework.exceptions import ValidationError
 
 from baselines import grid, units
-from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
+from baselines.models import Country, Element, Medium, Survey
 from baselines.statistics import stat_values, summarise
 from chemearth.caching import cached
-from sharing.access import EXACT, request_scope, shown_location, within_bbox
+from sharing.access import (
+    EXACT,
+    request_scope,
+    shown_location,
+    visible_measurements,
+    visible_samples,
+    within_bbox,
+)
 from sharing.audit import audit_access, note_country_served
 
 # Samples listed in one cell's popup at most (a 0.5 km cell of a mining survey may hold many).
@@ -135,7 +142,7 @@ def elements_with_data(scope, medium: str) -> list[dict]:
 
     def compute() -> list[dict]:
         rows = (
-            Measurement.objects.visible_to(scope)
+            visible_measurements(scope)
             .preferred()
             .filter(sample__survey__medium__code=medium)
             .values("element__symbol")
@@ -208,7 +215,7 @@ def values_view(request: HttpRequest) -> JsonResponse:
     scope = request_scope(request)
     rows = within_bbox(
         scope,
-        Measurement.objects.visible_to(scope, scale_m=scale_m)
+        visible_measurements(scope, scale_m=scale_m)
         .preferred()
         .filter(element=element, sample__survey__medium__code=medium),
         bbox,
@@ -287,14 +294,14 @@ def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
     scope = request_scope(request)
     cell_filter = {f"sample__{grid.cell_field_name(cell.size_m)}": cell.code}
     rows = list(
-        Measurement.objects.visible_to(scope, scale_m=cell.size_m)
+        visible_measurements(scope, scale_m=cell.size_m)
         .preferred()
         .filter(element=element, sample__survey__medium__code=medium, **cell_filter)
         .select_related("sample__survey", "sample__country")
         .order_by("sample__code", "pk")[: CELL_SAMPLE_LIMIT + 1]
     )
     total = (
-        Sample.objects.visible_to(scope, scale_m=cell.size_m)
+        visible_samples(scope, scale_m=cell.size_m)
         .filter(
             survey__medium__code=medium,
             **{grid.cell_field_name(cell.size_m): cell.code},

@@ -4,8 +4,8 @@ Every path that reveals sample data — API, tiles, legends, cell statistics, da
 endpoints, search, steward lists — starts from a queryset made here:
 
     scope = viewer_scope(request.user)
-    Measurement.objects.visible_to(scope)                      # rows the viewer may see
-    Measurement.objects.visible_to(scope, scale_m=20_000)      # ... in products at 20 km cells
+    visible_measurements(scope)                      # rows the viewer may see
+    visible_measurements(scope, scale_m=20_000)      # ... in products at 20 km cells
     aggregate_rows(scope, scale_m=..., element=...)    # released + pre-release rows (rule 4)
     shown_location(scope, sample)                              # exact or snapped coordinates
 

@@ -20,9 +20,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from baselines import grid
-from baselines.models import Country, Element, Measurement, Sample, Survey
+from baselines.models import Country, Element, Survey
 
-from .access import viewer_scope
+from .access import viewer_scope, visible_measurements, visible_samples
 from .audit import audit_record
 from .models import AuditEvent, ReleasePolicy, SurveyEmbargo
 from .services import is_steward, policy_update
@@ -74,9 +74,9 @@ class PublicFigures:
 def public_figures(country: Country) -> PublicFigures:
     """Counts from the access gate for an anonymous viewer at this instant."""
     scope = viewer_scope(None)
-    samples = Sample.objects.visible_to(scope).filter(country=country).count()
+    samples = visible_samples(scope).filter(country=country).count()
     rows = (
-        Measurement.objects.visible_to(scope)
+        visible_measurements(scope)
         .filter(sample__country=country)
         .values("element__symbol", "element__atomic_number")
         .annotate(n=Count("pk"))

@@ -65,7 +65,14 @@ from hypothesis import strategies as st
 
 from baselines import grid
 from baselines.models import Analyte, Country, Element, Measurement, Medium, Sample, Survey
-from sharing.access import EXACT, aggregate_rows, shown_location, viewer_scope
+from sharing.access import (
+    EXACT,
+    aggregate_rows,
+    shown_location,
+    viewer_scope,
+    visible_measurements,
+    visible_samples,
+)
 from sharing.models import (
     Agreement,
     LicenceAcceptance,
@@ -571,17 +578,17 @@ def check_world(world: WorldSpec, built: Built) -> None:
         )
 
     element = world.aggregate_element
-    querysets = {"visible": Measurement.objects.visible_to(scope)}
+    querysets = {"visible": visible_measurements(scope)}
     for scale in SCALES:
-        querysets[scale] = Measurement.objects.visible_to(scope, scale_m=scale)
+        querysets[scale] = visible_measurements(scope, scale_m=scale)
     for scale in (20_000, 80_000):
         aggregate = aggregate_rows(scope, scale_m=scale, element=built.element_pk[element])
         querysets[("released", scale)] = aggregate.released
         querysets[("prerelease", scale)] = aggregate.prerelease
-    querysets["samples"] = Sample.objects.visible_to(scope)
+    querysets["samples"] = visible_samples(scope)
     rows = fetch(querysets)
 
-    visible = set(Measurement.objects.visible_to(scope).values_list("pk", flat=True))
+    visible = set(visible_measurements(scope).values_list("pk", flat=True))
     assert rows["visible"] == visible  # the UNION ALL of fetch() changes nothing
     compare("visible_to(scope)", visible, reference.visible())
     usable = {}
@@ -666,8 +673,8 @@ def check_later(world: WorldSpec, built: Built) -> None:
     scope = viewer_scope(built.user, now=world.now)
     rows = fetch(
         {
-            "visible": Measurement.objects.visible_to(scope),
-            20_000: Measurement.objects.visible_to(scope, scale_m=20_000),
+            "visible": visible_measurements(scope),
+            20_000: visible_measurements(scope, scale_m=20_000),
         }
     )
     assert built.keys(rows["visible"]) == reference.visible(), ("later", world)
@@ -897,9 +904,7 @@ def one_country_world(*, policy=None, agreements=(), viewer=None, embargoes=None
 
 def visible_keys(world: WorldSpec, built: Built, scale_m=None) -> set[Key]:
     scope = viewer_scope(built.user, now=world.now)
-    return built.keys(
-        Measurement.objects.visible_to(scope, scale_m=scale_m).values_list("pk", flat=True)
-    )
+    return built.keys(visible_measurements(scope, scale_m=scale_m).values_list("pk", flat=True))
 
 
 PARTNER = ViewerSpec("partner", anonymous=False, orgs=frozenset([0]))
@@ -996,7 +1001,7 @@ def test_no_policy_or_draft_policy_publishes_nothing(reference_rows):
             world = one_country_world(policy=policy)
             built = build(world, reference_rows)
             assert visible_keys(world, built) == set()
-            assert not Sample.objects.visible_to(viewer_scope(None, now=NOW)).exists()
+            assert not visible_samples(viewer_scope(None, now=NOW)).exists()
             check_world(world, built)
             transaction.set_rollback(True)
 
@@ -1080,7 +1085,7 @@ def test_agreement_valid_from_start_through_end_of_last_day(reference_rows):
     }
     for now, keys in expected.items():
         scope = viewer_scope(built.user, now=now)
-        got = built.keys(Measurement.objects.visible_to(scope).values_list("pk", flat=True))
+        got = built.keys(visible_measurements(scope).values_list("pk", flat=True))
         assert got == keys, now
 
 
@@ -1098,7 +1103,7 @@ def test_prerelease_needs_k_samples_per_cell_and_never_reaches_visible_to(refere
     built = build(world, reference_rows)
     assert built.cells[0][80_000] == built.cells[1][80_000] != built.cells[2][80_000]
     scope = viewer_scope(None, now=NOW)
-    assert not Measurement.objects.visible_to(scope).exists()
+    assert not visible_measurements(scope).exists()
     for element, expected in (("Cu", {(0, "Cu"), (1, "Cu")}), ("As", set())):
         got = aggregate_rows(scope, scale_m=80_000, element=built.element_pk[element])
         assert built.keys(got.prerelease.values_list("pk", flat=True)) == expected
@@ -1124,23 +1129,20 @@ def test_release_at_midnight_utc_without_any_write(reference_rows):
     v1 = policy_version(before)
     scope = viewer_scope(None, now=before)
     assert scope.version == v1
-    assert not Measurement.objects.visible_to(scope).exists()
-    assert not Sample.objects.visible_to(scope).exists()
+    assert not visible_measurements(scope).exists()
+    assert not visible_samples(scope).exists()
 
     v2 = policy_version(midnight)
     scope = viewer_scope(None, now=midnight)
     assert v2 != v1 and scope.version == v2
-    assert built.keys(Measurement.objects.visible_to(scope).values_list("pk", flat=True)) == {
+    assert built.keys(visible_measurements(scope).values_list("pk", flat=True)) == {
         (0, "As"),
         (0, "Cu"),
     }
     # The same instant in another time zone is the same instant.
     helsinki = dt.timezone(dt.timedelta(hours=2))
     assert viewer_scope(None, now=midnight.astimezone(helsinki)).version == v2
-    assert (
-        Measurement.objects.visible_to(viewer_scope(None, now=before.astimezone(helsinki))).count()
-        == 0
-    )
+    assert visible_measurements(viewer_scope(None, now=before.astimezone(helsinki))).count() == 0
 
 
 def test_api_shows_data_released_today_not_tomorrow(reference_rows, client):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from baselines.models import Country, Element, Measurement, Survey
 from baselines.pagination import rows_before
-from sharing.access import viewer_scope
+from sharing.access import viewer_scope, visible_measurements
 from sharing.models import ReleasePolicy, SurveyEmbargo
 from tests.test_ingest_storage import ingest, survey_rows
 
@@ -64,7 +64,7 @@ def walk_back(client, url: str) -> list[int]:
 
 
 def expected(viewer, **filters) -> list[int]:
-    rows = Measurement.objects.visible_to(viewer_scope(viewer)).preferred().filter(**filters)
+    rows = visible_measurements(viewer_scope(viewer)).preferred().filter(**filters)
     return list(rows.order_by("id").values_list("id", flat=True))
 
 

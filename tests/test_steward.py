@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from baselines.ingest import IngestOptions, survey_ingest
-from baselines.models import Country, Element, Measurement, Sample, Survey
-from sharing.access import viewer_scope
+from baselines.models import Country, Element, Survey
+from sharing.access import viewer_scope, visible_measurements, visible_samples
 from sharing.models import (
     AccessRequest,
     Agreement,
@@ -51,8 +51,8 @@ def ingest_norway(write_csv, name: str = "Oslo topsoil", rows=OSLO_ROWS) -> Surv
 def public_counts(country: Country) -> tuple[int, int]:
     scope = viewer_scope(None)
     return (
-        Sample.objects.visible_to(scope).filter(country=country).count(),
-        Measurement.objects.visible_to(scope).filter(sample__country=country).count(),
+        visible_samples(scope).filter(country=country).count(),
+        visible_measurements(scope).filter(sample__country=country).count(),
     )
 
 
@@ -260,7 +260,7 @@ def test_preview_writes_nothing_and_reports_the_gates_counts(
     assert snapshot(norway, steward)["audit"] > before["audit"]
     assert public_counts(norway) == (preview.proposed.samples, preview.proposed.measurements)
     gate = (
-        Measurement.objects.visible_to(None)
+        visible_measurements(None)
         .filter(sample__country=norway)
         .values_list("element__symbol")
         .annotate(n=Count("pk"))
@@ -335,7 +335,7 @@ def test_grant_creates_agreement_and_requester_sees_samples(
     steward_client, steward, survey, embargoed, requester
 ):
     access_request = access_request_create(user=requester, survey=survey, message="For a thesis")
-    assert Sample.objects.visible_to(requester).filter(survey=survey).count() == 0
+    assert visible_samples(requester).filter(survey=survey).count() == 0
 
     home = steward_client.get(reverse("sharing:steward-home"))
     html = home.content.decode()
@@ -361,10 +361,10 @@ def test_grant_creates_agreement_and_requester_sees_samples(
     assert list(agreement.surveys.all()) == [survey]
     assert agreement.valid_to == end
     # Granted, but nothing to see until the requester accepts the agreement's licence.
-    assert Sample.objects.visible_to(requester).filter(survey=survey).count() == 0
+    assert visible_samples(requester).filter(survey=survey).count() == 0
     licence_accept(user=requester, agreement=agreement)
-    assert Sample.objects.visible_to(requester).filter(survey=survey).count() == 3
-    assert Sample.objects.visible_to(None).filter(survey=survey).count() == 0
+    assert visible_samples(requester).filter(survey=survey).count() == 3
+    assert visible_samples(None).filter(survey=survey).count() == 0
 
     # Decided requests leave the list and cannot be decided twice.
     assert access_request.pk not in [r.pk for r, _ in response.context["requests"]]
@@ -391,7 +391,7 @@ def test_decline_creates_nothing(steward_client, survey, embargoed, requester):
     assert [o.name for o in Organisation.objects.filter(membership__user=requester)] == [
         "Geo Agency"
     ]
-    assert Sample.objects.visible_to(requester).filter(survey=survey).count() == 0
+    assert visible_samples(requester).filter(survey=survey).count() == 0
 
 
 def test_decision_with_past_end_date_is_refused(steward_client, survey, embargoed, requester):

@@ -6,9 +6,9 @@ from django import template
 from django.db.models import Sum
 
 from baselines import grid
-from baselines.models import Country, Sample, Survey
+from baselines.models import Country, Survey
 from chemearth.caching import cached
-from sharing.access import request_scope
+from sharing.access import request_scope, visible_samples
 
 register = template.Library()
 
@@ -22,7 +22,7 @@ def coverage(scope) -> dict[str, float]:
         area_km2 = 0.0
         for size_m in Survey.objects.values_list("scale_m", flat=True).distinct():
             cells = (
-                Sample.objects.visible_to(scope)
+                visible_samples(scope)
                 .filter(survey__scale_m=size_m)
                 .values(grid.cell_field_name(size_m))
                 .distinct()
