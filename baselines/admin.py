@@ -24,7 +24,7 @@ from .models import (
     Sample,
     Survey,
 )
-from .pagination import rows_before
+from .paging import rows_before
 
 
 class EstimatedCountPaginator(Paginator):

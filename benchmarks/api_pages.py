@@ -37,7 +37,7 @@ def main() -> None:
     from rest_framework.test import APIRequestFactory
 
     from baselines.models import Element, Measurement
-    from baselines.pagination import IdCursorPagination, IdWindowPagination
+    from portal.pagination import IdCursorPagination, IdWindowPagination
     from sharing.access import viewer_scope
 
     user = get_user_model().objects.filter(is_superuser=True).first()

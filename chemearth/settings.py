@@ -62,11 +62,12 @@ INSTALLED_APPS = [
     "baselines",
     "sharing",
     "maps",
-    "dashboards",
+    "portal",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.http.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -203,7 +204,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "EXCEPTION_HANDLER": "baselines.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "portal.http.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
 
@@ -249,7 +250,7 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sharing:account"
-LOGOUT_REDIRECT_URL = "baselines:home"
+LOGOUT_REDIRECT_URL = "portal:home"
 DEFAULT_FROM_EMAIL = os.environ.get(
     "DEFAULT_FROM_EMAIL", "Chemical Earth <noreply@chemearth.invalid>"
 )

@@ -1,4 +1,5 @@
-"""The URL map: every public surface of the portal is listed here."""
+"""The URL map: every public surface of the portal is listed here (all served by ``portal``,
+except the accounts, steward and licence pages of ``sharing`` and Django's admin and auth)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -7,13 +8,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/v1/", include("baselines.api_urls")),
-    path("api/v1/", include("maps.api_urls")),
-    path("tiles/", include("maps.urls")),
-    path("", include("maps.page_urls")),
+    path("api/v1/", include("portal.api_urls")),
+    path("tiles/", include("portal.tile_urls")),
+    path("", include("portal.urls")),
     path("", include("sharing.urls")),
-    path("", include("baselines.urls")),
 ]
 
-handler404 = "baselines.views.not_found"
-handler500 = "baselines.views.server_error"
+handler404 = "portal.http.not_found"
+handler500 = "portal.http.server_error"

@@ -359,13 +359,16 @@ def series_legend(
     and every count is 0 — a cell's class is all it shows."""
     unit, species = display_unit(symbol)
     x = _finite(medians)
-    x = x[x > 0]
     base = dict(scheme=scheme, symbol=symbol, unit=unit, species=species, ramp=ramp)
     if x.size == 0:
         return Legend(n=0, censored_count=0, breaks_from="1-2-5 series", **base)
-    steps = _series(float(x.min()), float(x.max()))
-    if steps.size < 2:  # every median on one step: one class around it
-        steps = np.array([steps[0] / 2, steps[0]])
+    positive = x[x > 0]
+    steps = _series(float(positive.min()), float(positive.max())) if positive.size else [1.0]
+    if len(steps) < 2 and positive.size:  # every median on one step: one class around it
+        steps = [steps[0] / 2, steps[0]]
+    if (x <= 0).any():  # a zero median (an uncensored 0) needs a class from 0
+        steps = [0.0, *steps]
+    steps = np.asarray(steps, dtype=float)
     breaks, bounds = steps[1:-1], steps
     shown = np.asarray(to_display(bounds, symbol), dtype=float)
     colours = ramp_colours(ramp, breaks.size + 1)
@@ -385,6 +388,8 @@ def class_representatives(x: np.ndarray, legend: Legend) -> np.ndarray:
     of the class bounds (the arithmetic one when a bound is not positive). What a pre-release
     cell enters a raster with: classifying it gives the value's class back, and nothing finer
     than the class survives into interpolation."""
+    if not legend.classes:
+        return np.full(np.shape(x), np.nan)
     lower = np.array([c.lower for c in legend.classes])
     upper = np.array([c.upper for c in legend.classes])
     middle = np.where(

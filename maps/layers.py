@@ -40,9 +40,8 @@ from sharing.access import (
     visible_exact_measurements,
 )
 
-from .classification import SCHEMES, Legend, build_legend, class_representatives, series_legend
-from .models import STYLES, MapLayer
-from .ramps import RAMPS
+from .classification import Legend, build_legend, class_representatives, series_legend
+from .models import MapLayer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,8 @@ TOUCH_EVERY = dt.timedelta(minutes=5)
 
 
 class LayerRequestError(ValueError):
-    """A layer request that cannot be answered; ``field`` names the parameter at fault."""
+    """A layer that cannot be made for this viewer (points without exact access: 403);
+    ``field`` names the parameter at fault."""
 
     def __init__(self, field: str, reason: str, status: int = 400):
         super().__init__(reason)
@@ -75,38 +75,6 @@ class LayerSpec:
         return cls(
             layer.element, layer.medium, layer.scale_m, layer.style, layer.scheme, layer.ramp
         )
-
-    @classmethod
-    def parse(cls, params) -> LayerSpec:
-        """Read ``element``, ``medium``, ``scale`` (km), ``style``, ``scheme``, ``ramp``."""
-        symbol = params.get("element", "")
-        element = Element.objects.filter(symbol=symbol).first()
-        if element is None:
-            raise LayerRequestError("element", f"unknown element {symbol!r} (e.g. element=Cu)")
-        code = params.get("medium", "")
-        medium = Medium.objects.filter(code=code).first()
-        if medium is None:
-            known = ", ".join(Medium.objects.values_list("code", flat=True))
-            raise LayerRequestError("medium", f"unknown medium {code!r}; known: {known}")
-        try:
-            scale_m = grid.scale_from_km(params.get("scale", "80"))
-        except (ValueError, KeyError, ArithmeticError):
-            scales = ", ".join(str(s / 1000).removesuffix(".0") for s in grid.SCALES_M)
-            raise LayerRequestError(
-                "scale", f"unknown scale {params.get('scale')!r} (km); known: {scales}"
-            ) from None
-        style = params.get("style", "cells")
-        if style not in STYLES:
-            raise LayerRequestError("style", f"unknown style {style!r}; known: {', '.join(STYLES)}")
-        scheme = params.get("scheme", "percentiles")
-        if scheme not in SCHEMES:
-            raise LayerRequestError(
-                "scheme", f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}"
-            )
-        ramp = params.get("ramp", "geochem")
-        if ramp not in RAMPS:
-            raise LayerRequestError("ramp", f"unknown ramp {ramp!r}; known: {', '.join(RAMPS)}")
-        return cls(element, medium, scale_m, style, scheme, ramp)
 
 
 def data_version(medium: Medium | int) -> str:

@@ -17,8 +17,6 @@ from django.utils.translation import gettext_lazy as _
 
 from baselines.models import Element, Medium
 
-STYLES = ("cells", "surface", "points")
-
 
 class MapLayerQuerySet(models.QuerySet):
     def live(self) -> MapLayerQuerySet:

@@ -47,6 +47,7 @@ from affine import Affine
 from baselines import grid
 
 from .classification import classify
+from .styles import STYLES
 from .tiling import (
     MERCATOR_MAX_LAT,
     META_NAME,
@@ -58,7 +59,6 @@ from .tiling import (
     palette_bytes,
 )
 
-STYLES = ("cells", "surface", "points")
 MAX_ZOOM = 18  # OSM-style basemaps end here
 MIN_CELL_PX = 8  # a cell is at least this wide at the native zoom
 OVERZOOM = 3  # zooms past native worth requesting for cells and surfaces

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from baselines.models import Country, Element, Measurement, Survey
-from baselines.pagination import rows_before
+from baselines.paging import rows_before
 from sharing.access import viewer_scope, visible_measurements
 from sharing.models import ReleasePolicy, SurveyEmbargo
 from tests.test_ingest_storage import ingest, survey_rows

@@ -397,3 +397,19 @@ def test_legend_display_for_mg_kg_and_ug_kg_elements():
     au = build_legend(x * 1e-3, np.zeros(5, dtype=bool), np.ones(5), symbol="Au")
     assert au.unit == "µg/kg"
     assert au.classes[-1].upper_display == pytest.approx(16.0)
+
+
+def test_pre_release_cells_without_released_values_class_on_the_1_2_5_series():
+    """Only pre-release cells: breaks from no datum; zero medians (uncensored 0) get a class from
+    0, and every cell's representative falls back into its own class."""
+    from maps.classification import class_representatives, classify, series_legend
+
+    for medians in ([0.0], [0.0, 0.0, 3.0], [7.3], [0.013, 4.2, 380.0], [2.0, 2.0]):
+        legend = series_legend(np.array(medians), scheme="percentiles")
+        assert legend.classes and legend.n == 0 and legend.breaks_from == "1-2-5 series"
+        bounds = [c.lower for c in legend.classes] + [legend.classes[-1].upper]
+        steps = [b == 0 or round(b / 10 ** np.floor(np.log10(b)), 9) in (1, 2, 5) for b in bounds]
+        assert all(steps), bounds
+        reps = class_representatives(np.array(medians), legend)
+        breaks = np.array(legend.breaks)
+        assert (classify(reps, breaks) == classify(np.array(medians), breaks)).all(), medians

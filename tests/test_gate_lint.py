@@ -12,6 +12,14 @@ them and raw SQL on their tables are violations, unless the expression goes thro
 
 Counting annotations by name (``Count("samples")``, used for the public sample counts of surveys)
 are not flagged: they reveal counts, which survey pages show by design.
+
+Two more rules of the house (docs/architecture.md, the map at the top):
+
+- **Who may import whom**: ``baselines`` (the core) imports none of ``sharing``, ``maps``,
+  ``portal``; ``sharing`` (the gate) neither ``maps`` nor ``portal``; ``maps`` not ``portal``;
+  nothing imports ``portal`` (the URL map names it by string).
+- **Audit on every data surface**: a function or class in ``portal/`` that reads rows through the
+  gate also records the audit (``audit_access``), itself or through a base class of its module.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("chemearth", "baselines", "sharing", "maps", "dashboards")
+PACKAGES = ("chemearth", "baselines", "sharing", "maps", "portal")
 SKIP_DIRS = {"migrations", "tests", "benchmarks", "__pycache__"}
 
 # Files that may read or write sample and measurement rows directly, and why.
@@ -33,7 +41,7 @@ ALLOWED = {
     "baselines/admin.py": "the admin, staff only (staff see everything)",
     "sharing/demo.py": "demo set-up, writes",
     "baselines/management/commands/ingest.py": "management command that only writes",
-    "baselines/management/commands/load_demo.py": "management command that only writes",
+    "portal/management/commands/load_demo.py": "management command that only writes",
 }
 
 MODELS = {"Sample", "Measurement"}
@@ -206,7 +214,7 @@ def test_allow_list_names_existing_files():
 def test_the_lint_sees_the_project():
     """Positive control: the files that call the gate are among those checked."""
     checked = {p.relative_to(REPO).as_posix() for p in project_files()}
-    assert {"baselines/api.py", "baselines/views.py"} <= checked, sorted(checked)
+    assert {"portal/api.py", "portal/pages.py", "portal/viewer_api.py"} <= checked, sorted(checked)
 
 
 BAD = """
@@ -252,3 +260,120 @@ def test_the_lint_flags_bypasses(line):
 
 def test_the_lint_allows_the_gate():
     assert lint_source(GOOD) == []
+
+
+# --- who may import whom -------------------------------------------------------------------------
+
+# app -> apps it must not import (docs/architecture.md).
+FORBIDDEN_IMPORTS = {
+    "baselines": {"sharing", "maps", "portal"},
+    "sharing": {"maps", "portal"},
+    "maps": {"portal"},
+    "chemearth": {"portal"},
+}
+
+
+def imported_apps(source: str) -> list[tuple[int, str]]:
+    """(line, top-level package) of every import, at any depth (lazy imports count too)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module.split(".")[0]))
+    return found
+
+
+def import_violations(package: str, source: str) -> list[tuple[int, str]]:
+    forbidden = FORBIDDEN_IMPORTS.get(package, set())
+    return [(line, app) for line, app in imported_apps(source) if app in forbidden]
+
+
+def test_apps_import_only_what_the_map_allows():
+    found = []
+    for path in project_files():
+        relative = path.relative_to(REPO)
+        package = relative.parts[0]
+        for line, app in import_violations(package, path.read_text(encoding="utf-8")):
+            found.append(f"{relative.as_posix()}:{line}: {package} imports {app}")
+    assert not found, "imports against docs/architecture.md's map:\n  " + "\n  ".join(found)
+
+
+def test_the_import_rule_flags_a_core_module_importing_the_gate():
+    """Positive control: lazy and aliased imports are seen too."""
+    source = "import sharing.access as a\ndef f():\n    from maps import layers\n"
+    assert import_violations("baselines", source) == [(1, "sharing"), (3, "maps")]
+    assert import_violations("sharing", source) == [(3, "maps")]
+    assert import_violations("portal", source) == []
+
+
+# --- audit on every data surface ------------------------------------------------------------------
+
+AUDIT_CALLS = {"audit_access"}
+# (``within_bbox`` only narrows rows one of these produced, so it is not a source itself.)
+GATE_READS = GATE_FUNCTIONS | {"visible_exact_measurements"}
+# Surfaces that read through the gate but return only counts the viewer may see anyway.
+AUDIT_EXEMPT = {
+    ("portal/pages.py", "survey_detail"): "the number of the survey's samples the viewer sees",
+}
+
+
+def _calls(node: ast.AST) -> set[str]:
+    names = set()
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            func = call.func
+            names.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return names
+
+
+def unaudited_reads(source: str, relative: str = "") -> list[tuple[int, str]]:
+    """Top-level functions and classes that call the gate and never ``audit_access`` (a class
+    may inherit the audit from a base class defined in the same module)."""
+    tree = ast.parse(source)
+    auditing = {
+        n.name for n in tree.body if isinstance(n, ast.ClassDef) and _calls(n) & AUDIT_CALLS
+    }
+    found = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            continue
+        calls = _calls(node)
+        if not calls & GATE_READS or calls & AUDIT_CALLS:
+            continue
+        bases = {getattr(b, "id", getattr(b, "attr", "")) for b in getattr(node, "bases", [])}
+        if bases & auditing or (relative, node.name) in AUDIT_EXEMPT:
+            continue
+        found.append((node.lineno, node.name))
+    return found
+
+
+def test_every_portal_surface_that_reads_rows_records_the_audit():
+    found = []
+    for path in project_files():
+        relative = path.relative_to(REPO).as_posix()
+        if relative.startswith("portal/"):
+            found += [
+                f"{relative}:{line}: {name} reads through the gate without audit_access"
+                for line, name in unaudited_reads(path.read_text(encoding="utf-8"), relative)
+            ]
+    assert not found, "\n  ".join(found)
+
+
+def test_the_audit_rule_flags_a_view_that_forgets_it():
+    """Positive control: a view reading rows without the audit is flagged; one that audits, or
+    inherits a base that does, is not."""
+    source = """
+class Audited:
+    def list(self, request):
+        audit_access(request, scope, "x")
+class Inherits(Audited):
+    def get_queryset(self):
+        return visible_samples(scope)
+def forgets(request):
+    return visible_measurements(scope).count()
+def remembers(request):
+    rows = aggregate_rows(scope, scale_m=1, element=1)
+    audit_access(request, scope, "y")
+"""
+    assert unaudited_reads(source) == [(8, "forgets")]

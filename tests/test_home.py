@@ -10,9 +10,9 @@ from django.contrib.auth.models import User
 
 from baselines.ingest import IngestOptions, survey_ingest
 from baselines.models import Country
-from baselines.views import visible_figures
 from sharing.access import viewer_scope
 from sharing.models import Agreement, Membership, Organisation, ReleasePolicy
+from sharing.selectors import visible_figures
 from tests.worlds import accept_licences
 
 

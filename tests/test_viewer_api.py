@@ -1,4 +1,4 @@
-"""The map viewer's own endpoints (maps/viewer_api.py) and its page: what each viewer gets, at
+"""The map viewer's own endpoints (portal/viewer_api.py) and its page: what each viewer gets, at
 which precision, and JSON errors with a reason."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.test import Client
 from baselines import grid
 from baselines.ingest import IngestOptions, survey_ingest
 from baselines.models import Country, Element
-from maps.pages import table_position
+from portal.map_page import table_position
 from sharing.models import ReleasePolicy
 
 pytestmark = pytest.mark.django_db

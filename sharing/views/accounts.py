@@ -41,7 +41,8 @@ def register(request: HttpRequest) -> HttpResponse:
         messages.success(
             request, _("Welcome, %(name)s: your account is ready.") % {"name": user.get_username()}
         )
-        return redirect(next_url or "sharing:account")
+        # ``next`` is a URL, never a view name: "account" must not be reversed (NoReverseMatch).
+        return redirect(next_url if next_url.startswith("/") else reverse("sharing:account"))
     return render(request, "sharing/register.html", {"form": form, "next": next_url})
 
 

@@ -29,4 +29,4 @@ def request_access(request: HttpRequest, slug: str) -> HttpResponse:
             user=request.user, survey=survey, message=request.POST.get("message", "")[:2000]
         )
         messages.success(request, _("Your request was sent to the country's data stewards."))
-    return redirect("baselines:survey-detail", slug=slug)
+    return redirect("portal:survey-detail", slug=slug)

@@ -12,9 +12,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from baselines import grid
 from baselines.models import Element, Medium
 from maps import layers
-from maps.models import STYLES, MapLayer
+from maps.classification import SCHEMES
+from maps.models import MapLayer
+from maps.ramps import RAMPS
+from maps.styles import STYLES
 from sharing.access import viewer_scope
 
 
@@ -27,8 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--medium", action="append", help="code; repeatable (default: all)")
         parser.add_argument("--scale", action="append", default=None, help="km; default 80")
         parser.add_argument("--style", action="append", choices=STYLES, default=None)
-        parser.add_argument("--scheme", default="percentiles")
-        parser.add_argument("--ramp", default="geochem")
+        parser.add_argument("--scheme", default="percentiles", choices=SCHEMES)
+        parser.add_argument("--ramp", default="geochem", choices=RAMPS)
         parser.add_argument("--as", dest="username", help="render for this user's audience")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -50,22 +54,15 @@ class Command(BaseCommand):
             )  # fmt: skip
             for element in elements.order_by("atomic_number"):
                 for km in options["scale"] or ["80"]:
+                    try:
+                        scale_m = grid.scale_from_km(km)
+                    except ValueError as exc:
+                        raise CommandError(str(exc)) from None
                     for style in options["style"] or ["cells"]:
-                        try:
-                            specs.append(
-                                layers.LayerSpec.parse(
-                                    {
-                                        "element": element.symbol,
-                                        "medium": medium.code,
-                                        "scale": km,
-                                        "style": style,
-                                        "scheme": options["scheme"],
-                                        "ramp": options["ramp"],
-                                    }
-                                )
-                            )
-                        except layers.LayerRequestError as exc:
-                            raise CommandError(exc.reason) from None
+                        specs.append(
+                            layers.LayerSpec(element, medium, scale_m, style,
+                                             options["scheme"], options["ramp"])
+                        )  # fmt: skip
         counts: dict[str, int] = {}
         bar = tqdm(total=len(specs), unit="layer", disable=options["no_progress"])
         for index, spec in enumerate(specs):

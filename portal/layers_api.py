@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from maps.classification import SCHEMES
+from maps.layers import LayerRequestError, LayerSpec, find_layer
+from maps.models import MapLayer
+from maps.ramps import RAMPS
+from maps.styles import STYLES
 from sharing.access import request_scope
 from sharing.audit import audit_access, note_country_served
 
-from .layers import LayerRequestError, LayerSpec, find_layer
-from .models import MapLayer
-from .views import tiles_template
+from .http import choice_param, element_param, medium_param, scale_param
+from .tiles import tiles_template
 
 
 def layer_document(layer: MapLayer) -> dict:
@@ -40,6 +44,19 @@ def layer_document(layer: MapLayer) -> dict:
     }
 
 
+def layer_spec_param(params) -> LayerSpec:
+    """``element``, ``medium``, ``scale`` (km; a layer defaults to 80 km, the atlas scale),
+    ``style``, ``scheme``, ``ramp``."""
+    return LayerSpec(
+        element=element_param(params),
+        medium=medium_param(params),
+        scale_m=scale_param(params, default=80_000),
+        style=choice_param(params, "style", STYLES, "cells"),
+        scheme=choice_param(params, "scheme", SCHEMES, "percentiles"),
+        ramp=choice_param(params, "ramp", RAMPS, "geochem"),
+    )
+
+
 class LayerView(APIView):
     """``GET /api/v1/layers?element=Cu&medium=topsoil&scale=80&style=cells`` (optional
     ``scheme``: percentiles | quantiles | boxplot | log_equal, ``ramp``: geochem | colourblind |
@@ -47,14 +64,12 @@ class LayerView(APIView):
     is ``queued`` or ``rendering`` (``progress`` in percent)."""
 
     def get(self, request):
+        spec = layer_spec_param(request.query_params)
+        scope = request_scope(request)
         try:
-            spec = LayerSpec.parse(request.query_params)
-            scope = request_scope(request)
             layer = find_layer(spec, scope, request.user)
         except LayerRequestError as exc:
-            if exc.status == 403:
-                raise PermissionDenied(exc.reason) from None
-            raise ValidationError({exc.field: exc.reason}) from None
+            raise PermissionDenied(exc.reason) from None
         if layer.state in (MapLayer.State.READY, MapLayer.State.EMPTY):
             for country_id in layer.countries:
                 note_country_served(request, country_id)

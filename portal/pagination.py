@@ -13,36 +13,7 @@ from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
-GROWTH = 8  # each window of ids this many times wider than the last
-
-
-def rows_after(queryset: QuerySet, low: int, ceiling: int, need: int) -> list:
-    """The first ``need`` rows with ids above ``low`` (none is above ``ceiling``), in id order."""
-    rows: list = []
-    window = need * 4
-    while len(rows) < need and low < ceiling:
-        high = min(low + window, ceiling)
-        rows += queryset.filter(id__gt=low, id__lte=high).order_by("id")[: need - len(rows)]
-        low, window = high, window * GROWTH
-    return rows
-
-
-def rows_before(queryset: QuerySet, high: int, need: int, *, skip: int = 0) -> list:
-    """The ``need`` rows after the first ``skip`` with ids below ``high``, highest id first.
-
-    Skipped rows are counted window by window, not read, as ``OFFSET`` would read them."""
-    rows: list = []
-    window = (skip + need) * 4
-    while len(rows) < need and high > 1:
-        low = max(high - window, 1)
-        part = queryset.filter(id__gte=low, id__lt=high)
-        if skip and (n := part.count()) <= skip:
-            skip -= n
-        else:
-            rows += part.order_by("-id")[skip : skip + need - len(rows)]
-            skip = 0
-        high, window = low, window * GROWTH
-    return rows
+from baselines.paging import rows_after, rows_before
 
 
 class IdCursorPagination(CursorPagination):
@@ -52,13 +23,20 @@ class IdCursorPagination(CursorPagination):
     max_page_size = 10_000
 
     def decode_cursor(self, request) -> Cursor | None:
-        # DRF answers a bad cursor with 404, which the API keeps for missing objects.
+        # DRF answers a bad cursor with 404, which the API keeps for missing objects; and a
+        # well-formed cursor may still carry a position that is no id.
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise ValidationError(
-                {self.cursor_query_param: "not a cursor this API gave out"}
-            ) from None
+            cursor = Cursor(offset=0, reverse=False, position="not an id")
+        if cursor is not None and cursor.position is not None:
+            try:
+                int(cursor.position)
+            except ValueError:
+                raise ValidationError(
+                    {self.cursor_query_param: "not a cursor this API gave out"}
+                ) from None
+        return cursor
 
 
 class IdWindowPagination(IdCursorPagination):
@@ -81,12 +59,7 @@ class IdWindowPagination(IdCursorPagination):
         reverse = bool(cursor and cursor.reverse)
         position = None
         if cursor is not None and cursor.position is not None:
-            try:
-                position = int(cursor.position)
-            except ValueError:
-                raise ValidationError(
-                    {self.cursor_query_param: "not a cursor this API gave out"}
-                ) from None
+            position = int(cursor.position)  # checked by decode_cursor
         ceiling = queryset.model.objects.id_ceiling()
         need = self.page_size + 1
         if reverse:

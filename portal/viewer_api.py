@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from statistics import NormalDist
 
 import numpy as np
 from django.contrib.gis.db.models import MultiPolygonField
 from django.contrib.gis.db.models.functions import AsGeoJSON
-from django.db.models import Count, F, Func, Min, Value
+from django.db.models import F, Func, Value
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.gzip import gzip_page
 from rest_framework.decorators import api_view as drf_api_view
-from rest_framework.exceptions import ValidationError
 
 from baselines import grid, units
-from baselines.models import Country, Element, Medium, Survey
-from baselines.statistics import stat_values, summarise
+from baselines.models import Country
 from chemearth.caching import cached
 from sharing.access import (
     EXACT,
@@ -45,6 +42,17 @@ from sharing.access import (
     within_bbox,
 )
 from sharing.audit import audit_access, note_country_served
+from sharing.selectors import VisibleValues, elements_with_data
+
+from .http import (
+    BadParameter,
+    bbox_param,
+    cell_param,
+    element_param,
+    float_param,
+    medium_param,
+    scale_param,
+)
 
 # Samples listed in one cell's popup at most (a 0.5 km cell of a mining survey may hold many).
 CELL_SAMPLE_LIMIT = 200
@@ -58,75 +66,11 @@ BOUNDARY_TOLERANCE = 0.05
 BOUNDARY_DECIMALS = 3
 
 
-class BadRequest(ValidationError):
-    """A parameter the endpoint cannot use; DRF answers it as the API's JSON 400 with a reason
-    naming the parameter."""
-
-    def __init__(self, parameter: str, reason: str) -> None:
-        super().__init__({parameter: reason})
-        self.parameter = parameter
-        self.reason = reason
-
-
 def api_get(view):
     """A GET endpoint of ``/api/v1/`` as a DRF view: the same authentication (session or
     ``Authorization: Token``; a bad token is a 401), errors and content negotiation as every other
     API endpoint. The view returns a Django response (JSON or GeoJSON bytes), kept as is."""
     return drf_api_view(["GET"])(view)
-
-
-# --- parameters ----------------------------------------------------------------------------------
-
-
-def param_element(request: HttpRequest) -> Element:
-    symbol = request.GET.get("element", "")
-    element = Element.objects.filter(symbol=symbol).first()
-    if element is None:
-        raise BadRequest("element", f"unknown element {symbol!r} (e.g. element=Cu)")
-    return element
-
-
-def param_medium(request: HttpRequest) -> str:
-    code = request.GET.get("medium", "")
-    if not Medium.objects.filter(code=code).exists():
-        known = ", ".join(Medium.objects.values_list("code", flat=True))
-        raise BadRequest("medium", f"unknown medium {code!r}; known: {known}")
-    return code
-
-
-def param_scale(request: HttpRequest) -> int:
-    try:
-        return grid.scale_from_km(request.GET.get("scale", ""))
-    except ValueError as exc:
-        raise BadRequest("scale", str(exc)) from None
-
-
-def param_float(request: HttpRequest, name: str, low: float, high: float) -> float:
-    try:
-        value = float(request.GET.get(name, ""))
-    except ValueError:
-        raise BadRequest(name, f"expected a number between {low} and {high}") from None
-    if not (low <= value <= high) or math.isnan(value):
-        raise BadRequest(name, f"expected a number between {low} and {high}")
-    return value
-
-
-def param_bbox(request: HttpRequest) -> tuple[float, float, float, float]:
-    """west,south,east,north; a view wider than the world is clamped to it."""
-    text = request.GET.get("bbox", "")
-    try:
-        west, south, east, north = (float(v) for v in text.split(","))
-    except ValueError:
-        raise BadRequest("bbox", "expected west,south,east,north in degrees") from None
-    if not all(math.isfinite(v) for v in (west, south, east, north)):
-        raise BadRequest("bbox", "expected finite numbers")
-    if east - west >= 360:
-        west, east = -180.0, 180.0
-    west, east = max(west, -180.0), min(east, 180.0)
-    south, north = max(south, -90.0), min(north, 90.0)
-    if not (west < east and south < north):
-        raise BadRequest("bbox", "expected west < east and south < north")
-    return west, south, east, north
 
 
 def _display(value: float | None, symbol: str) -> float | None:
@@ -136,32 +80,10 @@ def _display(value: float | None, symbol: str) -> float | None:
 # --- elements with data --------------------------------------------------------------------------
 
 
-def elements_with_data(scope, medium: str) -> list[dict]:
-    """Per element, the visible samples in a medium and the finest scale of their surveys.
-    Cached per set of rights and data version (a scan of the measurements)."""
-
-    def compute() -> list[dict]:
-        rows = (
-            visible_measurements(scope)
-            .preferred()
-            .filter(sample__survey__medium__code=medium)
-            .values("element__symbol")
-            .annotate(n=Count("id"), finest=Min("sample__survey__scale_m"))
-            .order_by("element__atomic_number")
-        )
-        return [
-            {"symbol": r["element__symbol"], "n": r["n"], "finest_scale_km": r["finest"] / 1000}
-            for r in rows
-        ]
-
-    key = f"viewer-elements:{scope.cache_key}:{Survey.objects.data_version()}:{medium}"
-    return cached(key, compute, timeout=600)
-
-
 @api_get
 def elements_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/viewer/elements?medium=topsoil``: the elements the viewer may map in a medium."""
-    medium = param_medium(request)
+    medium = medium_param(request.GET).code
     scope = request_scope(request)
     return JsonResponse({"medium": medium, "elements": elements_with_data(scope, medium)})
 
@@ -208,10 +130,10 @@ def values_view(request: HttpRequest) -> JsonResponse:
     values in the view (display unit), as a log histogram, a cumulative probability curve and a
     summary. Only visible rows (never pre-release ones: the curve shows single values), at the
     view's scale, and the box through ``within_bbox`` so it cannot probe snapped positions."""
-    element = param_element(request)
-    medium = param_medium(request)
-    scale_m = param_scale(request)
-    bbox = param_bbox(request)
+    element = element_param(request.GET)
+    medium = medium_param(request.GET).code
+    scale_m = scale_param(request.GET)
+    bbox = bbox_param(request.GET)
     scope = request_scope(request)
     rows = within_bbox(
         scope,
@@ -220,18 +142,12 @@ def values_view(request: HttpRequest) -> JsonResponse:
         .filter(element=element, sample__survey__medium__code=medium),
         bbox,
         prefix="sample__",
-    ).values_list("value", "censored", "detection_limit", "sample__country_id")
-    data = np.array(list(rows), dtype=object).reshape(-1, 4)
-    for country_id in set(data[:, 3].tolist()):
-        note_country_served(request, country_id)
-    values, censored, limits = (
-        data[:, 0].astype("f8"),
-        data[:, 1].astype(bool),
-        data[:, 2].astype("f8"),
     )
-    summary = summarise(values, censored, limits)
-    x = stat_values(values, censored, limits)
-    x = np.asarray(units.to_display(x[np.isfinite(x)], element.symbol), dtype="f8")
+    values = VisibleValues.of(rows, element.symbol)
+    for country_id in values.countries:
+        note_country_served(request, country_id)
+    summary = values.summary
+    x = values.display_values()
     unit, species = units.display_unit(element.symbol)
     audit_access(request, scope, f"view values {element.symbol} {medium}")
     return JsonResponse(
@@ -244,7 +160,7 @@ def values_view(request: HttpRequest) -> JsonResponse:
             "species": species or element.symbol,
             "n": summary.n,
             "censored": summary.censored,
-            "statistics": summary.converted(lambda v: _display(v, element.symbol)),
+            "statistics": values.display_statistics(summary),
             "histogram": _histogram(x),
             "probability": _probability(x) if x.size else [],
         }
@@ -270,13 +186,13 @@ def cell_json(cell: grid.Cell) -> dict:
 @api_get
 def cell_at_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/cells/at?lon=&lat=&scale=``: the cell holding a point (no data involved)."""
-    lon = param_float(request, "lon", -180.0, 180.0)
-    lat = param_float(request, "lat", -90.0, 90.0)
-    size_m = param_scale(request)
+    lon = float_param(request.GET, "lon", -180.0, 180.0)
+    lat = float_param(request.GET, "lat", -90.0, 90.0)
+    size_m = scale_param(request.GET)
     try:
         cell = grid.cell_at(lon, lat, size_m)
     except ValueError as exc:
-        raise BadRequest("lon", str(exc)) from None
+        raise BadParameter("lon", str(exc)) from None
     return JsonResponse(cell_json(cell))
 
 
@@ -285,12 +201,9 @@ def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
     """``api/v1/cells/<code>/samples?element=Cu&medium=topsoil``: the cell's samples and their
     values. Only rows visible at the cell's own scale: a viewer limited to 20 km cells learns
     nothing of a 10 km cell. Points only where the viewer may see exact locations."""
-    try:
-        cell = grid.parse_code(code)
-    except grid.InvalidCellCode as exc:
-        raise BadRequest("code", str(exc)) from None
-    element = param_element(request)
-    medium = param_medium(request)
+    cell = cell_param(code)
+    element = element_param(request.GET)
+    medium = medium_param(request.GET).code
     scope = request_scope(request)
     cell_filter = {f"sample__{grid.cell_field_name(cell.size_m)}": cell.code}
     rows = list(

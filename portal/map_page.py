@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 
 from baselines import grid
 from baselines.models import Element, Medium
+from maps.styles import STYLES
 
-STYLES = ("cells", "surface", "points")
 # Map zoom → grid scale when the scale follows the zoom: one scale per zoom step from a world
 # view (80 km cells are ~1 px at zoom 2) to a town (0.5 km cells are ~20 px at zoom 12).
 ZOOM_SCALES_KM = ((3, 80), (4, 40), (5, 20), (6, 10), (7, 4), (8, 2), (9, 1), (99, 0.5))
@@ -157,13 +157,13 @@ def viewer(request: HttpRequest) -> HttpResponse:
         "language": request.LANGUAGE_CODE,
         "urls": {
             "layers": "/api/v1/layers",
-            "elements": reverse("maps:viewer-elements"),
-            "values": reverse("maps:viewer-values"),
-            "cell_at": reverse("maps:cell-at"),
+            "elements": reverse("api:viewer-elements"),
+            "values": reverse("api:viewer-values"),
+            "cell_at": reverse("api:cell-at"),
             "cell_stats": "/api/v1/cells/CODE/stats",
-            "cell_samples": reverse("maps:cell-samples", kwargs={"code": "CODE"}),
-            "boundaries": reverse("maps:boundaries"),
+            "cell_samples": reverse("api:cell-samples", kwargs={"code": "CODE"}),
+            "boundaries": reverse("api:boundaries"),
         },
         "default": {"medium": "topsoil", "style": "cells", "lat": 40.0, "lng": -30.0, "z": 2},
     }
-    return render(request, "maps/viewer.html", {"config": config})
+    return render(request, "portal/map.html", {"config": config})

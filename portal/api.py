@@ -1,18 +1,20 @@
 """REST API (``/api/v1/``): reference data, survey metadata, and samples and measurements through
-the access gate. Sample and measurement viewsets start from ``visible_samples``/``visible_measurements``; their detail
-views inherit it, so a hidden object answers exactly like a missing one."""
+the access gate. Sample and measurement viewsets start from ``visible_samples`` /
+``visible_measurements``; their detail views inherit it, so a hidden object answers exactly like
+a missing one."""
 
 from __future__ import annotations
 
-import numpy as np
 from django.db.models import Count
 from django.urls import reverse
 from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView
 
+from baselines import grid, units
+from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
 from sharing.access import (
     aggregate_rows,
     pending_licence,
@@ -24,32 +26,10 @@ from sharing.access import (
     within_bbox,
 )
 from sharing.audit import audit_access, note_country_served
+from sharing.selectors import VisibleValues
 
-from . import grid, units
-from .models import Country, Element, Measurement, Medium, Sample, Survey
+from .http import cell_param, element_param, medium_param, parse_bbox
 from .pagination import IdCursorPagination, IdWindowPagination
-from .statistics import summarise
-
-
-def api_exception_handler(exc, context):
-    """Every API error is JSON with a machine-readable ``error`` and a human ``reason``."""
-    response = exception_handler(exc, context)
-    if response is not None and response.status_code == 404:
-        # One body for missing and hidden objects, so a response never reveals that one exists.
-        response.data = {"detail": "Not found."}
-    if response is not None:
-        detail = response.data
-        reason = detail.get("detail") if isinstance(detail, dict) and "detail" in detail else detail
-        code = getattr(exc, "default_code", None) or {404: "not_found", 403: "forbidden"}.get(
-            response.status_code, "error"
-        )
-        response.data = {
-            "error": code,
-            "reason": reason,
-            "status": response.status_code,
-            **getattr(exc, "extra", {}),
-        }
-    return response
 
 
 class LicenceNotAccepted(APIException):
@@ -86,16 +66,6 @@ def refuse_unaccepted_licence(request, *, country: str | None, survey: str | Non
     licence = pending_licence(scope, country_id=country_id, survey=survey_row)
     if licence is not None:
         raise LicenceNotAccepted(request, licence)
-
-
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    try:
-        west, south, east, north = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ValidationError({"bbox": "expected west,south,east,north in degrees"}) from None
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise ValidationError({"bbox": "expected west < east within ±180 and south < north ±90"})
-    return west, south, east, north
 
 
 # --- reference data ------------------------------------------------------------------------------
@@ -221,21 +191,37 @@ class AuditedReadMixin:
         return response
 
 
-class SampleFilter(filters.FilterSet):
-    survey = filters.CharFilter(field_name="survey__slug")
+class SampleRowFilter(filters.FilterSet):
+    """Filters on the sample of a row, with one meaning each (``portal.http``): ``survey`` slug,
+    ``country`` ISO3 (any case), ``medium`` code and ``bbox`` — an unknown medium or a bad box is
+    the same 400 as everywhere else. ``sample_prefix`` is the path from the row to its sample."""
+
+    sample_prefix = ""
+    survey = filters.CharFilter(method="filter_survey")
     country = filters.CharFilter(method="filter_country")
-    medium = filters.CharFilter(field_name="survey__medium__code")
+    medium = filters.CharFilter(method="filter_medium")
     bbox = filters.CharFilter(method="filter_bbox", help_text="west,south,east,north")
 
+    def filter_survey(self, queryset, name, value):
+        return queryset.filter(**{f"{self.sample_prefix}survey__slug": value})
+
+    def filter_country(self, queryset, name, value):
+        return queryset.filter(**{f"{self.sample_prefix}country__iso_a3": value.upper()})
+
+    def filter_medium(self, queryset, name, value):
+        medium = medium_param({"medium": value})
+        return queryset.filter(**{f"{self.sample_prefix}survey__medium": medium})
+
+    def filter_bbox(self, queryset, name, value):
+        return within_bbox(
+            request_scope(self.request), queryset, parse_bbox(value), prefix=self.sample_prefix
+        )
+
+
+class SampleFilter(SampleRowFilter):
     class Meta:
         model = Sample
         fields = ["survey", "country", "medium", "bbox"]
-
-    def filter_country(self, queryset, name, value):
-        return queryset.filter(country__iso_a3=value.upper())
-
-    def filter_bbox(self, queryset, name, value):
-        return within_bbox(request_scope(self.request), queryset, parse_bbox(value))
 
 
 def _location(scope, sample: Sample) -> dict:
@@ -297,21 +283,21 @@ class SampleViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
         return response
 
 
-class MeasurementFilter(filters.FilterSet):
-    element = filters.CharFilter(field_name="element__symbol")
-    medium = filters.CharFilter(field_name="sample__survey__medium__code")
-    survey = filters.CharFilter(field_name="sample__survey__slug")
-    country = filters.CharFilter(field_name="sample__country__iso_a3")
+class MeasurementFilter(SampleRowFilter):
+    sample_prefix = "sample__"
+    element = filters.CharFilter(method="filter_element")
     censored = filters.BooleanFilter()
     all_methods = filters.BooleanFilter(
         method="filter_all_methods",
         help_text="true: every method's values; default: each survey's preferred method only",
     )
-    bbox = filters.CharFilter(method="filter_bbox", help_text="west,south,east,north")
 
     class Meta:
         model = Measurement
         fields = ["element", "medium", "survey", "country", "censored"]
+
+    def filter_element(self, queryset, name, value):
+        return queryset.filter(element=element_param({"element": value}))
 
     def filter_all_methods(self, queryset, name, value):
         return queryset
@@ -320,11 +306,6 @@ class MeasurementFilter(filters.FilterSet):
         if self.form.cleaned_data.get("all_methods") is not True:
             queryset = queryset.preferred()
         return super().filter_queryset(queryset)
-
-    def filter_bbox(self, queryset, name, value):
-        return within_bbox(
-            request_scope(self.request), queryset, parse_bbox(value), prefix="sample__"
-        )
 
 
 class MeasurementSerializer(serializers.ModelSerializer):
@@ -382,35 +363,20 @@ class CellStatsView(APIView):
     """
 
     def get(self, request, code: str):
-        try:
-            cell = grid.parse_code(code)
-        except grid.InvalidCellCode as exc:
-            raise ValidationError({"code": str(exc)}) from None
-        symbol = request.query_params.get("element", "")
-        medium = request.query_params.get("medium", "")
-        element = Element.objects.filter(symbol=symbol).first()
-        if element is None:
-            raise ValidationError({"element": f"unknown element {symbol!r} (e.g. element=Cu)"})
-        if not Medium.objects.filter(code=medium).exists():
-            known = ", ".join(Medium.objects.values_list("code", flat=True))
-            raise ValidationError({"medium": f"unknown medium {medium!r}; known: {known}"})
+        cell = cell_param(code)
+        element = element_param(request.query_params)
+        symbol = element.symbol
+        medium = medium_param(request.query_params).code
         scope = request_scope(request)
         in_cell = {
             f"sample__{grid.cell_field_name(cell.size_m)}": cell.code,
             "sample__survey__medium__code": medium,
         }
         rows = aggregate_rows(scope, scale_m=cell.size_m, element=element)
-        released = (
-            rows.released.preferred()
-            .filter(**in_cell)
-            .values_list("value", "censored", "detection_limit", "sample__country_id")
-        )
-        data = np.array(list(released), dtype=object).reshape(-1, 4)
-        for country_id in set(data[:, 3].tolist()):
+        values = VisibleValues.of(rows.released.preferred().filter(**in_cell), symbol)
+        for country_id in values.countries:
             note_country_served(request, country_id)
-        summary = summarise(
-            data[:, 0].astype("f8"), data[:, 1].astype(bool), data[:, 2].astype("f8")
-        )
+        summary = values.summary
         prerelease = (
             rows.prerelease.preferred().filter(**in_cell).values("sample_id").distinct().count()
         )
@@ -427,7 +393,7 @@ class CellStatsView(APIView):
                 "display": {
                     "unit": unit,
                     "species": species or symbol,
-                    "statistics": summary.converted(lambda v: units.to_display(v, symbol)),
+                    "statistics": values.display_statistics(summary),
                 },
                 "before_release": {"samples": prerelease} if prerelease else None,
             }

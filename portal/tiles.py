@@ -23,19 +23,18 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from maps.layers import data_version, retire
+from maps.models import MapLayer
 from sharing.access import request_scope
 
-from .layers import data_version, retire
-from .models import MapLayer
+from .http import NOT_FOUND_REASON, error_response
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE = "private, max-age=3600"
 
 
 def _not_found() -> JsonResponse:
-    return JsonResponse(
-        {"error": "not_found", "reason": "No such map layer.", "status": 404}, status=404
-    )
+    return error_response(404, NOT_FOUND_REASON)
 
 
 def visible_layer(request: HttpRequest, key: str) -> MapLayer | None:
@@ -79,10 +78,7 @@ def tile_view(view):
         try:
             return view(request, *args, **kwargs)
         except AuthenticationFailed as exc:
-            response = JsonResponse(
-                {"error": "authentication_failed", "reason": str(exc.detail), "status": 401},
-                status=401,
-            )
+            response = error_response(401, str(exc.detail))
             response["WWW-Authenticate"] = "Token"
             return response
 
@@ -110,7 +106,7 @@ def _file(request: HttpRequest, layer: MapLayer, path: Path, content_type: str, 
 
 
 def _pending_tile(layer: MapLayer) -> HttpResponse:
-    from .tiling import EMPTY_TILE
+    from maps.tiling import EMPTY_TILE
 
     response = HttpResponse(EMPTY_TILE, content_type="image/png", status=202)
     response["X-Layer-State"] = layer.state
@@ -122,15 +118,13 @@ def _pending_tile(layer: MapLayer) -> HttpResponse:
 
 @tile_view
 def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse:
-    from .tiling import EMPTY_TILE, TileSource
+    from maps.tiling import EMPTY_TILE, TileSource
 
     layer = visible_layer(request, key)
     if layer is None:
         return _not_found()
     if not (0 <= z <= 22 and 0 <= x < 2**z and 0 <= y < 2**z):
-        return JsonResponse(
-            {"error": "invalid", "reason": f"no tile {z}/{x}/{y}", "status": 400}, status=400
-        )
+        return error_response(400, f"no tile {z}/{x}/{y}")
     if layer.is_pending or layer.state == MapLayer.State.FAILED:
         return _pending_tile(layer)
     etag = f'"{layer.key}-{z}-{x}-{y}"'
@@ -166,7 +160,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _link_empty(layer: MapLayer, path: Path) -> None:
     """Cache an empty tile as a hard link to one shared empty PNG per layer: most tiles of a
     national survey are empty, and a front server then serves them from disk too."""
-    from .tiling import EMPTY_TILE
+    from maps.tiling import EMPTY_TILE
 
     empty = layer.directory / "empty.png"
     with contextlib.suppress(OSError):
@@ -215,16 +209,10 @@ def tilejson(request: HttpRequest, key: str) -> HttpResponse:
 
 
 def _legend_pending(layer: MapLayer) -> JsonResponse:
-    return JsonResponse(
-        {
-            "error": "rendering",
-            "reason": "The layer is still being rendered.",
-            "state": layer.state,
-            "progress": layer.progress,
-            "status": 202,
-        },
-        status=202,
-    )
+    return error_response(
+        202, "The layer is still being rendered.", "rendering",
+        state=layer.state, progress=layer.progress,
+    )  # fmt: skip
 
 
 @tile_view
@@ -245,9 +233,6 @@ def legend_png(request: HttpRequest, key: str) -> HttpResponse:
     path = layer.directory / "legend.png"
     if layer.state != MapLayer.State.READY or not path.exists():
         if layer.state == MapLayer.State.EMPTY:
-            return JsonResponse(
-                {"error": "empty", "reason": "No visible data in this layer.", "status": 404},
-                status=404,
-            )
+            return error_response(404, "No visible data in this layer.", "empty")
         return _legend_pending(layer)
     return _file(request, layer, path, "image/png", f'"{layer.key}-legend-png"')

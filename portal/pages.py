@@ -1,0 +1,53 @@
+"""Pages: home with headline figures, survey list and survey landing pages.
+
+A survey's landing page (metadata, citation, "data available on") is public while its data is not,
+so embargoed data stays findable; the figures that count samples go through the access gate.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from baselines.models import Survey
+from sharing.access import request_scope, survey_availability, visible_samples
+from sharing.selectors import elements_of_survey, has_pending_request, visible_figures
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    figures = {"surveys": Survey.objects.count(), **visible_figures(request_scope(request))}
+    return render(request, "portal/home.html", {"figures": figures})
+
+
+def survey_list(request: HttpRequest) -> HttpResponse:
+    surveys = (
+        Survey.objects.select_related("medium")
+        .prefetch_related("countries")
+        .annotate(sample_count=Count("samples"))
+        .order_by("name")
+    )
+    return render(request, "portal/survey_list.html", {"surveys": surveys})
+
+
+def survey_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    survey = get_object_or_404(
+        Survey.objects.select_related("medium").annotate(sample_count=Count("samples")), slug=slug
+    )
+    countries = {c.pk: c for c in survey.countries.all()}
+    availability = [(countries[a.country_id], a) for a in survey_availability(survey)]
+    elements = elements_of_survey(survey)
+    visible = visible_samples(request_scope(request)).filter(survey=survey).count()
+    pending = has_pending_request(request.user, survey)
+    return render(
+        request,
+        "portal/survey_detail.html",
+        {
+            "survey": survey,
+            "availability": availability,
+            "elements": elements,
+            "visible_samples": visible,
+            "pending_request": pending,
+            "all_open": all(a.is_open for _, a in availability),
+        },
+    )

@@ -1,0 +1,138 @@
+"""Reads that pages and endpoints share, each starting from the viewer's scope.
+
+Every selector that returns sample data also returns the countries whose rows it used
+(``countries``), so the caller records the audit for exactly what went out. Figures that only
+count (home page, coverage) are cached per set of rights and data version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import Count, Min, QuerySet, Sum
+
+from baselines import grid, units
+from baselines.models import Country, Element, Measurement, Survey
+from baselines.statistics import Summary, stat_values, summarise
+from chemearth.caching import cached
+
+from .access import Scope, visible_measurements, visible_samples
+from .models import AccessRequest
+
+
+@dataclass(frozen=True)
+class VisibleValues:
+    """Values of one element as stored (mg/kg) with what statistics need, and whose they are."""
+
+    symbol: str
+    value: np.ndarray
+    censored: np.ndarray
+    detection_limit: np.ndarray
+    countries: frozenset[int]
+
+    @classmethod
+    def of(cls, rows: QuerySet[Measurement], symbol: str) -> VisibleValues:
+        """Read (value, censored, detection limit, country) rows into arrays."""
+        data = np.array(
+            list(rows.values_list("value", "censored", "detection_limit", "sample__country_id")),
+            dtype=object,
+        ).reshape(-1, 4)
+        return cls(
+            symbol=symbol,
+            value=data[:, 0].astype("f8"),
+            censored=data[:, 1].astype(bool),
+            detection_limit=data[:, 2].astype("f8"),
+            countries=frozenset(int(c) for c in data[:, 3]),
+        )
+
+    @property
+    def summary(self) -> Summary:
+        return summarise(self.value, self.censored, self.detection_limit)
+
+    def display_statistics(self, summary: Summary | None = None) -> dict:
+        """The summary with every concentration in the element's display unit."""
+        summary = summary or self.summary
+        return summary.converted(lambda v: float(units.to_display(v, self.symbol)))
+
+    def display_values(self) -> np.ndarray:
+        """Finite statistics values (censored at DL/2) in the display unit, for charts."""
+        x = stat_values(self.value, self.censored, self.detection_limit)
+        return np.asarray(units.to_display(x[np.isfinite(x)], self.symbol), dtype="f8")
+
+
+def visible_figures(scope: Scope) -> dict[str, int]:
+    """Countries, samples and elements a viewer may see: full scans of the largest tables, so
+    cached per set of rights (not per user) and per data version."""
+    samples = visible_samples(scope)
+    return cached(
+        f"home-figures:{scope.cache_key}:{Survey.objects.data_version()}",
+        lambda: {
+            "countries": samples.values("country").distinct().count(),
+            "samples": samples.count(),
+            "elements": visible_measurements(scope).values("element").distinct().count(),
+        },
+        timeout=600,
+    )
+
+
+def coverage(scope: Scope) -> dict[str, float]:
+    """Area of the grid cells holding samples the viewer may see, each survey counted at its own
+    scale, and that area as a share of the land. Surveys of different scales over the same land
+    count twice, so this is an upper bound until the coverage dashboard unions the cells."""
+
+    def compute() -> dict[str, float]:
+        area_km2 = 0.0
+        for size_m in Survey.objects.values_list("scale_m", flat=True).distinct():
+            cells = (
+                visible_samples(scope)
+                .filter(survey__scale_m=size_m)
+                .values(grid.cell_field_name(size_m))
+                .distinct()
+                .count()
+            )
+            area_km2 += cells * (size_m / 1000) ** 2
+        land = Country.objects.aggregate(total=Sum("land_area_km2"))["total"] or 0
+        return {"area_km2": area_km2, "percent": 100 * area_km2 / land if land else 0.0}
+
+    return cached(
+        f"home-coverage:{scope.cache_key}:{Survey.objects.data_version()}", compute, timeout=600
+    )
+
+
+def elements_with_data(scope: Scope, medium: str) -> list[dict]:
+    """Per element, the visible measurements in a medium and the finest scale of their surveys.
+    Cached per set of rights and data version (a scan of the measurements)."""
+
+    def compute() -> list[dict]:
+        rows = (
+            visible_measurements(scope)
+            .preferred()
+            .filter(sample__survey__medium__code=medium)
+            .values("element__symbol")
+            .annotate(n=Count("id"), finest=Min("sample__survey__scale_m"))
+            .order_by("element__atomic_number")
+        )
+        return [
+            {"symbol": r["element__symbol"], "n": r["n"], "finest_scale_km": r["finest"] / 1000}
+            for r in rows
+        ]
+
+    key = f"viewer-elements:{scope.cache_key}:{Survey.objects.data_version()}:{medium}"
+    return cached(key, compute, timeout=600)
+
+
+def elements_of_survey(survey: Survey) -> QuerySet[Element]:
+    """The elements a survey measured (public metadata)."""
+    return Element.objects.filter(analytes__survey=survey).distinct().order_by("atomic_number")
+
+
+def has_pending_request(user, survey: Survey) -> bool:
+    """The user has asked for the survey's data and no steward has decided yet."""
+    return (
+        user is not None
+        and user.is_authenticated
+        and AccessRequest.objects.filter(
+            user=user, survey=survey, status=AccessRequest.Status.PENDING
+        ).exists()
+    )

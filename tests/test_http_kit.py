@@ -1,0 +1,148 @@
+"""One HTTP kit (portal/http.py): every /api/v1/ and /tiles/ endpoint gives the same bad input
+the same 400 with the same wording, never a 500, and authenticates the same way.
+
+The endpoints are found by walking the URL map (as tests/test_leaks.py does), so a new endpoint
+is checked without registering it here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from baselines import grid
+from portal import http
+
+pytestmark = pytest.mark.django_db
+
+CELL = grid.cell_at(25.0, 62.0, 80_000).code
+# A value for each URL parameter name the map uses.
+PATH_VALUES = {"code": CELL, "key": "no-such-layer", "z": "0", "x": "0", "y": "0",
+               "symbol": "Cu", "adm0_a3": "FIN", "slug": "no-such-survey", "pk": "1"}  # fmt: skip
+# Parameters every data endpoint understands, all valid: each test spoils one of them.
+VALID = {"element": "Cu", "medium": "topsoil", "scale": "80", "bbox": "20,60,30,65",
+         "lon": "25", "lat": "62"}  # fmt: skip
+# The endpoints that must reject each bad parameter (the positive control of the walk).
+MUST_REJECT = {
+    "element": {"/api/v1/cells/<code>/stats", "/api/v1/cells/<code>/samples",
+                "/api/v1/viewer/values", "/api/v1/layers", "/api/v1/measurements/"},
+    "medium": {"/api/v1/cells/<code>/stats", "/api/v1/viewer/values", "/api/v1/viewer/elements",
+               "/api/v1/layers", "/api/v1/measurements/", "/api/v1/samples/"},
+    "bbox": {"/api/v1/viewer/values", "/api/v1/measurements/", "/api/v1/samples/"},
+    "scale": {"/api/v1/viewer/values", "/api/v1/cells/at", "/api/v1/layers"},
+}  # fmt: skip
+BAD = {"element": "Xx", "medium": "lava", "bbox": "30,60,20,65", "scale": "3"}
+
+
+def walk(patterns, prefix: str = ""):
+    for entry in patterns:
+        route = str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from walk(entry.url_patterns, prefix + route)
+        elif isinstance(entry, URLPattern):
+            yield prefix + route
+
+
+def endpoints() -> list[tuple[str, str]]:
+    """(route, concrete URL) of every /api/v1/ and /tiles/ route, format-suffix variants aside;
+    routes are shown as ``/api/v1/cells/<code>/stats``."""
+    found = []
+    for raw in walk(get_resolver().url_patterns):
+        if not raw.startswith(("api/v1/", "tiles/")) or "format>" in raw:
+            continue
+        route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", raw.replace("^", "").replace("$", ""))
+        route = re.sub(r"<\w+:(\w+)>", r"<\1>", route)
+        url = route
+        for name, value in PATH_VALUES.items():
+            url = url.replace(f"<{name}>", value)
+        assert "<" not in url, f"no value for a parameter of {raw}"
+        found.append(("/" + route, "/" + url))
+    return sorted(set(found))
+
+
+ENDPOINTS = endpoints()
+
+
+def test_the_walk_finds_the_api_and_the_tiles():
+    routes = {route for route, _ in ENDPOINTS}
+    for needed in set().union(*MUST_REJECT.values()) | {"/tiles/<key>/<z>/<x>/<y>.png"}:
+        assert needed in routes, (needed, sorted(routes))
+
+
+@pytest.mark.parametrize("route, url", ENDPOINTS, ids=[r for r, _ in ENDPOINTS])
+def test_a_nul_byte_is_the_same_400_everywhere(client, route, url):
+    for bad in (f"{url}?element=%00", f"{url}?{'&'.join(f'{k}={v}' for k, v in VALID.items())}%00"):
+        response = client.get(bad)
+        assert response.status_code == 400, (bad, response.status_code)
+        assert response.json() == http.error_body(
+            400, "NUL characters are not allowed in the path or parameters."
+        )
+
+
+def test_a_nul_byte_in_the_path_is_a_400():
+    for url in ("/api/v1/elements/%00/", "/tiles/%00.json", "/api/v1/cells/%00/stats"):
+        response = Client().get(url)
+        assert response.status_code == 400 and response.json()["error"] == "invalid", url
+
+
+@pytest.mark.parametrize("parameter", sorted(BAD))
+def test_a_bad_parameter_gets_the_same_400_and_wording_from_every_endpoint(client, parameter):
+    """Every endpoint either ignores the parameter or rejects it with the kit's one wording;
+    none answers a 500, and the endpoints known to use it do reject it."""
+    query = {**VALID, parameter: BAD[parameter]}
+    bodies, rejecting = set(), set()
+    for route, url in ENDPOINTS:
+        response = client.get(url, query)
+        assert response.status_code != 500, (url, parameter)
+        if response.status_code == 400 and parameter in str(response.json().get("reason")):
+            body = response.json()
+            assert set(body) == {"error", "reason", "status"} and body["status"] == 400
+            bodies.add(repr(body))
+            rejecting.add(route)
+    assert MUST_REJECT[parameter] <= rejecting, MUST_REJECT[parameter] - rejecting
+    assert len(bodies) == 1, f"{parameter}: different answers {bodies}"
+
+
+def test_a_malformed_cursor_is_a_400_on_both_lists(client):
+    for url in (
+        "/api/v1/samples/?cursor=cD1hYmM%3D",
+        "/api/v1/measurements/?cursor=cD1hYmM%3D",
+        "/api/v1/samples/?cursor=garbage",
+        "/api/v1/measurements/?cursor=garbage",
+    ):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response.json()["reason"] == {"cursor": "not a cursor this API gave out"}
+
+
+@pytest.mark.parametrize("route, url", ENDPOINTS, ids=[r for r, _ in ENDPOINTS])
+def test_every_endpoint_refuses_a_bad_token_with_the_same_401(route, url):
+    response = Client(HTTP_AUTHORIZATION="Token nonsense").get(url, VALID)
+    assert response.status_code == 401, (url, response.status_code)
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == http.error_body(401, "Invalid token.", "authentication_failed")
+
+
+def test_a_box_past_the_world_is_clamped_and_an_inverted_one_refused():
+    assert http.parse_bbox("-400,-100,400,100") == (-180.0, -90.0, 180.0, 90.0)
+    for text, reason in (
+        ("30,60,20,65", "west < east"),
+        ("nan,1,2,3", "finite"),
+        ("1,2,3", "west,south"),
+        ("-200,0,-190,10", "outside the world"),
+    ):
+        with pytest.raises(http.BadParameter) as raised:
+            http.parse_bbox(text)
+        assert reason in raised.value.reason
+
+
+def test_registering_with_next_naming_a_view_lands_on_the_account_page(client):
+    response = client.post(
+        "/accounts/register/?next=account",
+        {"username": "newcomer", "email": "n@example.org", "password1": "a-Long-pass-4821",
+         "password2": "a-Long-pass-4821", "next": "account"},
+    )  # fmt: skip
+    assert response.status_code == 302 and response.url == "/accounts/me/"
