@@ -1,7 +1,8 @@
 """Background jobs of the baselines app: ingesting a survey file through the Celery queue.
 
-Large files (a national survey of a million samples) take minutes, so an upload queues this task
-and the page follows its progress from the task state.
+Large files (a national survey of a million samples) take minutes: a caller that must not wait
+queues this task (ids and JSON options only) and follows its progress from the task state; the
+``ingest`` command runs the same service in the foreground with a progress bar.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Celery application: workers render map layers, build exports and run timed releases."""
+"""The Celery application: workers render map layers and ingest queued files; beat runs the
+timed jobs (embargo releases, layer clean-up)."""
 
 import os
 

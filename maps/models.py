@@ -22,10 +22,6 @@ class MapLayerQuerySet(models.QuerySet):
     def live(self) -> MapLayerQuerySet:
         return self.exclude(state=MapLayer.State.RETIRED)
 
-    def stale(self, policy_version: str) -> MapLayerQuerySet:
-        """Live layers rendered under another policy version than the current one."""
-        return self.live().exclude(policy_version=policy_version)
-
 
 class MapLayer(models.Model):
     class State(models.TextChoices):

@@ -50,7 +50,7 @@ from .models import (
     ReleasePolicy,
     Stewardship,
     SurveyEmbargo,
-    opens_at,
+    released_by,
 )
 from .versioning import policy_version
 
@@ -211,12 +211,12 @@ def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) ->
     policies = {p.country_id: p for p in all_policies if p.in_force}
     # A survey's own date holds for every sample of the survey, whichever countries it lists, so
     # the overrides are global rather than looked up through survey.countries.
-    embargo_opens = {e.survey_id: opens_at(e.available_on) for e in SurveyEmbargo.objects.all()}
-    open_overrides = frozenset(s for s, opens in embargo_opens.items() if opens <= now)
-    closed_overrides = frozenset(embargo_opens.keys() - open_overrides)
+    embargo_days = dict(SurveyEmbargo.objects.values_list("survey_id", "available_on"))
+    open_overrides = frozenset(s for s, day in embargo_days.items() if released_by(day, now))
+    closed_overrides = frozenset(embargo_days.keys() - open_overrides)
 
     for country_id, policy in policies.items():
-        default_open = policy.available_on is None or opens_at(policy.available_on) <= now
+        default_open = policy.is_open_at(now)
         precision = policy.public_precision_m or EXACT
         if default_open:
             grants.append(
@@ -535,6 +535,14 @@ def within_bbox(
     return queryset.filter(Q(**{field: boxes[precisions[-1]]}) & condition)
 
 
+def is_steward(user, country) -> bool:
+    """May edit the country's policy and decide requests for its data: its stewards and staff."""
+    return bool(
+        user.is_authenticated
+        and (user.is_staff or Stewardship.objects.filter(user=user, country=country).exists())
+    )
+
+
 def request_scope(request) -> Scope:
     """The scope of a request's user, computed once per request."""
     scope = getattr(request, "_chemearth_scope", None)
@@ -577,7 +585,7 @@ def survey_availability(survey: Survey, now: dt.datetime | None = None) -> list[
             Availability(
                 country_id,
                 day,
-                day is None or opens_at(day) <= now,
+                policy.is_open_at(now, survey_day=embargo and embargo.available_on),
                 True,
                 tuple(sorted(e.symbol for e in policy.confidential_elements.all())),
                 policy.public_precision_m / 1000 if policy.public_precision_m else None,

@@ -6,4 +6,4 @@ class SharingConfig(AppConfig):
     verbose_name = "Data sharing"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the policy-version receivers)
+        from . import signals  # noqa: F401  (announces visibility changes to other apps)

@@ -30,6 +30,12 @@ def opens_at(day: dt.date | None) -> dt.datetime | None:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+def released_by(day: dt.date | None, now: dt.datetime) -> bool:
+    """Data "available on" ``day`` (blank: already) is open at ``now`` — the one statement of
+    rule 2's date."""
+    return day is None or opens_at(day) <= now
+
+
 class Organisation(models.Model):
     """A partner agency (or other body) whose members share its agreements."""
 
@@ -126,6 +132,11 @@ class ReleasePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Release policy of {self.country}"
+
+    def is_open_at(self, now: dt.datetime, *, survey_day: dt.date | None = None) -> bool:
+        """Whether data under this policy is open at ``now``: the survey's own date when it has
+        one, else the country's (the policy must also be in force to publish anything)."""
+        return released_by(survey_day if survey_day is not None else self.available_on, now)
 
     def clean(self) -> None:
         if (

@@ -22,10 +22,9 @@ from django.utils.translation import gettext_lazy as _
 from baselines import grid
 from baselines.models import Country, Element, Survey
 
-from .access import viewer_scope, visible_measurements, visible_samples
-from .audit import audit_record
+from .access import is_steward, viewer_scope, visible_measurements, visible_samples
 from .models import AuditEvent, ReleasePolicy, SurveyEmbargo
-from .services import is_steward, policy_update
+from .services import policy_update, survey_dates_update
 
 SCALAR_FIELDS = (
     "in_force",
@@ -269,42 +268,12 @@ class PolicyForm(forms.ModelForm):
         return policy
 
     def _apply_survey_dates(self, user, path: str) -> None:
-        existing = {
-            e.survey_id: e
-            for e in SurveyEmbargo.objects.select_for_update().filter(survey__in=self.surveys)
+        days = {
+            survey: self.cleaned_data.get(f"{SURVEY_PREFIX}{survey.pk}")
+            for survey in self.surveys
+            if not self.fields[f"{SURVEY_PREFIX}{survey.pk}"].disabled
         }
-        before: dict[str, str | None] = {}
-        after: dict[str, str | None] = {}
-        for survey in self.surveys:
-            if self.fields[f"{SURVEY_PREFIX}{survey.pk}"].disabled:
-                continue
-            day: dt.date | None = self.cleaned_data.get(f"{SURVEY_PREFIX}{survey.pk}")
-            embargo = existing.get(survey.pk)
-            old = embargo.available_on if embargo else None
-            if old == day:
-                continue
-            before[survey.name] = old.isoformat() if old else None
-            after[survey.name] = day.isoformat() if day else None
-            if embargo is None:
-                SurveyEmbargo.objects.create(survey=survey, available_on=day)
-            elif day is None:
-                embargo.delete()
-            else:
-                embargo.available_on = day
-                embargo.save(update_fields=["available_on"])
-        if after:
-            audit_record(
-                kind=AuditEvent.Kind.POLICY,
-                user=user,
-                country=self.country,
-                path=path,
-                summary=(
-                    f"Survey 'available on' dates in {self.country.code} changed: "
-                    + ", ".join(after)
-                ),
-                before=before,
-                after=after,
-            )
+        survey_dates_update(user=user, country=self.country, days=days, path=path)
 
 
 class AccessDecisionForm(forms.Form):

@@ -1,7 +1,8 @@
-"""Writes of the sharing app: policy edits, access requests, licence acceptance.
+"""Writes of the sharing app: policy edits, survey dates, access requests, licence acceptance.
 
-Each service is atomic, validates with ``full_clean()`` and writes its audit event; the policy
-version is bumped by the receivers in ``signals.py`` whatever path the write takes.
+Each service is keyword-only and atomic, validates with ``full_clean()`` and writes its audit
+event. The policy version is bumped by database triggers (``versioning.py``) whatever path the
+write takes; ``signals.py`` then announces the change to the map layers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from baselines.models import Survey
+from baselines.models import Country, Survey
 
+from .access import is_steward
 from .audit import audit_record
 from .models import (
     AccessRequest,
@@ -27,6 +29,7 @@ from .models import (
     Organisation,
     ReleasePolicy,
     Stewardship,
+    SurveyEmbargo,
     licence_digest,
 )
 
@@ -45,13 +48,6 @@ def policy_snapshot(policy: ReleasePolicy) -> dict:
         "licence": policy.licence,
         "citation": policy.citation,
     }
-
-
-def is_steward(user, country) -> bool:
-    return bool(
-        user.is_authenticated
-        and (user.is_staff or Stewardship.objects.filter(user=user, country=country).exists())
-    )
 
 
 @transaction.atomic
@@ -79,6 +75,44 @@ def policy_update(*, policy: ReleasePolicy, user, data: dict, confidential=None)
             after=after,
         )
     return policy
+
+
+@transaction.atomic
+def survey_dates_update(
+    *, user, country: Country, days: dict[Survey, dt.date | None], path: str = ""
+) -> dict[str, str | None]:
+    """Set the surveys' own "available on" dates (None: follow the country's), audited once with
+    before and after; returns the changed dates by survey name."""
+    existing = {
+        e.survey_id: e for e in SurveyEmbargo.objects.select_for_update().filter(survey__in=days)
+    }
+    before: dict[str, str | None] = {}
+    after: dict[str, str | None] = {}
+    for survey, day in days.items():
+        embargo = existing.get(survey.pk)
+        old = embargo.available_on if embargo else None
+        if old == day:
+            continue
+        before[survey.name] = old.isoformat() if old else None
+        after[survey.name] = day.isoformat() if day else None
+        if embargo is None:
+            SurveyEmbargo.objects.create(survey=survey, available_on=day)
+        elif day is None:
+            embargo.delete()
+        else:
+            embargo.available_on = day
+            embargo.save(update_fields=["available_on"])
+    if after:
+        audit_record(
+            kind=AuditEvent.Kind.POLICY,
+            user=user,
+            country=country,
+            path=path,
+            summary=f"Survey 'available on' dates in {country.code} changed: " + ", ".join(after),
+            before=before,
+            after=after,
+        )
+    return after
 
 
 @transaction.atomic

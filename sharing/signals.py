@@ -13,6 +13,7 @@ from baselines.models import Survey
 
 from .models import (
     Agreement,
+    LicenceAcceptance,
     Membership,
     Organisation,
     ReleasePolicy,
@@ -23,7 +24,15 @@ from .models import (
 # Sent (after commit) with ``reason`` whenever visibility may have changed.
 visibility_changed = Signal()
 
-WATCHED = (ReleasePolicy, SurveyEmbargo, Agreement, Membership, Stewardship, Organisation)
+WATCHED = (
+    ReleasePolicy,
+    SurveyEmbargo,
+    Agreement,
+    LicenceAcceptance,
+    Membership,
+    Stewardship,
+    Organisation,
+)
 WATCHED_M2M = (
     ReleasePolicy.confidential_elements.through,
     Agreement.countries.through,

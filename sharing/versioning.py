@@ -28,15 +28,24 @@ def bump_policy_version() -> None:
         cursor.execute(_BUMP_SQL)
 
 
-_VERSION_SQL = """
+# Every day whose 00:00 UTC changes what someone sees: embargo ends, agreement starts and ends.
+_RELEASE_DAYS_SQL = """
+    SELECT available_on AS day FROM sharing_releasepolicy WHERE in_force
+    UNION ALL SELECT available_on FROM sharing_surveyembargo
+    UNION ALL SELECT valid_from FROM sharing_agreement
+    UNION ALL SELECT valid_to + 1 FROM sharing_agreement WHERE valid_to IS NOT NULL
+"""
+
+_VERSION_SQL = f"""
 SELECT (SELECT value FROM sharing_policycounter WHERE id = 1),
        (SELECT token FROM sharing_policycounter WHERE id = 1),
-       (SELECT count(*) FROM (
-            SELECT available_on AS day FROM sharing_releasepolicy WHERE in_force
-            UNION ALL SELECT available_on FROM sharing_surveyembargo
-            UNION ALL SELECT valid_from FROM sharing_agreement
-            UNION ALL SELECT valid_to + 1 FROM sharing_agreement WHERE valid_to IS NOT NULL
-        ) boundaries WHERE day <= %s)
+       (SELECT count(*) FROM ({_RELEASE_DAYS_SQL}) boundaries WHERE day <= %s)
+"""
+
+_RELEASES_BETWEEN_SQL = f"""
+SELECT DISTINCT day FROM ({_RELEASE_DAYS_SQL}) b
+WHERE day IS NOT NULL AND day <= %s AND (%s::date IS NULL OR day > %s::date)
+ORDER BY day
 """
 
 
@@ -53,15 +62,7 @@ def release_instants_between(start: dt.datetime | None, end: dt.datetime) -> lis
     """Days whose 00:00 UTC lies in (start, end]: embargo ends and agreement boundaries."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT DISTINCT day FROM (
-                SELECT available_on AS day FROM sharing_releasepolicy WHERE in_force
-                UNION ALL SELECT available_on FROM sharing_surveyembargo
-                UNION ALL SELECT valid_from FROM sharing_agreement
-                UNION ALL SELECT valid_to + 1 FROM sharing_agreement WHERE valid_to IS NOT NULL
-            ) b WHERE day IS NOT NULL AND day <= %s AND (%s::date IS NULL OR day > %s::date)
-            ORDER BY day
-            """,
+            _RELEASES_BETWEEN_SQL,
             [end.astimezone(dt.UTC).date(), start and start.date(), start and start.date()],
         )
         return [row[0] for row in cursor.fetchall()]

@@ -19,14 +19,15 @@ from django.views.decorators.http import require_POST
 
 from baselines.models import Country, Survey
 
-from ..models import AccessRequest, AuditEvent, ReleasePolicy, opens_at
+from ..access import is_steward
+from ..models import AccessRequest, AuditEvent, ReleasePolicy
 from ..policy_forms import (
     AccessDecisionForm,
     AuditFilterForm,
     PolicyForm,
     public_figures,
 )
-from ..services import access_request_decide, is_steward
+from ..services import access_request_decide
 
 AUDIT_PAGE_SIZE = 50
 SNAPSHOT_LABELS = {
@@ -84,8 +85,7 @@ def steward_home(request: HttpRequest) -> HttpResponse:
             {
                 "country": country,
                 "policy": policy,
-                "is_open": policy is not None
-                and (policy.available_on is None or opens_at(policy.available_on) <= now),
+                "is_open": policy is not None and policy.is_open_at(now),
                 "precision_km": _km(policy.public_precision_m) if policy else None,
             }
         )
