@@ -293,97 +293,55 @@ def _set(layer: MapLayer, **fields) -> None:
     MapLayer.objects.filter(pk=layer.pk).update(**fields)
 
 
-def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) -> MapLayer:
-    """Render ``layer`` (in a worker): rows through the gate, legend, raster, COG, seeded tiles.
+def _still_current(layer: MapLayer, scope: Scope) -> bool:
+    """The audience and versions the layer was keyed by are still those of its viewer now."""
+    return (
+        scope.audience == layer.audience
+        and scope.version == layer.policy_version
+        and data_version(layer.medium) == layer.data_version
+    )
 
-    Refuses (retires the layer) when the audience or the versions it was keyed by are no longer
-    current: the layer's rows would not be the ones its key promises.
-    """
+
+def layer_features(layer: MapLayer, rows: LayerRows) -> tuple[Legend, np.ndarray]:
+    """The legend and the (x, y, value) rows the renderer draws: samples for points (exact rows
+    only), cells for cells and surfaces (pre-release cells as their class, ``layer_legend``)."""
+    if layer.style != "points":
+        return layer_legend(layer, rows)
+    legend = build_legend(
+        rows.value, rows.censored, rows.detection_limit,
+        scheme=layer.scheme, ramp=layer.ramp, symbol=layer.element.symbol,
+    )  # fmt: skip
+    stats = stat_values(rows.value, rows.censored, rows.detection_limit)
+    keep = np.isfinite(stats)
+    x, y = grid.project(rows.lon[keep], rows.lat[keep])
+    return legend, np.column_stack([x, y, stats[keep]])
+
+
+def _write_layer_files(layer: MapLayer, legend: Legend, features: np.ndarray, progress):
+    """Raster, COG, legend files and seeded tiles, rendered into a fresh directory that is then
+    renamed to the layer's (its files appear complete or not at all). Returns (result, seeded)."""
     from . import render as renderer
     from . import tiling
     from .legend_image import legend_png
 
-    started = time.monotonic()
-    viewer = layer.viewer if layer.viewer_id else None
-    scope = viewer_scope(viewer)
-    spec = LayerSpec.of(layer)
-    if (
-        scope.audience != layer.audience
-        or scope.version != layer.policy_version
-        or data_version(layer.medium) != layer.data_version
-    ):
-        retire(MapLayer.objects.filter(pk=layer.pk), reason="superseded before rendering")
-        layer.refresh_from_db()
-        return layer
-
-    def progress(fraction: float, message: str) -> None:
-        percent = round(100 * max(0.0, min(1.0, fraction)), 1)
-        _set(layer, progress=percent, message=message[:200])
-        if on_progress:
-            on_progress(percent)
-
-    _set(layer, state=MapLayer.State.RENDERING, progress=0, message="reading visible rows")
-    rows = layer_rows(spec, scope)
-    progress(0.15, f"{len(rows)} rows")
-    symbol = layer.element.symbol
-    if layer.style == "points":
-        legend = build_legend(
-            rows.value,
-            rows.censored,
-            rows.detection_limit,
-            scheme=layer.scheme,
-            ramp=layer.ramp,
-            symbol=symbol,
-        )
-    else:
-        legend, cells = layer_legend(layer, rows)
-    countries = sorted({int(c) for c in np.unique(rows.released.country)})
-    if legend.n == 0 and not legend.prerelease_cells:
-        _set(
-            layer,
-            state=MapLayer.State.EMPTY,
-            progress=100,
-            message="no visible data",
-            legend=legend.to_json(),
-            countries=countries,
-            rendered_at=timezone.now(),
-            render_seconds=time.monotonic() - started,
-        )
-        return layer
-
-    if layer.style == "points":
-        stats = stat_values(rows.value, rows.censored, rows.detection_limit)
-        keep = np.isfinite(stats)
-        x, y = grid.project(rows.lon[keep], rows.lat[keep])
-        values = stats[keep]
-    else:
-        x, y, values = cells.T
-    progress(0.25, f"{len(values)} {'points' if layer.style == 'points' else 'cells'}")
-
-    root = Path(settings.TILE_ROOT)
-    work = root / "tmp" / f"{layer.key}-{uuid.uuid4().hex[:8]}"
+    work = Path(settings.TILE_ROOT) / "tmp" / f"{layer.key}-{uuid.uuid4().hex[:8]}"
     work.parent.mkdir(parents=True, exist_ok=True)
+    x, y, values = np.asarray(features, "f8").reshape(-1, 3).T
     try:
         result = renderer.render_layer(
             renderer.RenderInput(
-                style=layer.style,
-                scale_m=layer.scale_m,
-                x=np.asarray(x, "f8"),
-                y=np.asarray(y, "f8"),
-                values=np.asarray(values, "f8"),
+                style=layer.style, scale_m=layer.scale_m, x=x, y=y, values=values,
                 breaks=np.asarray(legend.breaks, "f8"),
                 colours=[c.colour for c in legend.classes],
             ),
             work,
             lambda f, m: progress(0.25 + 0.5 * f, m),
-        )
+        )  # fmt: skip
         (work / "legend.json").write_text(json.dumps(legend.to_json()))
-        (work / "legend.png").write_bytes(legend_png(legend, title=symbol))
-
-        tiles_dir = work / "tiles"
+        (work / "legend.png").write_bytes(legend_png(legend, title=layer.element.symbol))
 
         def write(z: int, tx: int, ty: int, png: bytes) -> None:
-            path = tiles_dir / str(z) / str(tx) / f"{ty}.png"
+            path = work / "tiles" / str(z) / str(tx) / f"{ty}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
 
@@ -397,21 +355,55 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # a previous attempt that died after its rename
             shutil.rmtree(final, ignore_errors=True)
-        os.rename(work, final)  # atomic: the layer's files appear complete or not at all
+        os.rename(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    return result, seeded
+
+
+def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) -> MapLayer:
+    """Render ``layer`` (in a worker): rows through the gate, legend, raster, COG, seeded tiles.
+
+    Refuses (retires the layer) when the audience or the versions it was keyed by are no longer
+    current: the layer's rows would not be the ones its key promises.
+    """
+    started = time.monotonic()
+    scope = viewer_scope(layer.viewer if layer.viewer_id else None)
+    if not _still_current(layer, scope):
+        retire(MapLayer.objects.filter(pk=layer.pk), reason="superseded before rendering")
+        layer.refresh_from_db()
+        return layer
+
+    def progress(fraction: float, message: str) -> None:
+        percent = round(100 * max(0.0, min(1.0, fraction)), 1)
+        _set(layer, progress=percent, message=message[:200])
+        if on_progress:
+            on_progress(percent)
+
+    _set(layer, state=MapLayer.State.RENDERING, progress=0, message="reading visible rows")
+    rows = layer_rows(LayerSpec.of(layer), scope)
+    progress(0.15, f"{len(rows)} rows")
+    legend, features = layer_features(layer, rows)
     done = dict(
-        state=MapLayer.State.READY,
         progress=100,
-        message="",
         legend=legend.to_json(),
+        countries=sorted({int(c) for c in np.unique(rows.released.country)}),
+        n_values=legend.n,
+    )
+    if legend.n == 0 and not legend.prerelease_cells:
+        _set(layer, state=MapLayer.State.EMPTY, message="no visible data", **done,
+             rendered_at=timezone.now(), render_seconds=time.monotonic() - started)  # fmt: skip
+        return layer
+    progress(0.25, f"{len(features)} {'points' if layer.style == 'points' else 'cells'}")
+    result, seeded = _write_layer_files(layer, legend, features, progress)
+    done |= dict(
+        state=MapLayer.State.READY,
+        message="",
         bounds=[float(b) for b in result.bounds],
         native_zoom=result.native_zoom,
         maxzoom=result.maxzoom,
         n_features=result.n_features,
-        n_values=legend.n,
-        countries=countries,
         tiles_seeded=seeded,
         rendered_at=timezone.now(),
         render_seconds=time.monotonic() - started,
@@ -420,7 +412,7 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     # the render) must not come back, and its files go straight to the trash.
     if not MapLayer.objects.filter(pk=layer.pk, state=MapLayer.State.RENDERING).update(**done):
         layer.state = MapLayer.State.RETIRED
-        retire_directory(final, layer.key)
+        retire_directory(layer.directory, layer.key)
         return layer
     for name, value in done.items():
         setattr(layer, name, value)

@@ -200,95 +200,19 @@ def viewer_scope(viewer, now: dt.datetime | None = None) -> Scope:
 
 
 def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) -> Scope:
-    grants: list[Grant] = []
-    prerelease: list[PrereleaseGrant] = []
     all_policies = list(ReleasePolicy.objects.prefetch_related("confidential_elements"))
     # A country's confidential list binds agreements even while its public release is not in
     # force: confidentiality is the country's rule, not a part of publishing.
     confidential = {
         p.country_id: frozenset(e.pk for e in p.confidential_elements.all()) for p in all_policies
     }
-    policies = {p.country_id: p for p in all_policies if p.in_force}
-    # A survey's own date holds for every sample of the survey, whichever countries it lists, so
-    # the overrides are global rather than looked up through survey.countries.
-    embargo_days = dict(SurveyEmbargo.objects.values_list("survey_id", "available_on"))
-    open_overrides = frozenset(s for s, day in embargo_days.items() if released_by(day, now))
-    closed_overrides = frozenset(embargo_days.keys() - open_overrides)
-
-    for country_id, policy in policies.items():
-        default_open = policy.is_open_at(now)
-        precision = policy.public_precision_m or EXACT
-        if default_open:
-            grants.append(
-                Grant(
-                    countries=frozenset([country_id]),
-                    excluded_surveys=closed_overrides,
-                    excluded_elements=confidential[country_id],
-                    precision_m=precision,
-                )
-            )
-        elif open_overrides:
-            grants.append(
-                Grant(
-                    countries=frozenset([country_id]),
-                    surveys=open_overrides,
-                    excluded_elements=confidential[country_id],
-                    precision_m=precision,
-                )
-            )
-        if policy.prerelease_scale_m:
-            prerelease.append(
-                PrereleaseGrant(
-                    country=country_id,
-                    surveys=closed_overrides if default_open else None,
-                    excluded_surveys=frozenset() if default_open else open_overrides,
-                    excluded_elements=confidential[country_id],
-                    # Never finer than the public location precision (the form checks this too;
-                    # the gate must not depend on it).
-                    scale_m=max(policy.prerelease_scale_m, policy.public_precision_m or 0),
-                    min_samples=policy.prerelease_min_samples,
-                )
-            )
-
+    grants, prerelease = _public_grants([p for p in all_policies if p.in_force], confidential, now)
     pending: list[PendingLicence] = []
     if user.is_authenticated and user.is_active:
-        agreements = Agreement.objects.filter(
-            organisation__membership__user=user,
-            valid_from__lte=now.astimezone(dt.UTC).date(),
-        ).prefetch_related("countries", "surveys", "elements")
-        accepted = set(
-            LicenceAcceptance.objects.filter(user=user).values_list(
-                "agreement_id", "licence_version"
-            )
-        )
-        for agreement in agreements:
-            if not agreement.is_valid_at(now):
-                continue
-            if (agreement.pk, agreement.licence_version) not in accepted:
-                pending.append(_pending(agreement))
-                continue
-            named = frozenset(e.pk for e in agreement.elements.all())
-            surveys = frozenset(s.pk for s in agreement.surveys.all()) or None
-            for country in agreement.countries.all():
-                grants.append(
-                    Grant(
-                        countries=frozenset([country.pk]),
-                        surveys=surveys,
-                        elements=None if agreement.all_elements else named,
-                        excluded_elements=(
-                            confidential.get(country.pk, frozenset()) - named
-                            if agreement.all_elements
-                            else frozenset()
-                        ),
-                        precision_m=agreement.precision_m or EXACT,
-                        source="agreement",
-                    )
-                )
-        for country_id in Stewardship.objects.filter(user=user).values_list(
-            "country_id", flat=True
-        ):
-            grants.append(Grant(countries=frozenset([country_id]), source="steward"))
-
+        agreement_grants, pending = _agreement_grants(user, confidential, now)
+        grants += agreement_grants
+        stewarded = Stewardship.objects.filter(user=user).values_list("country_id", flat=True)
+        grants += [Grant(countries=frozenset([c]), source="steward") for c in stewarded]
     return Scope(
         user_id=user_id,
         now=now,
@@ -300,6 +224,82 @@ def _compute_scope(user, user_id: int | None, now: dt.datetime, version: str) ->
         ),
         pending_licences=tuple(pending),
     )
+
+
+def _public_grants(
+    policies: list[ReleasePolicy], confidential: dict[int, frozenset[int]], now: dt.datetime
+) -> tuple[list[Grant], list[PrereleaseGrant]]:
+    """Rules 1–4: what each policy in force publishes now, and what it lets into maps early."""
+    # A survey's own date holds for every sample of the survey, whichever countries it lists, so
+    # the overrides are global rather than looked up through survey.countries.
+    embargo_days = dict(SurveyEmbargo.objects.values_list("survey_id", "available_on"))
+    open_overrides = frozenset(s for s, day in embargo_days.items() if released_by(day, now))
+    closed_overrides = frozenset(embargo_days.keys() - open_overrides)
+    grants: list[Grant] = []
+    prerelease: list[PrereleaseGrant] = []
+    for policy in policies:
+        country, default_open = policy.country_id, policy.is_open_at(now)
+        if default_open or open_overrides:
+            grants.append(
+                Grant(
+                    countries=frozenset([country]),
+                    surveys=None if default_open else open_overrides,
+                    excluded_surveys=closed_overrides if default_open else frozenset(),
+                    excluded_elements=confidential[country],
+                    precision_m=policy.public_precision_m or EXACT,
+                )
+            )
+        if policy.prerelease_scale_m:
+            prerelease.append(
+                PrereleaseGrant(
+                    country=country,
+                    surveys=closed_overrides if default_open else None,
+                    excluded_surveys=frozenset() if default_open else open_overrides,
+                    excluded_elements=confidential[country],
+                    # Never finer than the public location precision (the form checks this too;
+                    # the gate must not depend on it).
+                    scale_m=max(policy.prerelease_scale_m, policy.public_precision_m or 0),
+                    min_samples=policy.prerelease_min_samples,
+                )
+            )
+    return grants, prerelease
+
+
+def _agreement_grants(
+    user, confidential: dict[int, frozenset[int]], now: dt.datetime
+) -> tuple[list[Grant], list[PendingLicence]]:
+    """Rule 5: the grants of the user's agreements valid now whose current licence version the
+    user accepted; the others valid now are pending."""
+    agreements = Agreement.objects.filter(
+        organisation__membership__user=user,
+        valid_from__lte=now.astimezone(dt.UTC).date(),
+    ).prefetch_related("countries", "surveys", "elements")
+    accepted = set(
+        LicenceAcceptance.objects.filter(user=user).values_list("agreement_id", "licence_version")
+    )
+    grants: list[Grant] = []
+    pending: list[PendingLicence] = []
+    for agreement in agreements:
+        if not agreement.is_valid_at(now):
+            continue
+        if (agreement.pk, agreement.licence_version) not in accepted:
+            pending.append(_pending(agreement))
+            continue
+        named = frozenset(e.pk for e in agreement.elements.all())
+        surveys = frozenset(s.pk for s in agreement.surveys.all()) or None
+        for country in agreement.countries.all():
+            excluded = confidential.get(country.pk, frozenset()) - named
+            grants.append(
+                Grant(
+                    countries=frozenset([country.pk]),
+                    surveys=surveys,
+                    elements=None if agreement.all_elements else named,
+                    excluded_elements=excluded if agreement.all_elements else frozenset(),
+                    precision_m=agreement.precision_m or EXACT,
+                    source="agreement",
+                )
+            )
+    return grants, pending
 
 
 def _pending(agreement: Agreement) -> PendingLicence:
