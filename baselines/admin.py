@@ -71,7 +71,7 @@ class ElementAdmin(admin.ModelAdmin):
     list_display = [
         "atomic_number", "symbol", "name_en", "name_zh", "display_label", "ggb76", "group_list",
     ]  # fmt: skip
-    list_filter = ["ggb76", "display_unit"]
+    list_filter = ["ggb76"]
     search_fields = ["symbol", "name_en", "name_zh"]
     ordering = ["atomic_number"]
 

@@ -8,6 +8,8 @@ decided here: every read of samples or measurements starts from the access modul
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
@@ -17,7 +19,7 @@ from django.db import connections, transaction
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from . import grid
+from . import grid, units
 
 
 def _localised(en: str, zh: str) -> str:
@@ -33,16 +35,6 @@ class Element(models.Model):
     name_en = models.CharField(_("name (English)"), max_length=40)
     name_zh = models.CharField(_("name (Chinese)"), max_length=10)
     atomic_weight = models.FloatField()
-    display_unit = models.CharField(
-        max_length=8,
-        default="mg/kg",
-        help_text=_("Unit in which maps and tables show this element."),
-    )
-    display_species = models.CharField(
-        max_length=12,
-        blank=True,
-        help_text=_("Oxide in which the element is shown, e.g. Fe2O3; blank for the element."),
-    )
     groups = ArrayField(models.CharField(max_length=16), default=list, blank=True)
     ggb76 = models.BooleanField(
         _("in the GGB 76-element profile"),
@@ -59,6 +51,17 @@ class Element(models.Model):
     @property
     def name(self) -> str:
         return _localised(self.name_en, self.name_zh)
+
+    # The display unit has one source, baselines/data/elements.csv through ``units.display_unit``
+    # (legends, API, pages): an admin-editable copy once made a page label and its legend
+    # disagree.
+    @property
+    def display_unit(self) -> str:
+        return units.display_unit(self.symbol)[0]
+
+    @property
+    def display_species(self) -> str:
+        return units.display_unit(self.symbol)[1]
 
     @property
     def display_label(self) -> str:
@@ -96,6 +99,59 @@ class CountryQuerySet(models.QuerySet):
 class CountryManager(models.Manager.from_queryset(CountryQuerySet)):
     def get_queryset(self) -> CountryQuerySet:
         return super().get_queryset().defer("boundary")
+
+    def locate(
+        self, points: Iterable[tuple[int, float, float]], *, tolerance_m: float
+    ) -> list[tuple[int, int, float]]:
+        """(key, country id, distance in metres) of the country each (key, longitude, latitude)
+        point lies in, else of the nearest country within ``tolerance_m``: generalised 1:50m
+        coasts and borders leave real sites just outside. Points farther from every country are
+        left out; inside overlapping boundaries the lowest country id wins.
+
+        On the manager, not the queryset: it searches every country's boundary, so a filtered
+        queryset would silently not narrow it.
+        """
+        # Raw SQL, because the ORM cannot say it in one round trip for a whole file: the points
+        # go in by COPY to a temporary table with its own GiST index, are joined to the
+        # subdivided boundaries (CountryPart: pieces of at most 256 vertices, so the index does
+        # nearly all the work), and only the points left outside take the LATERAL
+        # nearest-neighbour search. ST_DWithin's box is in degrees (the tolerance over 111 km,
+        # widened by 1/cos(latitude), capped near the poles) so it can use the index; the
+        # distance that decides is geodesic.
+        with connections[self.db].cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE located_points (idx int, geom geometry(Point, 4326))")
+            with cursor.copy("COPY located_points (idx, geom) FROM STDIN") as copy:
+                for key, lon, lat in points:
+                    copy.write_row((key, f"SRID=4326;POINT({lon!r} {lat!r})"))
+            cursor.execute(
+                "CREATE INDEX ON located_points USING gist (geom); ANALYZE located_points"
+            )
+            cursor.execute(
+                """
+                WITH inside AS (
+                  SELECT DISTINCT ON (p.idx) p.idx, cp.country_id, 0.0::float AS distance
+                  FROM located_points p JOIN {CountryPartTable} cp ON ST_Intersects(cp.geom, p.geom)
+                  ORDER BY p.idx, cp.country_id
+                ), nearest AS (
+                  SELECT p.idx, n.country_id, n.distance FROM located_points p
+                  CROSS JOIN LATERAL (
+                    SELECT cp.country_id,
+                           ST_Distance(cp.geom::geography, p.geom::geography) AS distance
+                    FROM {CountryPartTable} cp
+                    WHERE ST_DWithin(cp.geom, p.geom,
+                                     %s / 111000.0 / greatest(cos(radians(ST_Y(p.geom))), 0.05))
+                    ORDER BY distance LIMIT 1
+                  ) n
+                  WHERE p.idx NOT IN (SELECT idx FROM inside)
+                )
+                SELECT idx, country_id, distance FROM inside
+                UNION ALL SELECT idx, country_id, distance FROM nearest WHERE distance <= %s
+                """.replace("{CountryPartTable}", CountryPart._meta.db_table),
+                [tolerance_m, tolerance_m],
+            )
+            found = cursor.fetchall()
+            cursor.execute("DROP TABLE located_points")
+        return found
 
 
 class Country(models.Model):

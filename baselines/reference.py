@@ -34,19 +34,22 @@ MEDIA = [
 
 
 def load_elements(Element) -> int:
+    # Migration 0002 passes the model of its day, which still stored the display unit; the
+    # current model reads it from the CSV, so only fields the given model has are written.
+    fields = {f.name for f in Element._meta.get_fields()}
     for record in element_records().values():
+        values = {
+            "atomic_number": record.atomic_number,
+            "name_en": record.name_en,
+            "name_zh": record.name_zh,
+            "atomic_weight": record.atomic_weight,
+            "display_unit": record.display_unit,
+            "display_species": record.display_species,
+            "groups": list(record.groups),
+            "ggb76": record.ggb76,
+        }
         Element.objects.update_or_create(
-            symbol=record.symbol,
-            defaults={
-                "atomic_number": record.atomic_number,
-                "name_en": record.name_en,
-                "name_zh": record.name_zh,
-                "atomic_weight": record.atomic_weight,
-                "display_unit": record.display_unit,
-                "display_species": record.display_species,
-                "groups": list(record.groups),
-                "ggb76": record.ggb76,
-            },
+            symbol=record.symbol, defaults={k: v for k, v in values.items() if k in fields}
         )
     return len(element_records())
 

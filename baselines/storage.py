@@ -1,13 +1,15 @@
 """Where samples and measurements are stored, beyond what the models say: the one-writer lock,
-the measurement table's partitions, and deleting a survey's rows without reading them.
+the measurement table's partitions from creation to drop, and deleting a survey's rows without
+reading them.
 
 docs/architecture.md §12, "Measurement storage", describes the layout; ``baselines.ingest``
-creates the partitions (``_load_partition``) and this module drops them.
+fills a new partition through ``load_partition``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from django.db import connection
 
@@ -24,6 +26,42 @@ def lock_for_writing(cursor) -> None:
         f"LOCK TABLE {Sample._meta.db_table}, {Measurement._meta.db_table} "
         "IN SHARE ROW EXCLUSIVE MODE"
     )
+
+
+def brin_definition() -> str:
+    """The USING/WITH clause of Measurement's BRIN index, as each new partition must repeat it
+    to be attached without a rebuild."""
+    (index,) = Measurement._meta.indexes
+    columns = ", ".join(Measurement._meta.get_field(f).column for f in index.fields)
+    return (
+        f"USING brin ({columns}) WITH (pages_per_range = {index.pages_per_range}, "
+        f"autosummarize = {'on' if index.autosummarize else 'off'})"
+    )
+
+
+def load_partition(cursor, *, low: int, high: int, fill: Callable[[str], int]) -> int:
+    """A fresh partition for the measurements of samples ``low`` … ``high - 1``, filled by
+    ``fill(table)`` (which returns how many rows it wrote); return that number.
+
+    The table is created bare, with a CHECK of its sample-id range, filled (by ``COPY``), given
+    its BRIN index (built in one pass, every range summarised) and statistics, then attached:
+    the CHECK spares the attach a scan of the table, and the index is adopted as this
+    partition's part of Measurement's. All of it in the caller's transaction (the ingest's,
+    under ``lock_for_writing``), so a failed ingest leaves no table behind.
+    """
+    table, name = Measurement._meta.db_table, f"{PARTITION_PREFIX}{low:d}"
+    cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    cursor.execute(
+        f"ALTER TABLE {name} ADD CONSTRAINT {name}_ids "
+        f"CHECK (sample_id >= {low:d} AND sample_id < {high:d})"
+    )
+    rows = fill(name)
+    cursor.execute(f"CREATE INDEX {name}_brin ON {name} {brin_definition()}")
+    cursor.execute(f"ANALYZE {name}")
+    cursor.execute(
+        f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({low:d}) TO ({high:d})"
+    )
+    return rows
 
 
 def measurement_partitions(cursor) -> list[tuple[str, int, int]]:

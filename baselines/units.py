@@ -293,31 +293,7 @@ def parse_values(
     reading (``_read_words``) gives it for that cell alone: tests/test_units.py checks this on
     random mixtures of every encoding.
     """
-    strings = raw.to_numpy(dtype=object)
-    try:
-        joined = "\n".join(strings)
-    except TypeError:  # not all strings: missing values become "", others their str()
-        strings = raw.fillna("").astype(str).to_numpy(dtype=object)
-        joined = "\n".join(strings)
-    n = len(strings)
-    number, sign, plain = _plain_numbers(joined, n)
-    less, more = sign == _LESS, sign == _MORE
-    missing = np.zeros(n, dtype=bool)
-    word_below = np.zeros(n, dtype=bool)
-    other = np.flatnonzero(~plain)
-    if len(other):
-        codes, distinct = pd.factorize(strings[other])
-        words = _read_words(pd.Series(distinct, dtype=str))
-        for target, source in zip((missing, word_below, less, more, number), words, strict=True):
-            target[other] = source[codes]
-    # pandas.to_numeric reads an integer "-0" as 0 alone (as an int) but as -0.0 beside a decimal
-    # or a blank; read it as it reads alone, whatever else the column holds.
-    for i in np.flatnonzero((number == 0) & np.signbit(number)):
-        body = strings[i].strip()
-        if body.startswith(("<", ">")):
-            body = body[1:].strip()
-        if not any(c in body for c in ".eE"):
-            number[i] = 0.0
+    missing, word_below, less, more, number = _read_cells(raw)
     invalid = ~missing & ~word_below & np.isnan(number)
 
     censored = less.copy()
@@ -364,6 +340,39 @@ def parse_values(
         invalid=invalid,
         above_range=more & present,
     )
+
+
+def _read_cells(
+    raw: pd.Series,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(missing, below-limit word, ``<``, ``>``, number) of each cell: plain numbers in C
+    (``_plain_numbers``), the other cells by ``_read_words``, once per distinct string."""
+    strings = raw.to_numpy(dtype=object)
+    try:
+        joined = "\n".join(strings)
+    except TypeError:  # not all strings: missing values become "", others their str()
+        strings = raw.fillna("").astype(str).to_numpy(dtype=object)
+        joined = "\n".join(strings)
+    n = len(strings)
+    number, sign, plain = _plain_numbers(joined, n)
+    less, more = sign == _LESS, sign == _MORE
+    missing = np.zeros(n, dtype=bool)
+    word_below = np.zeros(n, dtype=bool)
+    other = np.flatnonzero(~plain)
+    if len(other):
+        codes, distinct = pd.factorize(strings[other])
+        words = _read_words(pd.Series(distinct, dtype=str))
+        for target, source in zip((missing, word_below, less, more, number), words, strict=True):
+            target[other] = source[codes]
+    # pandas.to_numeric reads an integer "-0" as 0 alone (as an int) but as -0.0 beside a decimal
+    # or a blank; read it as it reads alone, whatever else the column holds.
+    for i in np.flatnonzero((number == 0) & np.signbit(number)):
+        body = strings[i].strip()
+        if body.startswith(("<", ">")):
+            body = body[1:].strip()
+        if not any(c in body for c in ".eE"):
+            number[i] = 0.0
+    return missing, word_below, less, more, number
 
 
 def _read_words(

@@ -16,7 +16,7 @@ Steps (see benchmarks/README.md):
    survey × element; half of the topsoil surveys also report Cu by a second, non-preferred method),
    about 10 N measurements stored as ingest stores them: sample ids in nested cell order within
    each survey (``grid.nested_order``'s keys), each survey's rows element by element in one
-   partition (``baselines.ingest._load_partition``, binary COPY built by
+   partition (``baselines.ingest.write.load_partition``, binary COPY built by
    ``measurement_copy_blocks``; surveys under ``INGEST_PARTITION_MIN_ROWS`` rows go to the
    default partition). Sample indexes are dropped for their load and re-created from their own
    definitions (checked identical), then VACUUM ANALYZE.
@@ -282,12 +282,8 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
     from django.db import connection, transaction
 
     from baselines import grid, units
-    from baselines.ingest import (
-        ColumnRows,
-        _copy_rows,
-        _load_partition,
-        measurement_copy_blocks,
-    )
+    from baselines.ingest import ColumnRows, measurement_copy_blocks
+    from baselines.ingest.write import copy_rows, load_partition
     from baselines.models import Analyte, Country, Element, Measurement, Medium, Sample, Survey
     from sharing.models import (
         Agreement,
@@ -485,9 +481,9 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
                 rows = m * len(columns)
                 blocks = measurement_copy_blocks(ids, columns, first_id=next_id)
                 if rows >= settings.INGEST_PARTITION_MIN_ROWS:
-                    _load_partition(cursor, int(ids[0]), int(ids[-1]) + 1, blocks)
+                    load_partition(cursor, int(ids[0]), int(ids[-1]) + 1, blocks)
                 else:
-                    _copy_rows(cursor, table, blocks)
+                    copy_rows(cursor, table, blocks)
                 next_id += rows
                 total += rows
             cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, next_id])

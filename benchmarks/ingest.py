@@ -405,32 +405,32 @@ def child_main(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    import baselines.ingest as ingest
     import baselines.management.commands.ingest as command
     from baselines import grid, units
+    from baselines.ingest import binary, countries, read, surveys, validate, write
 
     phases = Phases()
     setup_seconds = time.perf_counter() - started
-    phases.wrap(ingest, "file_sha256", "sha256")
-    phases.wrap(ingest, "_read_text", "read")
-    original_chunks = ingest._csv_chunks
+    phases.wrap(read, "file_sha256", "sha256")
+    phases.wrap(read, "read_text", "read")
+    original_chunks = read.csv_chunks
 
     def csv_chunks(text, problems):
         header, chunks = original_chunks(text, problems)
         return header, phases.iterate(chunks, "parse")
 
-    ingest._csv_chunks = csv_chunks
-    phases.wrap(ingest, "_validate_chunk", "validate")
+    read.csv_chunks = csv_chunks
+    phases.wrap(validate, "validate_chunk", "validate")
     phases.wrap(units, "parse_values", "parse_values")
-    phases.wrap(ingest, "_concat", "concat")
-    phases.wrap(ingest, "_check_duplicates", "duplicates")
-    phases.wrap(ingest, "_assign_countries", "countries")
-    phases.wrap(ingest, "_write", "write")
+    phases.wrap(validate, "concat", "concat")
+    phases.wrap(validate, "check_duplicates", "duplicates")
+    phases.wrap(countries, "assign_countries", "countries")
+    phases.wrap(write, "write_survey", "write")
     phases.wrap(grid, "cell_codes", "cells")
-    phases.wrap(ingest, "_copy_samples", "copy_samples")
-    phases.wrap(ingest, "_analyte_for", "analytes")
-    phases.wrap(ingest, "_copy_rows", "copy_measurements")
-    phases.wrap(ingest, "measurement_copy_blocks", "blocks", iterator=True)
+    phases.wrap(write, "_copy_samples", "copy_samples")
+    phases.wrap(surveys, "analyte_for", "analytes")
+    phases.wrap(write, "copy_rows", "copy_measurements")
+    phases.wrap(binary, "measurement_copy_blocks", "blocks", iterator=True)
 
     def sql_timer(execute, sql, params, many, context):
         t = time.perf_counter()

@@ -218,11 +218,11 @@ LEAFLET_CONFIG = {
 # Ingestion: how many problems an ingest reports before it stops listing them.
 INGEST_MAX_ERRORS = int(os.environ.get("INGEST_MAX_ERRORS", "50"))
 # Skip the sample COPY's per-row foreign-key checks when the database role may (see
-# baselines/ingest.py _skip_reference_checks); set to false to have PostgreSQL check every row.
+# baselines/ingest/write.py, _skip_reference_checks); false: PostgreSQL checks every row.
 INGEST_SKIP_REFERENCE_CHECKS = env_bool("INGEST_SKIP_REFERENCE_CHECKS", True)
 # An ingest with at least this many new measurement rows loads them into a fresh partition of
 # the measurement table, indexed and attached in its transaction; fewer go to the default
-# partition (baselines/ingest.py, _load_partition).
+# partition (baselines/storage.py, load_partition).
 INGEST_PARTITION_MIN_ROWS = int(os.environ.get("INGEST_PARTITION_MIN_ROWS", "200000"))
 # Points this close to a country (but outside its generalised polygon) are assigned to it.
 INGEST_COUNTRY_TOLERANCE_M = float(os.environ.get("INGEST_COUNTRY_TOLERANCE_M", "10000"))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from baselines import grid
-from baselines.ingest import IngestOptions, survey_ingest
 from baselines.models import Country, Sample
 from baselines.statistics import summarise
 from sharing.models import ReleasePolicy
+from tests.worlds import ingest_survey
 
 # Five samples within 0.1° of the centre of one 80 km cell of Finland, and one far away.
 _LON, _LAT = grid.cell_at(25.0, 62.0, 80_000).centroid_lonlat
@@ -27,16 +27,8 @@ FIN_ROWS = [
 
 
 def load(write_csv, country: str, rows=FIN_ROWS):
-    path = write_csv(
-        [["sample_id", "longitude", "latitude", "Cu_ppm", "Fe2O3_pct"], *rows],
-        name=f"{country}.csv",
-    )
-    survey_ingest(
-        path=path,
-        options=IngestOptions(
-            survey=f"{country} soils", medium="topsoil", scale_km=10, country=country
-        ),
-    )
+    header = ("sample_id", "longitude", "latitude", "Cu_ppm", "Fe2O3_pct")
+    ingest_survey(write_csv, rows, country=country, header=header)
 
 
 def stats(client, code: str, element: str = "Cu", medium: str = "topsoil"):

@@ -567,7 +567,7 @@ def test_existing_survey_with_other_medium_is_rejected(write_csv):
 
 NO_COUNTRY = ["sample_id", "longitude", "latitude", "Cu_ppm"]
 COUNTRY_FROM_LOCATION_BUG = (
-    "bug: _assign_countries writes f'POINT({parsed.lon[i]!r} {parsed.lat[i]!r})' and with "
+    "bug: assign_countries writes f'POINT({parsed.lon[i]!r} {parsed.lat[i]!r})' and with "
     "numpy 2 repr(np.float64(-98.5)) is 'np.float64(-98.5)', so PostGIS fails with 'parse error "
     "- invalid geometry' whenever a country is derived from a location"
 )

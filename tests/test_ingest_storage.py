@@ -147,7 +147,7 @@ def test_rows_built_in_small_blocks_are_the_same_rows(write_csv, settings, monke
     settings.INGEST_PARTITION_MIN_ROWS = 100
     rows = survey_rows(150)
     ingest(write_csv(rows, "whole.csv"), "Whole blocks")
-    monkeypatch.setattr("baselines.ingest.BLOCK_SAMPLES", block)
+    monkeypatch.setattr("baselines.ingest.binary.BLOCK_SAMPLES", block)
     ingest(write_csv(rows, "sliced.csv"), "Small blocks")
 
     def stored(survey: str) -> list[tuple]:
@@ -171,17 +171,17 @@ def test_rows_built_in_small_blocks_are_the_same_rows(write_csv, settings, monke
 
 
 def test_failure_after_the_partition_leaves_nothing(write_csv, settings, monkeypatch):
-    from baselines import ingest as ingest_module
+    from baselines import storage
 
     settings.INGEST_PARTITION_MIN_ROWS = 100
     before, tables = Measurement.objects.count(), partition_tables()
-    original = ingest_module._load_partition
+    original = storage.load_partition
 
     def then_fail(*args, **kwargs):
         original(*args, **kwargs)
         raise RuntimeError("disk full after the partition")
 
-    monkeypatch.setattr(ingest_module, "_load_partition", then_fail)
+    monkeypatch.setattr(storage, "load_partition", then_fail)
     with pytest.raises(RuntimeError):
         ingest(write_csv(survey_rows(200)))
     assert partition_tables() == tables, "the partition's table went with the transaction"

@@ -12,25 +12,20 @@ import pytest
 from django.contrib.auth.models import User
 from PIL import Image
 
-from baselines.ingest import IngestOptions, survey_ingest
 from baselines.models import Country, Element, Medium
 from maps import layers
 from maps.models import MapLayer
 from sharing.access import viewer_scope
 from sharing.models import Agreement, Membership, Organisation, ReleasePolicy
-from tests.worlds import accept_licences
+from tests.worlds import accept_licences, ingest_survey
 
 USA_POINTS = [(-100.0 + 0.9 * i, 40.0 + 0.4 * (i % 3)) for i in range(12)]
 RUS_POINTS = [(33.0 + 0.8 * i, 68.0 + 0.3 * (i % 2)) for i in range(8)]
 
 
 def load(write_csv, code: str, points, base: float):
-    rows = [["sample_id", "longitude", "latitude", "Cu_ppm"]]
-    rows += [[f"{code}-{i}", lon, lat, base * (i + 1)] for i, (lon, lat) in enumerate(points)]
-    survey_ingest(
-        path=write_csv(rows, name=f"{code}.csv"),
-        options=IngestOptions(survey=f"{code} soils", medium="topsoil", scale_km=10, country=code),
-    )
+    rows = [[f"{code}-{i}", lon, lat, base * (i + 1)] for i, (lon, lat) in enumerate(points)]
+    ingest_survey(write_csv, rows, country=code)
 
 
 @pytest.fixture

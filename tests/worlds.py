@@ -51,3 +51,27 @@ def partner_with_agreement(
     if accepted:
         licence_accept(user=user, agreement=agreement)
     return user, agreement
+
+
+def ingest_survey(
+    write_csv,
+    rows: Iterable[Iterable],
+    *,
+    country: str,
+    name: str | None = None,
+    header: Iterable[str] = ("sample_id", "longitude", "latitude", "Cu_ppm"),
+    medium: str = "topsoil",
+    scale_km: float = 10,
+):
+    """Ingest a small survey of ``rows`` (under ``header``) for one country, as the ``ingest``
+    command would; returns the Survey. ``write_csv`` is the conftest fixture."""
+    from baselines.ingest import IngestOptions, survey_ingest
+    from baselines.models import Survey
+
+    name = name or f"{country} soils"
+    path = write_csv([list(header), *map(list, rows)], name=f"{name}.csv")
+    survey_ingest(
+        path=path,
+        options=IngestOptions(survey=name, medium=medium, scale_km=scale_km, country=country),
+    )
+    return Survey.objects.get(name=name)

@@ -1,0 +1,57 @@
+"""What an ingest is asked to do (``IngestOptions``) and what it reports back (``IngestReport``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+
+@dataclass
+class IngestOptions:
+    survey: str
+    medium: str
+    scale_km: float
+    country: str | None = None
+    year: int | None = None
+    monitoring_round: int = 1
+    citation: str = ""
+    licence: str = ""
+    crs: str | None = None
+    encoding: str = "utf-8"
+    detection_limits: Path | None = None
+    skip_columns: tuple[str, ...] = ()
+    prefer_methods: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    max_errors: int = settings.INGEST_MAX_ERRORS
+
+
+@dataclass
+class IngestReport:
+    file: str
+    survey: str
+    rows: int = 0
+    samples_added: int = 0
+    samples_skipped: int = 0
+    measurements_added: int = 0
+    censored: int = 0
+    element_columns: dict[str, str] = field(default_factory=dict)  # header → "Cu (XRF, %)"
+    preferred: dict[str, str] = field(default_factory=dict)  # symbol → method
+    attribute_columns: list[str] = field(default_factory=list)
+    skipped_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    countries: dict[str, int] = field(default_factory=dict)
+    already_ingested: bool = False
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    pass
