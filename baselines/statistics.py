@@ -56,7 +56,12 @@ class Summary:
 
 
 def summarise(values: np.ndarray, censored: np.ndarray, detection_limit: np.ndarray) -> Summary:
-    x = stat_values(values, censored, detection_limit)
+    return summary_of(stat_values(values, censored, detection_limit), censored)
+
+
+def summary_of(x: np.ndarray, censored: np.ndarray) -> Summary:
+    """The summary of statistics values already computed by ``stat_values`` (so a caller that
+    also draws them computes them once)."""
     x = x[np.isfinite(x)]
     n_censored = int(np.asarray(censored, dtype=bool).sum())
     if x.size == 0:

@@ -8,13 +8,14 @@ count (home page, coverage) are cached per set of rights and data version.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from django.db.models import Count, Min, QuerySet, Sum
 
 from baselines import grid, units
 from baselines.models import Country, Element, Measurement, Survey
-from baselines.statistics import Summary, stat_values, summarise
+from baselines.statistics import Summary, stat_values, summary_of
 from chemearth.caching import cached
 
 from .access import Scope, visible_measurements, visible_samples
@@ -46,9 +47,14 @@ class VisibleValues:
             countries=frozenset(int(c) for c in data[:, 3]),
         )
 
-    @property
+    @cached_property
+    def stats(self) -> np.ndarray:
+        """Statistics values: each value, censored ones at DL/2 (computed once)."""
+        return stat_values(self.value, self.censored, self.detection_limit)
+
+    @cached_property
     def summary(self) -> Summary:
-        return summarise(self.value, self.censored, self.detection_limit)
+        return summary_of(self.stats, self.censored)
 
     def display_statistics(self, summary: Summary | None = None) -> dict:
         """The summary with every concentration in the element's display unit."""
@@ -57,7 +63,7 @@ class VisibleValues:
 
     def display_values(self) -> np.ndarray:
         """Finite statistics values (censored at DL/2) in the display unit, for charts."""
-        x = stat_values(self.value, self.censored, self.detection_limit)
+        x = self.stats
         return np.asarray(units.to_display(x[np.isfinite(x)], self.symbol), dtype="f8")
 
 
