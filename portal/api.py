@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db.models import Count
 from django.urls import reverse
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -29,7 +30,8 @@ from sharing.audit import audit_access, note_country_served
 from sharing.selectors import VisibleValues
 
 from .http import cell_param, element_param, medium_param, parse_bbox
-from .pagination import IdCursorPagination, IdWindowPagination
+from .pagination import FeatureCollectionPagination, IdWindowPagination
+from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM
 
 
 class LicenceNotAccepted(APIException):
@@ -262,25 +264,31 @@ class SampleSerializer(serializers.ModelSerializer):
         fields = ["id"]
 
 
+FEATURE = inline_serializer(
+    name="SampleFeature",
+    fields={
+        "type": serializers.CharField(default="Feature"),
+        "id": serializers.IntegerField(),
+        "geometry": serializers.DictField(help_text="exact, or the cell centroid shown"),
+        "properties": serializers.DictField(),
+    },
+)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: FEATURE}), retrieve=extend_schema(responses={200: FEATURE})
+)
 class SampleViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
     audit_label = "sample"
     serializer_class = SampleSerializer
     filterset_class = SampleFilter
-    pagination_class = IdCursorPagination
+    pagination_class = FeatureCollectionPagination
 
     def get_queryset(self):
         scope = request_scope(self.request)
-        return visible_samples(scope).select_related("survey", "country")
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        data = response.data
-        response.data = {
-            "type": "FeatureCollection",
-            "features": data["results"],
-            "links": {"next": data.get("next"), "previous": data.get("previous")},
-        }
-        return response
+        # A joined country brings its boundary unless deferred (the USA's is 70 KB a row: it
+        # made a 1,000-feature page 306–385 ms of SQL instead of 19 ms).
+        return visible_samples(scope).select_related("survey", "country").defer("country__boundary")
 
 
 class MeasurementFilter(SampleRowFilter):
@@ -344,14 +352,19 @@ class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         scope = request_scope(self.request)
-        return visible_measurements(scope).select_related(
-            "sample__survey", "sample__country", "element", "analyte"
+        return (
+            visible_measurements(scope)
+            .select_related("sample__survey", "sample__country", "element", "analyte")
+            .defer("sample__country__boundary")  # see SampleViewSet: 582–636 ms -> 42–47 ms
         )
 
 
 # --- cell statistics: aggregates through the gate ------------------------------------------------
 
 
+@extend_schema(
+    parameters=[CELL, ELEMENT, MEDIUM], responses={200: JSON_OBJECT, **ERRORS}, tags=["cells"]
+)
 class CellStatsView(APIView):
     """``/api/v1/cells/<code>/stats?element=Cu&medium=topsoil``: statistics of one grid cell.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +17,7 @@ from sharing.access import request_scope
 from sharing.audit import audit_access, note_country_served
 
 from .http import choice_param, element_param, medium_param, scale_param
+from .schema import ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, query
 from .tiles import tiles_template
 
 
@@ -57,6 +59,13 @@ def layer_spec_param(params) -> LayerSpec:
     )
 
 
+@extend_schema(
+    parameters=[ELEMENT, MEDIUM, query('scale', 'grid scale in km (default 80)', required=False),
+                query('style', 'cells | surface | points', required=False),
+                query('scheme', 'percentiles | quantiles | boxplot | log_equal', required=False),
+                query('ramp', 'geochem | colourblind | viridis', required=False)],
+    responses={200: JSON_OBJECT, 403: ERRORS[404], **ERRORS}, tags=['maps'],
+)  # fmt: skip
 class LayerView(APIView):
     """``GET /api/v1/layers?element=Cu&medium=topsoil&scale=80&style=cells`` (optional
     ``scheme``: percentiles | quantiles | boxplot | log_equal, ``ramp``: geochem | colourblind |

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.response import Response
 
 from baselines.paging import rows_after, rows_before
 
@@ -37,6 +38,31 @@ class IdCursorPagination(CursorPagination):
                     {self.cursor_query_param: "not a cursor this API gave out"}
                 ) from None
         return cursor
+
+
+class FeatureCollectionPagination(IdCursorPagination):
+    """Pages of GeoJSON features: a FeatureCollection with its cursor links."""
+
+    def get_paginated_response(self, data) -> Response:
+        return Response(
+            {
+                "type": "FeatureCollection",
+                "features": data,
+                "links": {"next": self.get_next_link(), "previous": self.get_previous_link()},
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        link = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "type": "object",
+            "required": ["type", "features", "links"],
+            "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "features": schema,
+                "links": {"type": "object", "properties": {"next": link, "previous": link}},
+            },
+        }
 
 
 class IdWindowPagination(IdCursorPagination):

@@ -1,6 +1,7 @@
-"""The portal's pages (``portal:``): home, the map viewer, surveys."""
+"""The portal's pages (``portal:``): home, the map viewer, surveys, the API's description."""
 
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import map_page, pages
 
@@ -10,4 +11,10 @@ urlpatterns = [
     path("map/", map_page.viewer, name="map"),
     path("surveys/", pages.survey_list, name="survey-list"),
     path("surveys/<slug:slug>/", pages.survey_detail, name="survey-detail"),
+    # The API's description, served by the portal with local assets (no CDN; drf-spectacular's
+    # Redoc page loads web fonts from Google, so only Swagger UI is offered).
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/docs/", SpectacularSwaggerView.as_view(url_name="portal:api-schema"), name="api-docs"
+    ),
 ]

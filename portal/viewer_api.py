@@ -28,6 +28,8 @@ from django.db.models import F, Func, Value
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.gzip import gzip_page
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view as drf_api_view
 
 from baselines import grid, units
@@ -53,6 +55,7 @@ from .http import (
     medium_param,
     scale_param,
 )
+from .schema import BBOX, CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, SCALE, query
 
 # Samples listed in one cell's popup at most (a 0.5 km cell of a mining survey may hold many).
 CELL_SAMPLE_LIMIT = 200
@@ -80,6 +83,7 @@ def _display(value: float | None, symbol: str) -> float | None:
 # --- elements with data --------------------------------------------------------------------------
 
 
+@extend_schema(parameters=[MEDIUM], responses={200: JSON_OBJECT, **ERRORS}, tags=["viewer"])
 @api_get
 def elements_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/viewer/elements?medium=topsoil``: the elements the viewer may map in a medium."""
@@ -124,6 +128,11 @@ def _probability(x: np.ndarray) -> list[list[float]]:
     return points
 
 
+@extend_schema(
+    parameters=[ELEMENT, MEDIUM, SCALE, BBOX],
+    responses={200: JSON_OBJECT, **ERRORS},
+    tags=["viewer"],
+)
 @api_get
 def values_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/viewer/values?element=Cu&medium=topsoil&scale=80&bbox=w,s,e,n``: the visible
@@ -183,6 +192,11 @@ def cell_json(cell: grid.Cell) -> dict:
     }
 
 
+@extend_schema(
+    parameters=[query('lon', 'longitude', type=OpenApiTypes.DOUBLE),
+                query('lat', 'latitude', type=OpenApiTypes.DOUBLE), SCALE],
+    responses={200: JSON_OBJECT, **ERRORS}, tags=['cells'],
+)  # fmt: skip
 @api_get
 def cell_at_view(request: HttpRequest) -> JsonResponse:
     """``api/v1/cells/at?lon=&lat=&scale=``: the cell holding a point (no data involved)."""
@@ -196,6 +210,9 @@ def cell_at_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(cell_json(cell))
 
 
+@extend_schema(
+    parameters=[CELL, ELEMENT, MEDIUM], responses={200: JSON_OBJECT, **ERRORS}, tags=["cells"]
+)
 @api_get
 def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
     """``api/v1/cells/<code>/samples?element=Cu&medium=topsoil``: the cell's samples and their
@@ -211,6 +228,7 @@ def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
         .preferred()
         .filter(element=element, sample__survey__medium__code=medium, **cell_filter)
         .select_related("sample__survey", "sample__country")
+        .defer("sample__country__boundary")
         .order_by("sample__code", "pk")[: CELL_SAMPLE_LIMIT + 1]
     )
     total = (
@@ -293,6 +311,9 @@ def boundaries_geojson() -> bytes:
 
 
 @gzip_page
+@extend_schema(
+    responses={(200, "application/geo+json"): OpenApiTypes.OBJECT, **ERRORS}, tags=["reference"]
+)
 @api_get
 def boundaries_view(request: HttpRequest) -> HttpResponse:
     """``api/v1/boundaries``: simplified country outlines (public reference data), cached for a

@@ -146,3 +146,23 @@ def test_registering_with_next_naming_a_view_lands_on_the_account_page(client):
          "password2": "a-Long-pass-4821", "next": "account"},
     )  # fmt: skip
     assert response.status_code == 302 and response.url == "/accounts/me/"
+
+
+def test_lists_never_read_country_boundaries(client, write_csv):
+    """A joined country would bring its boundary (70 KB a row for the USA): lists defer it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from baselines.models import Country
+    from sharing.models import ReleasePolicy
+    from tests.worlds import ingest_survey
+
+    ingest_survey(write_csv, [["US-1", -100.0, 38.0, 12.5]], country="USA")
+    ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    cell = grid.cell_at(-100.0, 38.0, 80_000).code
+    for url in ("/api/v1/samples/", "/api/v1/measurements/?element=Cu",
+                f"/api/v1/cells/{cell}/samples?element=Cu&medium=topsoil"):  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200 and b"US-1" in response.content, url
+        assert not [q["sql"] for q in queries if '"boundary"' in q["sql"]], url
