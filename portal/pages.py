@@ -9,10 +9,17 @@ from __future__ import annotations
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
 from baselines.models import Survey
 from sharing.access import request_scope, survey_availability, visible_samples
-from sharing.selectors import elements_of_survey, has_pending_request, visible_figures
+from sharing.selectors import (
+    covers_survey,
+    elements_of_survey,
+    has_pending_request,
+    pending_licence_for_survey,
+    visible_figures,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -37,17 +44,25 @@ def survey_detail(request: HttpRequest, slug: str) -> HttpResponse:
     countries = {c.pk: c for c in survey.countries.all()}
     availability = [(countries[a.country_id], a) for a in survey_availability(survey)]
     elements = elements_of_survey(survey)
-    visible = visible_samples(request_scope(request)).filter(survey=survey).count()
+    scope = request_scope(request)
+    visible = visible_samples(scope).filter(survey=survey).count()
     pending = has_pending_request(request.user, survey)
+    licence = pending_licence_for_survey(scope, survey)
     return render(
         request,
         "portal/survey_detail.html",
         {
             "survey": survey,
             "availability": availability,
+            "survey_countries": ", ".join(str(c.name) for c in countries.values()),
             "elements": elements,
             "visible_samples": visible,
             "pending_request": pending,
+            # An agreement already grants it (nothing to ask), or would once its licence is
+            # accepted (the page says so instead of offering a request).
+            "covered": covers_survey(scope, survey),
+            "licence_url": licence
+            and reverse("sharing:licence-accept", args=[licence.agreement_id]),
             "all_open": all(a.is_open for _, a in availability),
         },
     )

@@ -18,7 +18,7 @@ from baselines.models import Country, Element, Measurement, Survey
 from baselines.statistics import Summary, stat_values, summary_of
 from chemearth.caching import cached
 
-from .access import Scope, visible_measurements, visible_samples
+from .access import Scope, pending_licence, visible_measurements, visible_samples
 from .models import AccessRequest
 
 
@@ -131,6 +131,23 @@ def elements_with_data(scope: Scope, medium: str) -> list[dict]:
 def elements_of_survey(survey: Survey) -> QuerySet[Element]:
     """The elements a survey measured (public metadata)."""
     return Element.objects.filter(analytes__survey=survey).distinct().order_by("atomic_number")
+
+
+def covers_survey(scope: Scope, survey: Survey) -> bool:
+    """The viewer already sees the survey beyond its public release in every one of its countries
+    (an agreement, stewardship or staff): nothing to request."""
+    if scope.everything:
+        return True
+    countries = list(survey.countries.values_list("pk", flat=True))
+    return bool(countries) and all(
+        any(g.source != "public" and g.covers(c, survey.pk) for g in scope.grants)
+        for c in countries
+    )
+
+
+def pending_licence_for_survey(scope: Scope, survey: Survey):
+    """The viewer's not-yet-accepted agreement that would grant this survey, if any."""
+    return pending_licence(scope, survey=survey)
 
 
 def has_pending_request(user, survey: Survey) -> bool:

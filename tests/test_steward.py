@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 from django.db.models import Count
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -468,3 +469,30 @@ def test_a_steward_of_every_country_of_a_shared_survey_can_change_its_date(
         policy_url(), policy_post(survey, **{f"survey_{survey.pk}": FUTURE.isoformat()})
     )
     assert SurveyEmbargo.objects.get(survey=survey).available_on == FUTURE
+
+
+def test_the_request_names_its_survey_and_countries_and_is_not_offered_when_granted(
+    steward_client, survey, embargoed, requester
+):
+    survey_url = reverse("portal:survey-detail", kwargs={"slug": survey.slug})
+    client = Client()
+    client.force_login(requester)
+    page = client.get(survey_url).content.decode()
+    assert f"Request access to {survey.name} (Norway) before release" in page
+    access_request_create(user=requester, survey=survey, message="For a thesis")
+    # The steward sees which survey and which countries the request is for.
+    home = steward_client.get(reverse("sharing:steward-home")).content.decode()
+    assert survey.name in home and "(Norway)" in home
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.REQUEST, user=requester).exists()
+    # Granted but not accepted: the page points to the licence, not to a new request.
+    access_request = AccessRequest.objects.get(user=requester)
+    prefix = f"request-{access_request.pk}"
+    steward_client.post(decide_url(access_request), {f"{prefix}-decision": "grant"})
+    agreement = Agreement.objects.get(surveys=survey)
+    page = client.get(survey_url).content.decode()
+    assert reverse("sharing:licence-accept", args=[agreement.pk]) in page
+    assert "Send request to the stewards" not in page
+    # Accepted: the agreement covers the survey; nothing to request.
+    licence_accept(user=requester, agreement=agreement)
+    page = client.get(survey_url).content.decode()
+    assert "already grants you this survey" in page and "Send request" not in page

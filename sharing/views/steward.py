@@ -92,7 +92,11 @@ def steward_home(request: HttpRequest) -> HttpResponse:
     pending = AccessRequest.objects.filter(status=AccessRequest.Status.PENDING)
     if not request.user.is_staff:
         pending = pending.filter(survey__countries__in=countries).distinct()
-    pending = pending.select_related("user", "survey", "organisation").order_by("created")
+    pending = (
+        pending.select_related("user", "survey", "organisation")
+        .prefetch_related("survey__countries")
+        .order_by("created")
+    )
     requests = [(r, AccessDecisionForm(prefix=f"request-{r.pk}")) for r in pending]
     return render(request, "sharing/steward_home.html", {"rows": rows, "requests": requests})
 
