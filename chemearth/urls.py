@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("portal.api_urls")),
     path("tiles/", include("portal.tile_urls")),
+    path("ogcapi/", include("portal.ogcapi.urls")),
     path("", include("portal.urls")),
     path("", include("sharing.urls")),
 ]

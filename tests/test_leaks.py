@@ -641,6 +641,10 @@ def candidate_values(world: World) -> dict[str, list[str]]:
         "scale_km": ["80", "20", "10", "1", "0.5"],
         "scale_m": ["80000", "20000", "10000", "1000", "500"],
         "format": formats,
+        # OGC API (/ogcapi/): every survey's collection (hidden ones too), a missing one, and
+        # hidden, public and missing sample ids as feature ids.
+        "collection": ["samples", *(s.slug for s in world.surveys.values()), "no-such-survey"],
+        "feature": [str(i) for i in sample_ids] + [str(world.missing_sample_id)],
         "uidb64": ["MQ", "Mg"],
         "token": ["set-password", "abc-123"],
         "z": [t[0] for t in tiles],  # tiles: see JOINT (z, x and y are chosen together)
