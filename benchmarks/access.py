@@ -61,8 +61,6 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     recreate_database,
 )
 
-from sharing.access import visible_measurements
-
 # The ingest benchmark's database too, so that the two can run side by side.
 PROTECTED_DATABASES = common.PROTECTED_DATABASES | {"chemearth_bench"}
 OUT = ROOT / "benchmarks" / "out"
@@ -571,7 +569,11 @@ def run_timings(args) -> dict:
 
     from baselines import grid
     from baselines.models import Element, Measurement, Medium, Sample
-    from sharing.access import viewer_scope, within_bbox
+    from sharing.access import (
+        viewer_scope,
+        visible_measurements,  # after django.setup()
+        within_bbox,
+    )
 
     element = Element.objects.get(symbol=ELEMENT)
     medium = Medium.objects.get(code=MEDIUM)

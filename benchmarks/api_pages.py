@@ -22,8 +22,6 @@ import time
 
 from common import command_line, git_revision, setup_django_on_kept
 
-from sharing.access import visible_measurements
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -38,7 +36,7 @@ def main() -> None:
 
     from baselines.models import Element, Measurement
     from portal.pagination import IdCursorPagination, IdWindowPagination
-    from sharing.access import viewer_scope
+    from sharing.access import viewer_scope, visible_measurements
 
     user = get_user_model().objects.filter(is_superuser=True).first()
     if user is None:

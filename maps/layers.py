@@ -199,18 +199,13 @@ class LayerRows:
         return LayerRows(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
 
 
-def _fetch_rows(queryset, medium_id: int) -> list[tuple]:
-    """(lon, lat, value, censored, dl, country) of each survey's preferred method in a medium."""
+def _fetch_rows(queryset) -> list[tuple]:
+    """(lon, lat, value, censored, dl, country) of the rows."""
     # Points come out as lon/lat floats from PostGIS, not as a GEOS object per row.
-    queryset = (
-        queryset.preferred()
-        .filter(sample__survey__medium_id=medium_id)
-        .annotate(
-            lon=Func("sample__geom", function="ST_X", output_field=FloatField()),
-            lat=Func("sample__geom", function="ST_Y", output_field=FloatField()),
-        )
-        .values_list("lon", "lat", "value", "censored", "detection_limit", "sample__country_id")
-    )
+    queryset = queryset.annotate(
+        lon=Func("sample__geom", function="ST_X", output_field=FloatField()),
+        lat=Func("sample__geom", function="ST_Y", output_field=FloatField()),
+    ).values_list("lon", "lat", "value", "censored", "detection_limit", "sample__country_id")
     try:
         sql, params = queryset.query.sql_with_params()
     except EmptyResultSet:  # the viewer sees nothing of this element
@@ -225,13 +220,15 @@ def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
     cells and surfaces, exact-location rows for points."""
     if spec.style == "points":
         released = _fetch_rows(
-            visible_exact_measurements(scope).filter(element_id=spec.element.pk), spec.medium.pk
+            visible_exact_measurements(scope)
+            .preferred()
+            .filter(element_id=spec.element.pk, sample__survey__medium_id=spec.medium.pk)
         )
         prerelease: list[tuple] = []
     else:
-        rows = aggregate_rows(scope, scale_m=spec.scale_m, element=spec.element)
-        released = _fetch_rows(rows.released, spec.medium.pk)
-        prerelease = _fetch_rows(rows.prerelease, spec.medium.pk)
+        rows = aggregate_rows(scope, scale_m=spec.scale_m, element=spec.element, medium=spec.medium)
+        released = _fetch_rows(rows.released)
+        prerelease = _fetch_rows(rows.prerelease)
     frame = pd.DataFrame.from_records(
         released + prerelease, columns=["lon", "lat", "value", "censored", "dl", "country"]
     )

@@ -379,20 +379,16 @@ class CellStatsView(APIView):
         cell = cell_param(code)
         element = element_param(request.query_params)
         symbol = element.symbol
-        medium = medium_param(request.query_params).code
+        medium = medium_param(request.query_params)
         scope = request_scope(request)
-        in_cell = {
-            f"sample__{grid.cell_field_name(cell.size_m)}": cell.code,
-            "sample__survey__medium__code": medium,
-        }
-        rows = aggregate_rows(scope, scale_m=cell.size_m, element=element)
-        values = VisibleValues.of(rows.released.preferred().filter(**in_cell), symbol)
+        rows = aggregate_rows(scope, scale_m=cell.size_m, element=element, medium=medium)
+        in_cell = {f"sample__{grid.cell_field_name(cell.size_m)}": cell.code}
+        values = VisibleValues.of(rows.released.filter(**in_cell), symbol)
         for country_id in values.countries:
             note_country_served(request, country_id)
         summary = values.summary
-        prerelease = (
-            rows.prerelease.preferred().filter(**in_cell).values("sample_id").distinct().count()
-        )
+        # Preferred method only: one row per sample and element, so rows count samples.
+        prerelease = rows.prerelease.filter(**in_cell).count()
         audit_access(request, scope, f"cell statistics {cell.code} {symbol}")
         unit, species = units.display_unit(symbol)
         return Response(
@@ -400,7 +396,7 @@ class CellStatsView(APIView):
                 "cell": cell.code,
                 "scale_km": cell.size_m / 1000,
                 "element": symbol,
-                "medium": medium,
+                "medium": medium.code,
                 "unit": units.CANONICAL_UNIT,
                 "statistics": summary.as_dict(),
                 "display": {

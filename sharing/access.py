@@ -6,7 +6,7 @@ endpoints, search, steward lists — starts from a queryset made here:
     scope = viewer_scope(request.user)
     visible_measurements(scope)                      # rows the viewer may see
     visible_measurements(scope, scale_m=20_000)      # ... in products at 20 km cells
-    aggregate_rows(scope, scale_m=..., element=...)    # released + pre-release rows (rule 4)
+    aggregate_rows(scope, scale_m=..., element=..., medium=...)  # released + pre-release (rule 4)
     shown_location(scope, sample)                              # exact or snapped coordinates
 
 The rules are those of docs/architecture.md §7:
@@ -41,7 +41,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from baselines import grid
-from baselines.models import Element, Measurement, Sample, Survey
+from baselines.models import Element, Measurement, Medium, Sample, Survey
 from chemearth.caching import cached
 
 from .models import (
@@ -445,18 +445,28 @@ class AggregateRows:
     prerelease: QuerySet[Measurement]
 
 
-def aggregate_rows(scope: Scope, *, scale_m: int, element: Element | int) -> AggregateRows:
-    """Rows of one element that may feed aggregates at ``scale_m`` for this viewer, split by what
-    a product may reveal of them (see ``AggregateRows``)."""
+def aggregate_rows(
+    scope: Scope, *, scale_m: int, element: Element | int, medium: Medium | int
+) -> AggregateRows:
+    """Rows of one element in one medium that may feed aggregates at ``scale_m`` for this
+    viewer, each survey's preferred method only, split by what a product may reveal of them (see
+    ``AggregateRows``).
+
+    A pre-release cell must hold at least ``min_samples`` such rows *in the product's medium and
+    method*: counted across media, a cell with one topsoil sample and many stream sediments
+    passed the rule and showed that one value's class. With the preferred method a sample has one
+    row per element, so rows are counted, not distinct samples (no sort)."""
     scope = viewer_scope(scope)
     element_id = element if isinstance(element, int) else element.pk
-    released = visible_measurements(scope, scale_m=scale_m).filter(element_id=element_id)
+    medium_id = medium if isinstance(medium, int) else medium.pk
+    product = Q(element_id=element_id, analyte__preferred=True, sample__survey__medium_id=medium_id)
+    released = visible_measurements(scope, scale_m=scale_m).filter(product)
     extra = Q(pk__in=[])
     cell_field = grid.cell_field_name(scale_m)
     for pre in scope.prerelease:
         if scale_m < pre.scale_m or element_id in pre.excluded_elements:
             continue
-        condition = Q(sample__country_id=pre.country, element_id=element_id)
+        condition = product & Q(sample__country_id=pre.country)
         if pre.surveys is not None:
             condition &= Q(sample__survey_id__in=sorted(pre.surveys))
         if pre.excluded_surveys:
@@ -464,7 +474,7 @@ def aggregate_rows(scope: Scope, *, scale_m: int, element: Element | int) -> Agg
         dense_cells = (
             Measurement.objects.filter(condition)
             .values(f"sample__{cell_field}")
-            .annotate(n=Count("sample_id", distinct=True))
+            .annotate(n=Count("pk"))
             .filter(n__gte=pre.min_samples)
             .values(f"sample__{cell_field}")
         )

@@ -352,6 +352,7 @@ class Built:
     key_by_pk: dict[int, Key]
     pk_by_key: dict[Key, int]
     cells: dict[int, dict[int, str]]
+    medium: Medium
 
     def pks(self, keys) -> set[int]:
         return {self.pk_by_key[k] for k in keys}
@@ -534,6 +535,7 @@ def build(world: WorldSpec, ref: dict, tag: str = "w") -> Built:
         key_by_pk={pk: k for k, pk in pk_by_key.items()},
         pk_by_key=pk_by_key,
         cells=cells,
+        medium=ref["medium"],
     )
 
 
@@ -582,7 +584,9 @@ def check_world(world: WorldSpec, built: Built) -> None:
     for scale in SCALES:
         querysets[scale] = visible_measurements(scope, scale_m=scale)
     for scale in (20_000, 80_000):
-        aggregate = aggregate_rows(scope, scale_m=scale, element=built.element_pk[element])
+        aggregate = aggregate_rows(
+            scope, scale_m=scale, element=built.element_pk[element], medium=built.medium
+        )
         querysets[("released", scale)] = aggregate.released
         querysets[("prerelease", scale)] = aggregate.prerelease
     querysets["samples"] = visible_samples(scope)
@@ -1105,10 +1109,14 @@ def test_prerelease_needs_k_samples_per_cell_and_never_reaches_visible_to(refere
     scope = viewer_scope(None, now=NOW)
     assert not visible_measurements(scope).exists()
     for element, expected in (("Cu", {(0, "Cu"), (1, "Cu")}), ("As", set())):
-        got = aggregate_rows(scope, scale_m=80_000, element=built.element_pk[element])
+        got = aggregate_rows(
+            scope, scale_m=80_000, element=built.element_pk[element], medium=built.medium
+        )
         assert built.keys(got.prerelease.values_list("pk", flat=True)) == expected
         assert not got.released.exists()
-        finer = aggregate_rows(scope, scale_m=20_000, element=built.element_pk[element])
+        finer = aggregate_rows(
+            scope, scale_m=20_000, element=built.element_pk[element], medium=built.medium
+        )
         assert not finer.released.exists() and not finer.prerelease.exists()
     check_world(world, built)
 

@@ -137,3 +137,23 @@ def test_a_malformed_cell_code_is_a_json_error(client):
 def test_summary_of_nothing_is_empty():
     empty = summarise(np.array([]), np.array([], dtype=bool), np.array([]))
     assert empty.n == 0 and empty.median is None
+
+
+@pytest.mark.django_db
+def test_a_pre_release_cell_counts_its_samples_in_the_products_medium_only(client, write_csv):
+    """One topsoil and three stream-sediment samples in one 80 km cell, k = 2: the subsoil map
+    may show the cell's class, the topsoil one must not (one value would be its class)."""
+    lon, lat = 25.0, 62.0
+    ingest_survey(write_csv, [["T-1", lon, lat, 41.3]], country="FIN", name="FIN topsoil")
+    sediments = [[f"S-{i}", lon + 0.01 * i, lat, 20.0 + i] for i in range(3)]
+    ingest_survey(write_csv, sediments, country="FIN", name="FIN subsoil", medium="subsoil")
+    ReleasePolicy.objects.create(
+        country=Country.objects.by_code("FIN"),
+        in_force=True,
+        available_on=dt.date(2099, 1, 1),
+        prerelease_scale_m=80_000,
+        prerelease_min_samples=2,
+    )
+    cell = cell_of("T-1", 80_000)
+    assert stats(client, cell, medium="topsoil")["before_release"] is None
+    assert stats(client, cell, medium="subsoil")["before_release"] == {"samples": 3}

@@ -373,7 +373,7 @@ class Inherits(Audited):
 def forgets(request):
     return visible_measurements(scope).count()
 def remembers(request):
-    rows = aggregate_rows(scope, scale_m=1, element=1)
+    rows = aggregate_rows(scope, scale_m=1, element=1, medium=1)
     audit_access(request, scope, "y")
 """
     assert unaudited_reads(source) == [(8, "forgets")]
