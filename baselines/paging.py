@@ -7,7 +7,7 @@ of ids cheaply; these helpers read a page from windows of ids that grow until th
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 GROWTH = 8  # each window of ids this many times wider than the last
 
@@ -39,3 +39,29 @@ def rows_before(queryset: QuerySet, high: int, need: int, *, skip: int = 0) -> l
             skip = 0
         high, window = low, window * GROWTH
     return rows
+
+
+def id_ranges(ids, most: int = 16) -> list[tuple[int, int]]:
+    """At most ``most`` (low, high) ranges covering ``ids``, cut at the widest gaps."""
+    ordered = sorted(ids)
+    if not ordered:
+        return []
+    gaps = sorted(((ordered[i + 1] - ordered[i], i) for i in range(len(ordered) - 1)), reverse=True)
+    cuts = sorted(i for gap, i in gaps[: most - 1] if gap > 1)
+    ranges, start = [], 0
+    for i in cuts:
+        ranges.append((ordered[start], ordered[i]))
+        start = i + 1
+    ranges.append((ordered[start], ordered[-1]))
+    return ranges
+
+
+def id_ranges_q(ids, field: str, most: int = 16) -> Q:
+    """``field`` within a few ranges covering ``ids`` (nothing for no ids). The measurement
+    table's BRIN index answers ranges of sample ids at once, while testing its block ranges
+    against a list of 1,000 ids took a second (30 ms by ranges); rows of other ids inside a range
+    remain, so the caller still applies its own condition."""
+    condition = Q(pk__in=[])
+    for low, high in id_ranges(ids, most):
+        condition |= Q(**{f"{field}__gte": low, f"{field}__lte": high})
+    return condition

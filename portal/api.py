@@ -14,7 +14,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from baselines import grid, units
+from baselines import units
 from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
 from sharing.access import (
     aggregate_rows,
@@ -381,14 +381,15 @@ class CellStatsView(APIView):
         symbol = element.symbol
         medium = medium_param(request.query_params)
         scope = request_scope(request)
-        rows = aggregate_rows(scope, scale_m=cell.size_m, element=element, medium=medium)
-        in_cell = {f"sample__{grid.cell_field_name(cell.size_m)}": cell.code}
-        values = VisibleValues.of(rows.released.filter(**in_cell), symbol)
+        rows = aggregate_rows(
+            scope, scale_m=cell.size_m, element=element, medium=medium, cell=cell.code
+        )
+        values = VisibleValues.of(rows.released, symbol)
         for country_id in values.countries:
             note_country_served(request, country_id)
         summary = values.summary
         # Preferred method only: one row per sample and element, so rows count samples.
-        prerelease = rows.prerelease.filter(**in_cell).count()
+        prerelease = rows.prerelease.count()
         audit_access(request, scope, f"cell statistics {cell.code} {symbol}")
         unit, species = units.display_unit(symbol)
         return Response(

@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from baselines import grid
 from baselines.models import Element, Measurement, Medium, Sample, Survey
+from baselines.paging import id_ranges_q
 from chemearth.caching import cached
 
 from .models import (
@@ -446,7 +447,12 @@ class AggregateRows:
 
 
 def aggregate_rows(
-    scope: Scope, *, scale_m: int, element: Element | int, medium: Medium | int
+    scope: Scope,
+    *,
+    scale_m: int,
+    element: Element | int,
+    medium: Medium | int,
+    cell: str | None = None,
 ) -> AggregateRows:
     """Rows of one element in one medium that may feed aggregates at ``scale_m`` for this
     viewer, each survey's preferred method only, split by what a product may reveal of them (see
@@ -455,14 +461,19 @@ def aggregate_rows(
     A pre-release cell must hold at least ``min_samples`` such rows *in the product's medium and
     method*: counted across media, a cell with one topsoil sample and many stream sediments
     passed the rule and showed that one value's class. With the preferred method a sample has one
-    row per element, so rows are counted, not distinct samples (no sort)."""
+    row per element, so rows are counted, not distinct samples (no sort).
+
+    ``cell`` (a code at ``scale_m``) limits both to one cell, bounded by the cell's sample ids:
+    without the bound a cell's query read every row of the element in the table."""
     scope = viewer_scope(scope)
     element_id = element if isinstance(element, int) else element.pk
     medium_id = medium if isinstance(medium, int) else medium.pk
+    cell_field = grid.cell_field_name(scale_m)
     product = Q(element_id=element_id, analyte__preferred=True, sample__survey__medium_id=medium_id)
+    if cell is not None:
+        product &= _in_cell(cell_field, cell, medium_id)
     released = visible_measurements(scope, scale_m=scale_m).filter(product)
     extra = Q(pk__in=[])
-    cell_field = grid.cell_field_name(scale_m)
     for pre in scope.prerelease:
         if scale_m < pre.scale_m or element_id in pre.excluded_elements:
             continue
@@ -486,6 +497,15 @@ def aggregate_rows(
     if condition is not None:
         extra &= ~condition
     return AggregateRows(released, Measurement.objects.filter(extra))
+
+
+def _in_cell(cell_field: str, cell: str, medium_id: int) -> Q:
+    """Measurements of the cell's samples in a medium: the cell condition plus ranges of the
+    cell's sample ids (samples are numbered in nested cell order, so a cell is a few runs)."""
+    ids = Sample.objects.filter(**{cell_field: cell}, survey__medium_id=medium_id).values_list(
+        "pk", flat=True
+    )
+    return Q(**{f"sample__{cell_field}": cell}) & id_ranges_q(list(ids), "sample_id")
 
 
 def shown_location(scope: Scope, sample: Sample) -> tuple[float, float, int] | None:

@@ -14,13 +14,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.db.models import Q, Value
+from django.db.models import Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import NotFound
 
 from baselines import grid
 from baselines.models import Country, Sample, Survey
+from baselines.paging import id_ranges_q
 from sharing.access import (
     request_scope,
     shown_location,
@@ -291,9 +292,7 @@ class FeatureReader:
         if not rows or not element_ids:
             return {}
         ids = {s.pk for s in rows}
-        in_ranges = Q(pk__in=[])
-        for low, high in id_ranges(ids):
-            in_ranges |= Q(sample_id__gte=low, sample_id__lte=high)
+        in_ranges = id_ranges_q(ids, "sample_id")
         found: dict[int, dict[int, tuple[float | None, float | None]]] = {}
         measurements = (
             visible_measurements(self.scope)
@@ -307,16 +306,3 @@ class FeatureReader:
                     (None, limit) if censored else (value, None)
                 )
         return found
-
-
-def id_ranges(ids, most: int = 16) -> list[tuple[int, int]]:
-    """At most ``most`` (low, high) ranges covering ``ids``, cut at the widest gaps."""
-    ordered = sorted(ids)
-    gaps = sorted(((ordered[i + 1] - ordered[i], i) for i in range(len(ordered) - 1)), reverse=True)
-    cuts = sorted(i for gap, i in gaps[: most - 1] if gap > 1)
-    ranges, start = [], 0
-    for i in cuts:
-        ranges.append((ordered[start], ordered[i]))
-        start = i + 1
-    ranges.append((ordered[start], ordered[-1]))
-    return ranges
