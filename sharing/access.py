@@ -330,10 +330,6 @@ def pending_licence(
         if licence.covers(countries=countries, survey_id=survey_id):
             return licence
     return None
-    for licence in viewer_scope(scope).pending_licences:
-        if licence.covers(country_id=country_id, survey_id=survey_id):
-            return licence
-    return None
 
 
 def _merge(grants: list[Grant]) -> tuple[Grant, ...]:
