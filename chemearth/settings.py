@@ -277,3 +277,31 @@ LOGOUT_REDIRECT_URL = "portal:home"
 DEFAULT_FROM_EMAIL = os.environ.get(
     "DEFAULT_FROM_EMAIL", "Chemical Earth <noreply@chemearth.invalid>"
 )
+
+# --- downloads ---
+# Download packages (the `downloads` app, endpoints in portal/downloads_*.py): built by a Celery
+# job into DOWNLOAD_ROOT, fetched through a link signed for the job's user. Limits count the
+# measurement rows (values) a package would hold, by the viewer's role; None: no limit. A request
+# over its limit is refused before any work starts, never cut short.
+INSTALLED_APPS += ["downloads"]
+DOWNLOAD_ROOT = Path(os.environ.get("DOWNLOAD_ROOT", VAR_DIR / "downloads"))
+DOWNLOAD_MAX_ROWS = {
+    "anonymous": int(os.environ.get("DOWNLOAD_MAX_ROWS_ANONYMOUS", "2000000")),
+    "registered": int(os.environ.get("DOWNLOAD_MAX_ROWS_REGISTERED", "10000000")),
+    "partner": int(os.environ.get("DOWNLOAD_MAX_ROWS_PARTNER", "50000000")),
+    "steward": None,
+    "staff": None,
+}
+# Signed links expire after this many seconds (default 24 h); files are deleted after
+# DOWNLOAD_KEEP_SECONDS (default 7 days) by the beat job below.
+DOWNLOAD_LINK_MAX_AGE = int(os.environ.get("DOWNLOAD_LINK_MAX_AGE", str(24 * 3600)))
+DOWNLOAD_KEEP_SECONDS = int(os.environ.get("DOWNLOAD_KEEP_SECONDS", str(7 * 24 * 3600)))
+# Behind nginx (deploy/nginx.conf): an internal location aliasing DOWNLOAD_ROOT, e.g.
+# "/_protected_downloads/"; empty: the portal streams the file itself (FileResponse).
+DOWNLOAD_ACCEL_REDIRECT = os.environ.get("DOWNLOAD_ACCEL_REDIRECT", "")
+DOWNLOAD_TASK_TIME_LIMIT = int(os.environ.get("DOWNLOAD_TASK_TIME_LIMIT", "7200"))
+CELERY_BEAT_SCHEDULE["cleanup-download-packages"] = {
+    "task": "downloads.tasks.cleanup_download_packages",
+    "schedule": float(os.environ.get("DOWNLOAD_CLEANUP_SECONDS", "3600")),
+}
+# --- end downloads ---

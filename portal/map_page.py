@@ -163,6 +163,7 @@ def viewer(request: HttpRequest) -> HttpResponse:
             "cell_stats": "/api/v1/cells/CODE/stats",
             "cell_samples": reverse("api:cell-samples", kwargs={"code": "CODE"}),
             "boundaries": reverse("api:boundaries"),
+            "downloads": reverse("downloads:page"),
         },
         "default": {"medium": "topsoil", "style": "cells", "lat": 40.0, "lng": -30.0, "z": 2},
     }

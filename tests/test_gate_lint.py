@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("chemearth", "baselines", "sharing", "maps", "portal")
+PACKAGES = ("chemearth", "baselines", "sharing", "maps", "downloads", "portal")
 SKIP_DIRS = {"migrations", "tests", "benchmarks", "__pycache__"}
 
 # Files that may read or write sample and measurement rows directly, and why.
@@ -266,9 +266,10 @@ def test_the_lint_allows_the_gate():
 
 # app -> apps it must not import (docs/architecture.md).
 FORBIDDEN_IMPORTS = {
-    "baselines": {"sharing", "maps", "portal"},
-    "sharing": {"maps", "portal"},
-    "maps": {"portal"},
+    "baselines": {"sharing", "maps", "downloads", "portal"},
+    "sharing": {"maps", "downloads", "portal"},
+    "maps": {"downloads", "portal"},
+    "downloads": {"maps", "portal"},
     "chemearth": {"portal"},
 }
 

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db
 CELL = grid.cell_at(25.0, 62.0, 80_000).code
 # A value for each URL parameter name the map uses.
 PATH_VALUES = {"code": CELL, "key": "no-such-layer", "z": "0", "x": "0", "y": "0",
-               "symbol": "Cu", "adm0_a3": "FIN", "slug": "no-such-survey", "pk": "1"}  # fmt: skip
+               "symbol": "Cu", "adm0_a3": "FIN", "slug": "no-such-survey", "pk": "1",
+               "public_id": "00000000-0000-4000-8000-000000000000",
+               "token": "not-signed"}  # fmt: skip
 # Parameters every data endpoint understands, all valid: each test spoils one of them.
 VALID = {"element": "Cu", "medium": "topsoil", "scale": "80", "bbox": "20,60,30,65",
          "lon": "25", "lat": "62"}  # fmt: skip

@@ -100,12 +100,23 @@
   }
 
   function writeUrl(push) {
+    updateDownloadLink();
     const url = urlOfState();
     if (url === location.pathname + location.search) return;
     if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
     // The language switch returns to this very view.
     const next = document.querySelector("form.lang input[name=next]");
     if (next) next.value = url;
+  }
+
+  // "Download the data of this view": the downloads page, pre-filled with element, medium, box.
+  function updateDownloadLink() {
+    const link = $("download-view");
+    if (!link) return;
+    const b = map.getBounds();
+    const box = [Math.max(b.getWest(), -180), Math.max(b.getSouth(), -90),
+      Math.min(b.getEast(), 180), Math.min(b.getNorth(), 90)].map(function (v) { return v.toFixed(4); });
+    link.href = config.urls.downloads + "?" + query({ element: state.element || "", medium: state.medium, bbox: box.join(",") });
   }
 
   function scaleForZoom(z) {

@@ -1,0 +1,285 @@
+"""What a download asks for: parsed once from JSON, checked field by field, stored as JSON.
+
+``DownloadQuery.parse(body)`` raises ``InvalidQuery(field, reason)`` naming the first field that
+cannot be used; the portal turns it into its 400 (``portal.http.BadParameter``). Names are those
+of the API contract (docs: issue 15): ``surveys`` (slugs), ``countries`` (ISO3), ``elements``
+(symbols; empty or "all": every element), ``medium`` (code), ``bbox`` ([w, s, e, n] degrees),
+``polygon`` (GeoJSON Polygon/MultiPolygon, or a Feature/FeatureCollection of them), ``scales``
+(survey sampling scales in km), ``years`` (campaign years), ``rounds`` (monitoring rounds),
+``format`` and ``all_methods`` (long CSV only: every method's values, not just the preferred).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from baselines import grid
+from baselines.models import Country, Element, Medium, Survey
+
+FORMATS = ("csv", "csv-wide", "gpkg", "parquet")
+# Named by the API contract but not built by this version (a map layer's COG belongs to maps/).
+NOT_YET = {"geotiff": "GeoTIFF packages of map layers are not offered yet"}
+FIELDS = (
+    "surveys", "countries", "elements", "medium", "bbox", "polygon", "scales", "years",
+    "rounds", "format", "all_methods",
+)  # fmt: skip
+# A drawn or uploaded area is a selection, not a boundary data set: bounded so a request cannot
+# make every row's test expensive.
+MAX_POLYGON_VERTICES = 10_000
+MAX_LIST = 500
+
+
+class InvalidQuery(ValueError):
+    """A field of a download request that cannot be used."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DownloadQuery:
+    surveys: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    elements: list[str] = field(default_factory=list)  # empty: every element
+    medium: str | None = None
+    bbox: list[float] | None = None
+    polygon: dict | None = None  # GeoJSON geometry, WGS84
+    scales: list[float] = field(default_factory=list)  # km
+    years: list[int] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)
+    format: str = "csv"
+    all_methods: bool = False
+
+    # --- JSON ----------------------------------------------------------------------------------
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> DownloadQuery:
+        """A stored query (already checked when it was asked)."""
+        return cls(**{k: data[k] for k in FIELDS if k in data})
+
+    @property
+    def wide(self) -> bool:
+        """One row per sample (element columns) rather than one per measurement."""
+        return self.format != "csv"
+
+    # --- parsing -------------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, body) -> DownloadQuery:
+        if not isinstance(body, Mapping):
+            raise InvalidQuery("body", "expected a JSON object")
+        unknown = sorted(set(body) - set(FIELDS))
+        if unknown:
+            raise InvalidQuery(unknown[0], f"unknown field; known: {', '.join(FIELDS)}")
+        fmt = body.get("format", "csv")
+        if fmt in NOT_YET:
+            raise InvalidQuery("format", f"{NOT_YET[fmt]}; known: {', '.join(FORMATS)}")
+        if fmt not in FORMATS:
+            raise InvalidQuery("format", f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+        all_methods = body.get("all_methods", False)
+        if not isinstance(all_methods, bool):
+            raise InvalidQuery("all_methods", "expected true or false")
+        if all_methods and fmt != "csv":
+            raise InvalidQuery(
+                "all_methods", "every method's values fit only the long CSV (format csv)"
+            )
+        return cls(
+            surveys=_surveys(body.get("surveys")),
+            countries=_countries(body.get("countries")),
+            elements=_elements(body.get("elements")),
+            medium=_medium(body.get("medium")),
+            bbox=_bbox(body.get("bbox")),
+            polygon=_polygon(body.get("polygon")),
+            scales=_scales(body.get("scales")),
+            years=_integers(body.get("years"), "years", 1800, 2200),
+            rounds=_integers(body.get("rounds"), "rounds", 1, 1000),
+            format=fmt,
+            all_methods=all_methods,
+        )
+
+
+def _strings(value, name: str) -> list[str]:
+    """A list of strings; a single string is a list of one; null or absent: empty."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidQuery(name, "expected a list of strings")
+    if len(value) > MAX_LIST:
+        raise InvalidQuery(name, f"at most {MAX_LIST} values")
+    if any("\x00" in v for v in value):
+        raise InvalidQuery(name, "NUL characters are not allowed")
+    return list(dict.fromkeys(v.strip() for v in value))
+
+
+def _surveys(value) -> list[str]:
+    slugs = _strings(value, "surveys")
+    known = set(Survey.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+    missing = [s for s in slugs if s not in known]
+    if missing:
+        raise InvalidQuery("surveys", f"unknown survey {missing[0]!r}")
+    return sorted(slugs)
+
+
+def _countries(value) -> list[str]:
+    codes = [c.upper() for c in _strings(value, "countries")]
+    known = set(Country.objects.filter(iso_a3__in=codes).values_list("iso_a3", flat=True))
+    known |= set(Country.objects.filter(adm0_a3__in=codes).values_list("adm0_a3", flat=True))
+    missing = [c for c in codes if c not in known]
+    if missing:
+        raise InvalidQuery("countries", f"unknown country {missing[0]!r} (ISO 3166 alpha-3)")
+    return sorted(codes)
+
+
+def _elements(value) -> list[str]:
+    if value == "all" or value == ["all"]:
+        return []
+    symbols = _strings(value, "elements")
+    found = dict(Element.objects.filter(symbol__in=symbols).values_list("symbol", "atomic_number"))
+    missing = [s for s in symbols if s not in found]
+    if missing:
+        raise InvalidQuery("elements", f"unknown element {missing[0]!r} (e.g. Cu)")
+    return sorted(symbols, key=found.__getitem__)
+
+
+def _medium(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not Medium.objects.filter(code=value).exists():
+        known = ", ".join(Medium.objects.order_by("code").values_list("code", flat=True))
+        raise InvalidQuery("medium", f"unknown medium {value!r}; known: {known}")
+    return value
+
+
+def _bbox(value) -> list[float] | None:
+    """[west, south, east, north] in degrees (or the kit's "w,s,e,n" text); clamped to the
+    world like every other bbox of the portal."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    try:
+        if (
+            not isinstance(value, list)
+            or len(value) != 4
+            or any(isinstance(v, bool) for v in value)
+        ):
+            raise ValueError
+        west, south, east, north = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidQuery("bbox", "expected [west, south, east, north] in degrees") from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        raise InvalidQuery("bbox", "expected finite numbers")
+    if not (west < east and south < north):
+        raise InvalidQuery("bbox", "expected west < east and south < north")
+    if east - west >= 360:
+        west, east = -180.0, 180.0
+    west, east = max(west, -180.0), min(east, 180.0)
+    south, north = max(south, -90.0), min(north, 90.0)
+    if not (west < east and south < north):
+        raise InvalidQuery("bbox", "the box lies outside the world (±180, ±90)")
+    return [west, south, east, north]
+
+
+def _polygon(value) -> dict | None:
+    """A GeoJSON Polygon or MultiPolygon in WGS84 (a Feature or FeatureCollection of them is
+    unwrapped), valid, inside ±180/±90; returned as a GeoJSON geometry."""
+    if value is None or value == "":
+        return None
+    from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Polygon
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidQuery("polygon", "expected GeoJSON") from None
+    if not isinstance(value, Mapping):
+        raise InvalidQuery("polygon", "expected a GeoJSON object")
+    if value.get("type") == "Feature":
+        value = value.get("geometry")
+    elif value.get("type") == "FeatureCollection":
+        features = value.get("features")
+        if not isinstance(features, list) or not features:
+            raise InvalidQuery("polygon", "expected a FeatureCollection with features")
+        geometries = [f.get("geometry") if isinstance(f, Mapping) else None for f in features]
+        value = {"type": "GeometryCollection", "geometries": geometries}
+    if not isinstance(value, Mapping) or value.get("type") not in (
+        "Polygon", "MultiPolygon", "GeometryCollection",
+    ):  # fmt: skip
+        raise InvalidQuery("polygon", "expected a GeoJSON Polygon or MultiPolygon")
+    try:
+        geometry = GEOSGeometry(json.dumps(value), srid=4326)
+    except (GEOSException, ValueError, TypeError):
+        raise InvalidQuery("polygon", "not valid GeoJSON geometry") from None
+    parts = list(geometry) if geometry.geom_type == "GeometryCollection" else [geometry]
+    polygons: list = []
+    for part in parts:
+        if isinstance(part, Polygon):
+            polygons.append(part)
+        elif isinstance(part, MultiPolygon):
+            polygons.extend(part)
+        else:
+            raise InvalidQuery("polygon", f"expected polygons, not {part.geom_type}")
+    if not polygons:
+        raise InvalidQuery("polygon", "expected at least one polygon")
+    shape = MultiPolygon(polygons, srid=4326)
+    if shape.num_coords > MAX_POLYGON_VERTICES:
+        raise InvalidQuery("polygon", f"at most {MAX_POLYGON_VERTICES} vertices")
+    west, south, east, north = shape.extent
+    if not all(math.isfinite(v) for v in shape.extent) or (
+        west < -180 or east > 180 or south < -90 or north > 90
+    ):
+        raise InvalidQuery("polygon", "coordinates must be longitude, latitude in ±180, ±90")
+    if not shape.valid:
+        raise InvalidQuery("polygon", f"invalid polygon: {shape.valid_reason}")
+    if shape.area == 0:
+        raise InvalidQuery("polygon", "the polygon has no area")
+    return json.loads(shape.geojson)
+
+
+def _scales(value) -> list[float]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    if len(value) > len(grid.SCALES_M):
+        raise InvalidQuery("scales", "each scale at most once")
+    scales = []
+    for item in value:
+        try:
+            if isinstance(item, bool):
+                raise ValueError("not a number")
+            scales.append(grid.scale_km(grid.scale_from_km(item)))
+        except ValueError as exc:
+            raise InvalidQuery("scales", str(exc)) from None
+    return sorted(set(scales), reverse=True)
+
+
+def _integers(value, name: str, low: int, high: int) -> list[int]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    if len(value) > MAX_LIST:
+        raise InvalidQuery(name, f"at most {MAX_LIST} values")
+    numbers = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise InvalidQuery(name, f"expected whole numbers between {low} and {high}")
+        try:
+            number = int(item)
+        except ValueError:
+            raise InvalidQuery(name, f"expected whole numbers between {low} and {high}") from None
+        if not low <= number <= high:
+            raise InvalidQuery(name, f"expected whole numbers between {low} and {high}")
+        numbers.append(number)
+    return sorted(set(numbers))
