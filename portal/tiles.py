@@ -60,9 +60,9 @@ def _authenticate_token(request: HttpRequest) -> None:
     same way: a token wins over the session, and a bad one raises AuthenticationFailed (401)."""
     if not request.headers.get("Authorization", "").startswith("Token "):
         return
-    from rest_framework.authentication import TokenAuthentication
+    from sharing.authentication import ApiTokenAuthentication
 
-    found = TokenAuthentication().authenticate(request)
+    found = ApiTokenAuthentication().authenticate(request)
     if found:
         request.user = found[0]
         request.__dict__.pop("_chemearth_scope", None)

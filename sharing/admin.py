@@ -7,6 +7,7 @@ from django.contrib import admin
 from .models import (
     AccessRequest,
     Agreement,
+    ApiToken,
     AuditEvent,
     LicenceAcceptance,
     Membership,
@@ -64,8 +65,22 @@ class AgreementAdmin(admin.ModelAdmin):
 
 @admin.register(LicenceAcceptance)
 class LicenceAcceptanceAdmin(admin.ModelAdmin):
-    list_display = ["user", "agreement", "accepted_at"]
-    readonly_fields = ["user", "agreement", "accepted_at", "licence_text"]
+    list_display = ["user", "agreement", "licence_version", "accepted_at"]
+    readonly_fields = [
+        "user", "agreement", "licence_version", "licence_sha256", "accepted_at", "licence_text"
+    ]  # fmt: skip
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Staff can see and revoke (delete) tokens; keys exist only as digests."""
+
+    list_display = ["name", "user", "prefix", "created", "last_used"]
+    search_fields = ["name", "user__username", "prefix"]
+    readonly_fields = ["user", "name", "prefix", "key_digest", "created", "last_used"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are created by their owner, who alone sees them once
 
 
 @admin.register(AccessRequest)

@@ -264,6 +264,32 @@ class LicenceAcceptance(models.Model):
         )
 
 
+def token_digest(key: str) -> str:
+    """SHA-256 of an API key: keys are stored only as digests, like passwords."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """One of a user's named API keys (``Authorization: Token <key>``). The key is shown once at
+    creation; only its digest and first characters are kept. Revoking one leaves the others."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    key_digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text=_("The key's first characters, to tell it."))
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="api_token_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
 class AccessRequest(models.Model):
     """A signed-in user asks for a survey's data before its release."""
 

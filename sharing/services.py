@@ -8,13 +8,15 @@ write takes; ``signals.py`` then announces the change to the map layers.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from baselines.models import Country, Survey
 
@@ -23,6 +25,7 @@ from .audit import audit_record
 from .models import (
     AccessRequest,
     Agreement,
+    ApiToken,
     AuditEvent,
     LicenceAcceptance,
     Membership,
@@ -31,6 +34,7 @@ from .models import (
     Stewardship,
     SurveyEmbargo,
     licence_digest,
+    token_digest,
 )
 
 
@@ -200,6 +204,25 @@ def access_request_decide(
         )
     access_request.save()
     return access_request
+
+
+@transaction.atomic
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """A new named API key for the user; returns the token and the key, which is shown once
+    (only its digest is stored). Other tokens of the user keep working."""
+    name = name.strip()[:100] or timezone.now().strftime("token %Y-%m-%d %H:%M:%S")
+    if ApiToken.objects.filter(user=user, name=name).exists():
+        raise ValidationError({"name": _("You already have a token of that name.")})
+    key = secrets.token_hex(20)
+    token = ApiToken.objects.create(
+        user=user, name=name, key_digest=token_digest(key), prefix=key[:8]
+    )
+    return token, key
+
+
+def api_token_revoke(*, user, token_id: int) -> bool:
+    """Delete one of the user's tokens: scripts using it are refused from now on."""
+    return ApiToken.objects.filter(user=user, pk=token_id).delete()[0] > 0
 
 
 def _personal_organisation(user) -> Organisation:

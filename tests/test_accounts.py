@@ -15,19 +15,20 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from baselines.ingest import IngestOptions, survey_ingest
 from baselines.models import Country, Element, Survey
 from sharing.models import (
     AccessRequest,
     Agreement,
+    ApiToken,
     AuditEvent,
     LicenceAcceptance,
     Membership,
     Organisation,
 )
 from sharing.services import licence_accept
+from tests.worlds import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -357,17 +358,21 @@ def test_account_page_of_a_user_without_organisations_says_so(signed_in):
 # --- API tokens ----------------------------------------------------------------------------------
 
 
-def test_creating_a_token_shows_the_full_key_once_then_only_its_start(signed_in, user):
-    html = page(signed_in.post(reverse("sharing:token-create"), follow=True))
-    token = Token.objects.get(user=user)
-    assert token.key in html
-    assert "it will not be shown again" in html
-    assert f"Authorization: Token {token.key}" in html
+def created_key(client, name: str = "") -> str:
+    """Create a token through the account page and read its key from the one-time display."""
+    html = page(client.post(reverse("sharing:token-create"), {"name": name}, follow=True))
+    return re.search(r'id="new-token" class="token-key" type="text" value="([0-9a-f]+)"', html)[1]
 
+
+def test_creating_a_token_shows_the_full_key_once_then_only_its_start(signed_in, user):
+    key = created_key(signed_in, "QGIS")
+    token = ApiToken.objects.get(user=user)
+    assert token.name == "QGIS" and token.prefix == key[:8]
+    assert token.key_digest == hashlib.sha256(key.encode()).hexdigest()  # the key is not stored
     html = page(signed_in.get(ACCOUNT))
-    assert token.key not in html
-    assert f"{token.key[:6]}…" in html
-    assert token.created.date().isoformat() in html
+    assert key not in html
+    assert f"{key[:8]}…" in html and "QGIS" in html
+    assert token.created.date().isoformat() in html and "never" in html
 
 
 def test_token_buttons_accept_only_post_with_a_csrf_token(user):
@@ -375,57 +380,69 @@ def test_token_buttons_accept_only_post_with_a_csrf_token(user):
     client.force_login(user)
     assert client.get(reverse("sharing:token-create")).status_code == 405
     assert client.post(reverse("sharing:token-create")).status_code == 403
-    assert not Token.objects.filter(user=user).exists()
+    assert not ApiToken.objects.filter(user=user).exists()
     html = page(client.get(ACCOUNT))
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
     response = client.post(reverse("sharing:token-create"), {"csrfmiddlewaretoken": csrf})
     assert response.status_code == 302
-    assert Token.objects.filter(user=user).exists()
+    assert ApiToken.objects.filter(user=user).exists()
 
 
 def test_token_buttons_require_sign_in(client):
     response = client.post(reverse("sharing:token-create"))
     assert response.status_code == 302 and response.url.startswith(LOGIN)
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
-def test_regenerating_a_token_replaces_the_key_and_the_old_one_stops_working(
+def test_several_named_tokens_work_side_by_side_and_each_is_revoked_alone(
     signed_in, user, agreement, finnish_survey
 ):
-    signed_in.post(reverse("sharing:token-create"))
-    old = Token.objects.get(user=user).key
-    signed_in.post(reverse("sharing:token-create"))
-    new = Token.objects.get(user=user).key
-    assert new != old
-    assert Token.objects.filter(user=user).count() == 1
-    assert sample_codes(token_client(new).get(SAMPLES_API)) == {"FI-1", "FI-2"}
-    assert token_client(old).get(SAMPLES_API).status_code in (401, 403)
+    laptop, server = created_key(signed_in, "laptop"), created_key(signed_in, "server")
+    assert laptop != server and ApiToken.objects.filter(user=user).count() == 2
+    for key in (laptop, server):
+        assert sample_codes(token_client(key).get(SAMPLES_API)) == {"FI-1", "FI-2"}
+    # The last use is recorded (and shown on the account page).
+    assert ApiToken.objects.get(name="laptop").last_used is not None
+    # A second token of the same name is refused with a message; nothing is replaced.
+    html = page(signed_in.post(reverse("sharing:token-create"), {"name": "laptop"}, follow=True))
+    assert "already have a token of that name" in html
+    assert ApiToken.objects.filter(user=user).count() == 2
+    # Revoking one leaves the other working.
+    token = ApiToken.objects.get(name="laptop")
+    signed_in.post(reverse("sharing:token-revoke", args=[token.pk]))
+    assert token_client(laptop).get(SAMPLES_API).status_code == 401
+    assert sample_codes(token_client(server).get(SAMPLES_API)) == {"FI-1", "FI-2"}
+    # Another user's token id revokes nothing.
+    other = ApiToken.objects.get(name="server")
+    outsider = User.objects.create_user("kai", "kai@example.org", PASSWORD)
+    intruder = Client()
+    intruder.force_login(outsider)
+    intruder.post(reverse("sharing:token-revoke", args=[other.pk]))
+    assert ApiToken.objects.filter(pk=other.pk).exists()
 
 
 def test_token_authenticates_api_calls_with_the_users_rights(
     signed_in, user, agreement, finnish_survey
 ):
-    signed_in.post(reverse("sharing:token-create"))
-    key = Token.objects.get(user=user).key
+    key = created_key(signed_in)
     assert sample_codes(token_client(key).get(SAMPLES_API)) == {"FI-1", "FI-2"}
     # Finland has no release policy: without the token nothing of it is visible.
     assert sample_codes(Client().get(SAMPLES_API)) == set()
     # A token of a user outside the organisation sees nothing either.
     outsider = User.objects.create_user("kai", "kai@example.org", PASSWORD)
-    other_key = Token.objects.create(user=outsider).key
-    assert sample_codes(token_client(other_key).get(SAMPLES_API)) == set()
+    assert sample_codes(token_client(api_token(outsider)).get(SAMPLES_API)) == set()
     # Non-public rows read with the token are in the audit log under the user.
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ACCESS, user=user).exists()
 
 
 def _revoked_token_response(signed_in, user):
-    signed_in.post(reverse("sharing:token-create"))
-    key = Token.objects.get(user=user).key
+    key = created_key(signed_in)
     assert token_client(key).get(SAMPLES_API).status_code == 200
-    response = signed_in.post(reverse("sharing:token-revoke"), follow=True)
+    token = ApiToken.objects.get(user=user)
+    response = signed_in.post(reverse("sharing:token-revoke", args=[token.pk]), follow=True)
     html = page(response)
-    assert "Your API token was revoked." in html and "You have no API token." in html
-    assert not Token.objects.filter(user=user).exists()
+    assert "The API token was revoked." in html and "You have no API token." in html
+    assert not ApiToken.objects.filter(user=user).exists()
     return token_client(key).get(SAMPLES_API)
 
 
@@ -512,8 +529,7 @@ def test_before_acceptance_an_agreement_grants_nothing_and_says_why(
         body = response.json()
         assert body["error"] == "licence_not_accepted" and "licence" in body["reason"]
         assert body["licence_url"].endswith(licence_url(pending_agreement))
-    signed_in.post(reverse("sharing:token-create"))
-    key = Token.objects.get(user=user).key
+    key = created_key(signed_in)
     assert token_client(key).get(SAMPLES_API + "?country=FIN").status_code == 403
     # Every page says why, with the link to accept.
     html = page(signed_in.get("/map/"))

@@ -29,7 +29,7 @@ from downloads.models import DownloadJob
 from downloads.query import DownloadQuery
 from sharing.access import shown_location, viewer_scope, visible_measurements, visible_samples
 from sharing.models import AuditEvent, ReleasePolicy
-from tests.worlds import accept_licences, ingest_survey, partner_with_agreement
+from tests.worlds import accept_licences, api_token, ingest_survey, partner_with_agreement
 
 # Packages go to a directory of this run, shared with the test worker (which inherits the
 # environment: set before any worker starts, at collection).
@@ -326,12 +326,10 @@ def test_a_link_works_for_its_user_only_and_every_bad_link_is_the_same_404(
 def test_a_token_fetches_like_the_session_and_accel_redirect_hands_over_to_the_front_server(
     client, world, settings
 ):
-    from rest_framework.authtoken.models import Token
-
     partner = world["partner"]
     accept_licences(partner)
     job = build_now(partner, {"countries": ["EST"]})
-    key = Token.objects.create(user=partner).key
+    key = api_token(partner)
     document = client.get(
         f"/api/v1/downloads/{job.public_id}", HTTP_AUTHORIZATION=f"Token {key}"
     ).json()

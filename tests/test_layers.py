@@ -17,7 +17,7 @@ from maps import layers
 from maps.models import MapLayer
 from sharing.access import viewer_scope
 from sharing.models import Agreement, Membership, Organisation, ReleasePolicy
-from tests.worlds import accept_licences, ingest_survey
+from tests.worlds import accept_licences, api_token, ingest_survey
 
 USA_POINTS = [(-100.0 + 0.9 * i, 40.0 + 0.4 * (i % 3)) for i in range(12)]
 RUS_POINTS = [(33.0 + 0.8 * i, 68.0 + 0.3 * (i % 2)) for i in range(8)]
@@ -303,12 +303,10 @@ def test_render_layers_command_renders_in_process_and_skips_what_is_current(worl
 
 @pytest.mark.django_db
 def test_a_partner_token_opens_its_tiles_and_a_bad_one_is_a_401(client, world):
-    from rest_framework.authtoken.models import Token
-
     partner = rendered(world)
-    token = Token.objects.create(user=world)
+    key = api_token(world)
     url = f"/tiles/{partner.key}/0/0/0.png"
-    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
     # A bad token is the API's 401 on tiles too (as on every /api/v1/ endpoint).
     bad = client.get(url, HTTP_AUTHORIZATION="Token nonsense")
     assert bad.status_code == 401 and bad["WWW-Authenticate"] == "Token"

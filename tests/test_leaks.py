@@ -63,7 +63,6 @@ from django.urls.converters import get_converters
 from django.urls.exceptions import Resolver404
 from django.utils import timezone
 from django.utils.regex_helper import normalize
-from rest_framework.authtoken.models import Token
 
 from baselines import grid
 from baselines.ingest import IngestOptions, survey_ingest
@@ -71,13 +70,15 @@ from baselines.models import Country, Element, Measurement, Sample, Survey
 from sharing.models import (
     AccessRequest,
     Agreement,
+    ApiToken,
     Membership,
     Organisation,
     ReleasePolicy,
     SurveyEmbargo,
+    token_digest,
 )
 from sharing.services import licence_accept
-from tests.worlds import partner_with_agreement
+from tests.worlds import api_token, partner_with_agreement
 
 pytestmark = pytest.mark.django_db
 
@@ -250,7 +251,7 @@ def build_world(tmp_path) -> World:
         RESEARCHER: User.objects.create_user("leak-researcher", "researcher@leak.invalid", "x"),
         PENDING: User.objects.create_user("leak-pending", "pending@leak.invalid", "x"),
     }
-    partner_token = Token.objects.create(user=users[PARTNER]).key
+    partner_token = api_token(users[PARTNER], name="leak walk")
     org = Organisation.objects.create(name="Leak test partner agency", slug="leak-partner-agency")
     Membership.objects.create(organisation=org, user=users[PARTNER])
     countries = {c: Country.objects.by_code(c) for c in ("RUS", "NOR", "FIN", "SWE", "DNK", "EST")}
@@ -1142,7 +1143,7 @@ def test_partner_token_walk_leaks_nothing(world, partner_token_walk):
     assert not result.hits, _report(result)
     assert result.requests < MAX_REQUESTS_PER_WALK, result.summary()
     # The token was honoured all along (no GET of the walk revoked or refused it) ...
-    assert Token.objects.filter(key=world.partner_token).exists()
+    assert ApiToken.objects.filter(key_digest=token_digest(world.partner_token)).exists()
     assert not result.statuses.get(401), result.summary()
     # ... and it does authenticate the partner (positive control): the EST agreement's data.
     url = f"/api/v1/measurements/?survey={world.surveys['H'].slug}"

@@ -15,13 +15,13 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import hypothesis
 import pytest
 import schemathesis
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -31,7 +31,7 @@ from schemathesis.checks import (
 from baselines import grid
 from baselines.models import Country, Element, Sample, Survey
 from sharing.models import AuditEvent, ReleasePolicy
-from tests.worlds import ingest_survey, partner_with_agreement
+from tests.worlds import api_token, ingest_survey, partner_with_agreement
 
 OGR2OGR, OGRINFO = shutil.which("ogr2ogr"), shutil.which("ogrinfo")
 needs_gdal = pytest.mark.skipif(not (OGR2OGR and OGRINFO), reason="GDAL's tools not installed")
@@ -83,8 +83,7 @@ def world(write_csv):
 
 
 def token_client(user) -> Client:
-    key = Token.objects.get_or_create(user=user)[0].key
-    return Client(HTTP_AUTHORIZATION=f"Token {key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {api_token(user, name=f'client {uuid.uuid4()}')}")
 
 
 def get_json(client, url, **extra):
@@ -594,8 +593,7 @@ def test_gdal_with_a_token_gets_what_the_accepted_agreement_grants(
     pending, _ = partner_with_agreement(
         ["RUS"], username="pending", organisation="Pending agency", accepted=False
     )
-    keys = {name: Token.objects.create(user=user).key for name, user in
-            (("partner", partner), ("pending", pending))}  # fmt: skip
+    keys = {name: api_token(user) for name, user in (("partner", partner), ("pending", pending))}
     rus = world["RUS"].slug
     granted = f"Authorization: Token {keys['partner']}"
     assert rus in run(OGRINFO, "-ro", "-so", f"OAPIF:{base}", headers=granted)
@@ -647,7 +645,7 @@ def _owslib_reads_the_same_items(live_server, write_csv, Features):
     queryables = api.collection_queryables(world["USA"].slug)
     assert queryables["properties"]["Cu"]["type"] == "number"
     partner, _ = partner_with_agreement(["RUS"])
-    key = Token.objects.create(user=partner).key
+    key = api_token(partner)
     as_partner = Features(base, headers={"Authorization": f"Token {key}"})
     items = as_partner.collection_items(world["RUS"].slug, limit=10, filter="Cu > 7400")
     assert [f["properties"]["code"] for f in items["features"]] == ["RU-2"]

@@ -75,3 +75,10 @@ def ingest_survey(
         options=IngestOptions(survey=name, medium=medium, scale_km=scale_km, country=country),
     )
     return Survey.objects.get(name=name)
+
+
+def api_token(user, name: str = "test") -> str:
+    """A new named API token of the user; returns its key (``Authorization: Token <key>``)."""
+    from sharing.services import api_token_create
+
+    return api_token_create(user=user, name=name)[1]

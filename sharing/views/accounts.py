@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,11 +14,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from ..account_forms import LicenceAcceptForm, RegistrationForm
-from ..models import AccessRequest, Agreement, LicenceAcceptance, Membership
-from ..services import licence_accept
+from ..models import AccessRequest, Agreement, ApiToken, LicenceAcceptance, Membership
+from ..services import api_token_create, api_token_revoke, licence_accept
 
 # Session key of a freshly created API token: the account page shows it once, then forgets it.
 NEW_TOKEN_SESSION_KEY = "sharing_new_api_token"
@@ -72,13 +70,14 @@ def account(request: HttpRequest) -> HttpResponse:
             f"{agreement.precision_m / 1000:g}" if agreement.precision_m else None
         )
         agreement.accepted_at = accepted.get((agreement.pk, agreement.licence_version))
-    new_key = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
-    token = Token.objects.filter(user=user).first()
+    new = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    tokens = list(ApiToken.objects.filter(user=user))
     context = {
         "memberships": Membership.objects.filter(user=user).select_related("organisation"),
         "agreements": agreements,
-        "token": token,
-        "new_key": new_key if token is not None and new_key == token.key else None,
+        "tokens": tokens,
+        # The key of the token just created, shown once (and only if that token still exists).
+        "new_token": new if new and any(t.pk == new[0] for t in tokens) else None,
         "access_requests": AccessRequest.objects.filter(user=user).select_related("survey"),
         "api_example_url": request.build_absolute_uri(reverse("api:measurement-list"))
         + "?element=Cu",
@@ -89,29 +88,26 @@ def account(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
-    """Create the user's API token, or replace it (the old key stops working at once)."""
-    with transaction.atomic():
-        replaced = Token.objects.filter(user=request.user).delete()[0] > 0
-        token = Token.objects.create(user=request.user)
-    request.session[NEW_TOKEN_SESSION_KEY] = token.key
-    if replaced:
-        messages.success(request, _("Your API token was replaced; the old one no longer works."))
-    else:
-        messages.success(request, _("Your API token was created."))
-    return redirect("sharing:account")
+    """Create a named API token; the others keep working. Its key is shown once."""
+    try:
+        token, key = api_token_create(user=request.user, name=request.POST.get("name", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("sharing:account") + "#api-token")
+    request.session[NEW_TOKEN_SESSION_KEY] = [token.pk, key]
+    messages.success(request, _("Your API token “%(name)s” was created.") % {"name": token.name})
+    return redirect(reverse("sharing:account") + "#api-token")
 
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest) -> HttpResponse:
-    """Delete the user's API token: scripts using it are refused from now on."""
-    deleted = Token.objects.filter(user=request.user).delete()[0] > 0
-    request.session.pop(NEW_TOKEN_SESSION_KEY, None)
-    if deleted:
-        messages.success(request, _("Your API token was revoked."))
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one of the user's API tokens: scripts using it are refused from now on."""
+    if api_token_revoke(user=request.user, token_id=pk):
+        messages.success(request, _("The API token was revoked."))
     else:
-        messages.info(request, _("You had no API token."))
-    return redirect("sharing:account")
+        messages.info(request, _("No such token."))
+    return redirect(reverse("sharing:account") + "#api-token")
 
 
 @login_required
