@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import map_page, pages
+from . import developer_page, map_page, pages
 
 app_name = "portal"
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     # The API's description, served by the portal with local assets (no CDN; drf-spectacular's
     # Redoc page loads web fonts from Google, so only Swagger UI is offered).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/api/", developer_page.developer_page, name="developer"),
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="portal:api-schema"), name="api-docs"
     ),
