@@ -5,7 +5,7 @@ a missing one."""
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, FloatField, Func
 from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
@@ -14,13 +14,14 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from baselines import units
+from baselines import grid, units
 from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
 from sharing.access import (
     aggregate_rows,
     pending_licence,
     request_scope,
     shown_location,
+    shown_point,
     survey_availability,
     visible_measurements,
     visible_samples,
@@ -316,32 +317,57 @@ class MeasurementFilter(SampleRowFilter):
         return super().filter_queryset(queryset)
 
 
-class MeasurementSerializer(serializers.ModelSerializer):
-    def to_representation(self, m: Measurement) -> dict:
-        scope = request_scope(self.context["request"])
-        note_country_served(self.context["request"], m.sample.country_id)
-        location = _location(scope, m.sample)
+# What a measurement row is read as: plain values (a 10,000-row page built 60,000 model
+# instances, 2.2 of its 2.7 s), the sample's point as two floats and its cell codes.
+MEASUREMENT_FIELDS = (
+    "id", "value", "censored", "detection_limit", "reported_value",
+    "sample__code", "sample__country_id", "sample__survey_id", "sample__survey__slug",
+    "sample__country__iso_a3", "sample__country__adm0_a3", "element__symbol",
+    "analyte__method", "analyte__reported_unit", "analyte__reported_species",
+    *(f"sample__{grid.cell_field_name(size)}" for size in grid.SCALES_M),
+)  # fmt: skip
+
+
+class MeasurementSerializer(serializers.Serializer):
+    """A measurement row (``MEASUREMENT_FIELDS`` plus ``lon``/``lat``) as the API shows it; the
+    location is what the viewer may see, never the stored point."""
+
+    def to_representation(self, m: dict) -> dict:
+        request = self.context["request"]
+        note_country_served(request, m["sample__country_id"])
+        lon, lat, precision = shown_point(
+            request_scope(request),
+            country_id=m["sample__country_id"],
+            survey_id=m["sample__survey_id"],
+            lon=m["lon"],
+            lat=m["lat"],
+            cell_code=lambda size: m[f"sample__{grid.cell_field_name(size)}"],
+        )
+        symbol = m["element__symbol"]
         return {
-            "id": m.pk,
-            "sample": m.sample.code,
-            "survey": m.sample.survey.slug,
-            "country": m.sample.country.code,
-            "element": m.element.symbol,
-            "method": m.analyte.method,
-            "value_mg_kg": m.value,
-            "censored": m.censored,
-            "detection_limit_mg_kg": m.detection_limit,
+            "id": m["id"],
+            "sample": m["sample__code"],
+            "survey": m["sample__survey__slug"],
+            "country": m["sample__country__iso_a3"] or m["sample__country__adm0_a3"],
+            "element": symbol,
+            "method": m["analyte__method"],
+            "value_mg_kg": m["value"],
+            "censored": m["censored"],
+            "detection_limit_mg_kg": m["detection_limit"],
             "reported": {
-                "value": m.reported_value,
-                "unit": m.analyte.reported_unit,
-                "species": m.analyte.reported_species or m.element.symbol,
+                "value": m["reported_value"],
+                "unit": m["analyte__reported_unit"],
+                "species": m["analyte__reported_species"] or symbol,
             },
-            "location": location,
+            "location": {
+                "type": "Point",
+                "coordinates": [round(lon, 6), round(lat, 6)],
+                "precision_km": precision / 1000 if precision else None,
+            },
         }
 
     class Meta:
-        model = Measurement
-        fields = ["id"]
+        model = Measurement  # what the rows are (the leak walk finds detail routes by it)
 
 
 class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
@@ -354,8 +380,11 @@ class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
         scope = request_scope(self.request)
         return (
             visible_measurements(scope)
-            .select_related("sample__survey", "sample__country", "element", "analyte")
-            .defer("sample__country__boundary")  # see SampleViewSet: 582–636 ms -> 42–47 ms
+            .annotate(
+                lon=Func("sample__geom", function="ST_X", output_field=FloatField()),
+                lat=Func("sample__geom", function="ST_Y", output_field=FloatField()),
+            )
+            .values(*MEASUREMENT_FIELDS, "lon", "lat")
         )
 
 

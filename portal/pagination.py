@@ -17,6 +17,11 @@ from rest_framework.response import Response
 from baselines.paging import rows_after, rows_before
 
 
+def _row_id(row) -> int:
+    """The id of a row read as a model instance or as values."""
+    return row["id"] if isinstance(row, dict) else row.pk
+
+
 class IdCursorPagination(CursorPagination):
     ordering = "id"
     page_size = 100
@@ -99,8 +104,8 @@ class IdWindowPagination(IdCursorPagination):
         self.page = rows
         self.has_next = more if not reverse else position is not None
         self.has_previous = more if reverse else position is not None
-        self._first_id = rows[0].pk if rows else None
-        self._last_id = rows[-1].pk if rows else None
+        self._first_id = _row_id(rows[0]) if rows else None
+        self._last_id = _row_id(rows[-1]) if rows else None
         self._position = position
         return rows
 

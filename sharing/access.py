@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
@@ -507,13 +508,33 @@ def _in_cell(cell_field: str, cell: str, medium_id: int) -> Q:
 def shown_location(scope: Scope, sample: Sample) -> tuple[float, float, int] | None:
     """(lon, lat, precision) the viewer may see for a sample: exact, or snapped to its cell's
     centroid at the precision of the grants covering it; None when not visible."""
-    precision = viewer_scope(scope).precision_for_sample(sample.country_id, sample.survey_id)
+    return shown_point(
+        scope,
+        country_id=sample.country_id,
+        survey_id=sample.survey_id,
+        lon=sample.geom.x,
+        lat=sample.geom.y,
+        cell_code=sample.cell_code,
+    )
+
+
+def shown_point(
+    scope: Scope, *, country_id: int, survey_id: int, lon: float, lat: float, cell_code
+) -> tuple[float, float, int] | None:
+    """``shown_location`` of a sample read as plain values (a list of thousands of rows need not
+    build a model instance per row); ``cell_code(size_m)`` gives the sample's cell code."""
+    precision = viewer_scope(scope).precision_for_sample(country_id, survey_id)
     if precision is None:
         return None
     if precision == EXACT:
-        return sample.geom.x, sample.geom.y, EXACT
-    lon, lat = grid.parse_code(sample.cell_code(precision)).centroid_lonlat
-    return lon, lat, precision
+        return lon, lat, EXACT
+    return (*_centroid(cell_code(precision)), precision)
+
+
+@lru_cache(maxsize=65_536)
+def _centroid(code: str) -> tuple[float, float]:
+    """A cell's centroid (samples of a page share cells, so most are looked up once)."""
+    return grid.parse_code(code).centroid_lonlat
 
 
 def within_bbox(
