@@ -6,11 +6,9 @@ a missing one."""
 from __future__ import annotations
 
 from django.db.models import Count, FloatField, Func
-from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +16,6 @@ from baselines import grid, units
 from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
 from sharing.access import (
     aggregate_rows,
-    pending_licence,
     request_scope,
     shown_location,
     shown_point,
@@ -30,46 +27,9 @@ from sharing.access import (
 from sharing.audit import audit_access, note_country_served
 from sharing.selectors import VisibleValues
 
-from .http import cell_param, element_param, medium_param, parse_bbox
+from .http import cell_param, element_param, medium_param, parse_bbox, refuse_unaccepted_licence
 from .pagination import FeatureCollectionPagination, IdWindowPagination
 from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM
-
-
-class LicenceNotAccepted(APIException):
-    """A request for data an agreement would grant once its licence is accepted (rule 5)."""
-
-    status_code = 403
-    default_code = "licence_not_accepted"
-
-    def __init__(self, request, licence) -> None:
-        url = request.build_absolute_uri(
-            reverse("sharing:licence-accept", args=[licence.agreement_id])
-        )
-        super().__init__(
-            f"Your agreement “{licence.title}” grants this data once you accept its licence at "
-            f"{url}; until then you see only public data."
-        )
-        self.extra = {"licence_url": url, "agreement": licence.title}
-
-
-def refuse_unaccepted_licence(request, *, country: str | None, survey: str | None) -> None:
-    """403 naming the licence when the request's country or survey filter names data that one of
-    the viewer's agreements would grant once its licence is accepted."""
-    scope = request_scope(request)
-    if not scope.pending_licences or not (country or survey):
-        return
-    country_id = (
-        Country.objects.filter(iso_a3=country.upper()).values_list("pk", flat=True).first()
-        if country
-        else None
-    )
-    survey_row = Survey.objects.filter(slug=survey).first() if survey else None
-    if (country and country_id is None) or (survey and survey_row is None):
-        return
-    licence = pending_licence(scope, country_id=country_id, survey=survey_row)
-    if licence is not None:
-        raise LicenceNotAccepted(request, licence)
-
 
 # --- reference data ------------------------------------------------------------------------------
 

@@ -45,8 +45,7 @@ from downloads.services import (
     sign_job,
 )
 
-from .api import LicenceNotAccepted, refuse_unaccepted_licence
-from .http import BadParameter, parse_bbox
+from .http import BadParameter, LicenceNotAccepted, parse_bbox, refuse_unaccepted_licence
 from .schema import ERRORS, JSON_OBJECT
 
 SESSION_JOBS = "chemearth_download_jobs"

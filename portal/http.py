@@ -22,11 +22,13 @@ from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from rest_framework.exceptions import ValidationError
+from django.urls import reverse
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler
 
 from baselines import grid
-from baselines.models import Element, Medium
+from baselines.models import Country, Element, Medium, Survey
+from sharing.access import pending_licence, request_scope
 
 NOT_FOUND_REASON = "Not found."
 STATUS_CODES = {400: "invalid", 401: "authentication_failed", 403: "forbidden", 404: "not_found"}
@@ -72,6 +74,42 @@ class BadParameter(ValidationError):
         super().__init__({parameter: reason})
         self.parameter = parameter
         self.reason = reason
+
+
+class LicenceNotAccepted(APIException):
+    """A request for data an agreement would grant once its licence is accepted (rule 5)."""
+
+    status_code = 403
+    default_code = "licence_not_accepted"
+
+    def __init__(self, request, licence) -> None:
+        url = request.build_absolute_uri(
+            reverse("sharing:licence-accept", args=[licence.agreement_id])
+        )
+        super().__init__(
+            f"Your agreement “{licence.title}” grants this data once you accept its licence at "
+            f"{url}; until then you see only public data."
+        )
+        self.extra = {"licence_url": url, "agreement": licence.title}
+
+
+def refuse_unaccepted_licence(request, *, country: str | None, survey: str | None) -> None:
+    """403 naming the licence when the request's country or survey filter names data that one of
+    the viewer's agreements would grant once its licence is accepted."""
+    scope = request_scope(request)
+    if not scope.pending_licences or not (country or survey):
+        return
+    country_id = (
+        Country.objects.filter(iso_a3=country.upper()).values_list("pk", flat=True).first()
+        if country
+        else None
+    )
+    survey_row = Survey.objects.filter(slug=survey).first() if survey else None
+    if (country and country_id is None) or (survey and survey_row is None):
+        return
+    licence = pending_licence(scope, country_id=country_id, survey=survey_row)
+    if licence is not None:
+        raise LicenceNotAccepted(request, licence)
 
 
 # --- parameters ----------------------------------------------------------------------------------

@@ -466,10 +466,18 @@ def test_bad_token_is_a_401_and_a_token_sees_what_the_session_sees(client, world
 
 @pytest.mark.django_db
 def test_partner_before_acceptance_sees_what_the_public_sees(client, world):
-    pending, _ = partner_with_agreement(["RUS"], username="pending", accepted=False)
-    assert client.get(f"/ogcapi/collections/{world['RUS'].slug}").status_code == 404
-    response = token_client(pending).get(f"/ogcapi/collections/{world['RUS'].slug}")
-    assert response.status_code == 404
+    """Rows as the public; the agreement's own collection is refused naming the licence (as on
+    /api/v1/), while the public and other partners still get the plain 404."""
+    pending, agreement = partner_with_agreement(["RUS"], username="pending", accepted=False)
+    rus = f"/ogcapi/collections/{world['RUS'].slug}"
+    assert client.get(rus).status_code == 404
+    for url in (rus, rus + "/items"):
+        response = token_client(pending).get(url)
+        assert response.status_code == 403, url
+        body = response.json()
+        assert body["error"] == "licence_not_accepted"
+        assert body["licence_url"].endswith(f"/agreements/{agreement.pk}/licence/")
+    assert token_client(pending).get("/ogcapi/collections/no-such").status_code == 404
     assert codes(features(token_client(pending), "samples")) == codes(features(client, "samples"))
 
 

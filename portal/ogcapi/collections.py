@@ -30,9 +30,10 @@ from rest_framework.exceptions import NotFound
 from baselines import grid
 from baselines.models import Analyte, Element, Survey
 from chemearth.caching import cached
-from sharing.access import EXACT, Scope, request_scope, visible_samples
+from sharing.access import EXACT, Scope, pending_licence, request_scope, visible_samples
 from sharing.audit import audit_access, note_country_served
 
+from ..http import LicenceNotAccepted
 from .cql import DATE, NUMBER, STRING, Queryable
 
 SAMPLES = "samples"
@@ -240,6 +241,12 @@ class Catalogue:
         """The collection, or the 404 of a missing one (hidden and missing answer alike)."""
         collection = self.collections.get(collection_id)
         if collection is None:
+            # A survey an accepted agreement would show is refused as on /api/v1/, naming the
+            # licence (survey metadata is public, so this reveals nothing).
+            survey = Survey.objects.filter(slug=collection_id).first()
+            licence = survey and pending_licence(self.scope, survey=survey)
+            if licence:
+                raise LicenceNotAccepted(self.request, licence)
             raise NotFound()
         return collection
 
