@@ -17,7 +17,6 @@ from baselines.models import Country, Element, Measurement, Medium, Sample, Surv
 from sharing.access import (
     aggregate_rows,
     request_scope,
-    shown_location,
     shown_point,
     survey_availability,
     visible_measurements,
@@ -187,42 +186,65 @@ class SampleFilter(SampleRowFilter):
         fields = ["survey", "country", "medium", "bbox"]
 
 
-def _location(scope, sample: Sample) -> dict:
-    lon, lat, precision = shown_location(scope, sample)
-    return {
-        "type": "Point",
-        "coordinates": [round(lon, 6), round(lat, 6)],
-        "precision_km": precision / 1000 if precision else None,
-    }
+CELL_FIELDS = tuple(grid.cell_field_name(size) for size in grid.SCALES_M)
+# What a sample row is read as: plain values (lists of thousands of rows need not build a model
+# instance, and its survey's and country's, per row), the point as two floats.
+SAMPLE_FIELDS = (
+    "id", "code", "site_code", "country_id", "survey_id", "survey__slug", "country__iso_a3",
+    "country__adm0_a3", "sampled_on", "depth", *CELL_FIELDS,
+)  # fmt: skip
 
 
-class SampleSerializer(serializers.ModelSerializer):
-    """A sample as GeoJSON; its location is what the viewer may see, never the stored point."""
+def with_lonlat(queryset, geom: str = "geom"):
+    """The rows' points as lon/lat floats from PostGIS (no GEOS object per row)."""
+    return queryset.annotate(
+        lon=Func(geom, function="ST_X", output_field=FloatField()),
+        lat=Func(geom, function="ST_Y", output_field=FloatField()),
+    )
 
-    def to_representation(self, sample: Sample) -> dict:
-        scope = request_scope(self.context["request"])
-        note_country_served(self.context["request"], sample.country_id)
-        location = _location(scope, sample)
-        precision = location.pop("precision_km")
+
+def shown_row_point(request, row: dict, prefix: str = "") -> tuple[float, float, int]:
+    """Where the viewer may see a row's sample (``prefix`` leads from the row to the sample's
+    fields), noting whose data went out for the audit."""
+    note_country_served(request, row[f"{prefix}country_id"])
+    return shown_point(
+        request_scope(request),
+        country_id=row[f"{prefix}country_id"],
+        survey_id=row[f"{prefix}survey_id"],
+        lon=row["lon"],
+        lat=row["lat"],
+        cell_code=lambda size: row[f"{prefix}{grid.cell_field_name(size)}"],
+    )
+
+
+def point_json(lon: float, lat: float) -> dict:
+    return {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]}
+
+
+class SampleSerializer(serializers.Serializer):
+    """A sample row (``SAMPLE_FIELDS`` plus ``lon``/``lat``) as GeoJSON; its location is what
+    the viewer may see, never the stored point."""
+
+    def to_representation(self, row: dict) -> dict:
+        lon, lat, precision = shown_row_point(self.context["request"], row)
         return {
             "type": "Feature",
-            "id": sample.pk,
-            "geometry": location,
+            "id": row["id"],
+            "geometry": point_json(lon, lat),
             "properties": {
-                "code": sample.code,
-                "site_code": sample.site_code,
-                "survey": sample.survey.slug,
-                "country": sample.country.code,
-                "sampled_on": sample.sampled_on,
-                "depth": sample.depth,
-                "location_precision_km": precision,
-                "cell": sample.cell_code(int(precision * 1000)) if precision else None,
+                "code": row["code"],
+                "site_code": row["site_code"],
+                "survey": row["survey__slug"],
+                "country": row["country__iso_a3"] or row["country__adm0_a3"],
+                "sampled_on": row["sampled_on"],
+                "depth": row["depth"],
+                "location_precision_km": precision / 1000 if precision else None,
+                "cell": row[grid.cell_field_name(precision)] if precision else None,
             },
         }
 
     class Meta:
-        model = Sample
-        fields = ["id"]
+        model = Sample  # what the rows are (the leak walk finds detail routes by it)
 
 
 FEATURE = inline_serializer(
@@ -247,9 +269,9 @@ class SampleViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         scope = request_scope(self.request)
-        # A joined country brings its boundary unless deferred (the USA's is 70 KB a row: it
-        # made a 1,000-feature page 306–385 ms of SQL instead of 19 ms).
-        return visible_samples(scope).select_related("survey", "country").defer("country__boundary")
+        # Named columns only: a joined country brought its boundary (the USA's is 70 KB a row: a
+        # 1,000-feature page was 306–385 ms of SQL instead of 19 ms).
+        return with_lonlat(visible_samples(scope)).values(*SAMPLE_FIELDS, "lon", "lat")
 
 
 class MeasurementFilter(SampleRowFilter):
@@ -284,7 +306,7 @@ MEASUREMENT_FIELDS = (
     "sample__code", "sample__country_id", "sample__survey_id", "sample__survey__slug",
     "sample__country__iso_a3", "sample__country__adm0_a3", "element__symbol",
     "analyte__method", "analyte__reported_unit", "analyte__reported_species",
-    *(f"sample__{grid.cell_field_name(size)}" for size in grid.SCALES_M),
+    *(f"sample__{field}" for field in CELL_FIELDS),
 )  # fmt: skip
 
 
@@ -293,16 +315,7 @@ class MeasurementSerializer(serializers.Serializer):
     location is what the viewer may see, never the stored point."""
 
     def to_representation(self, m: dict) -> dict:
-        request = self.context["request"]
-        note_country_served(request, m["sample__country_id"])
-        lon, lat, precision = shown_point(
-            request_scope(request),
-            country_id=m["sample__country_id"],
-            survey_id=m["sample__survey_id"],
-            lon=m["lon"],
-            lat=m["lat"],
-            cell_code=lambda size: m[f"sample__{grid.cell_field_name(size)}"],
-        )
+        lon, lat, precision = shown_row_point(self.context["request"], m, prefix="sample__")
         symbol = m["element__symbol"]
         return {
             "id": m["id"],
@@ -320,8 +333,7 @@ class MeasurementSerializer(serializers.Serializer):
                 "species": m["analyte__reported_species"] or symbol,
             },
             "location": {
-                "type": "Point",
-                "coordinates": [round(lon, 6), round(lat, 6)],
+                **point_json(lon, lat),
                 "precision_km": precision / 1000 if precision else None,
             },
         }
@@ -338,13 +350,8 @@ class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         scope = request_scope(self.request)
-        return (
-            visible_measurements(scope)
-            .annotate(
-                lon=Func("sample__geom", function="ST_X", output_field=FloatField()),
-                lat=Func("sample__geom", function="ST_Y", output_field=FloatField()),
-            )
-            .values(*MEASUREMENT_FIELDS, "lon", "lat")
+        return with_lonlat(visible_measurements(scope), "sample__geom").values(
+            *MEASUREMENT_FIELDS, "lon", "lat"
         )
 
 

@@ -28,6 +28,10 @@ class IdCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 10_000
 
+    def _get_position_from_instance(self, instance, ordering) -> str:
+        # Rows may be read as values (dicts) rather than model instances.
+        return str(_row_id(instance))
+
     def decode_cursor(self, request) -> Cursor | None:
         # DRF answers a bad cursor with 404, which the API keeps for missing objects; and a
         # well-formed cursor may still carry a position that is no id.
