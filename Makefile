@@ -30,7 +30,9 @@ TILES_BENCH_ARGS ?= --samples 100000
 # rio-tiler, rasterio and pydantic must not meet the project's).
 BENCH_APT_PACKAGES := nginx wrk
 BENCH_VENV  := $(VAR)/bench-venv
-BENCH_PIP   := titiler.application uvicorn
+BENCH_PIP   := titiler.application uvicorn tipg
+# The bench venv's stamp names its package list, so adding a package installs it.
+BENCH_STAMP := $(STAMPS)/bench-venv-$(shell printf '%s' "$(BENCH_PIP)" | md5sum | cut -c1-8)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev \
@@ -62,7 +64,7 @@ help:
 	@echo "make test       the test suite (PYTEST_ARGS='-k foo' to choose)"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make bench      ingest benchmark ($(BENCH_ARGS))"
-	@echo "make bench-install  nginx, wrk and TiTiler (var/bench-venv) for the tile benchmark"
+	@echo "make bench-install  nginx, wrk, TiTiler and tipg (var/bench-venv) for the tile and API benchmarks"
 	@echo "make bench-tiles    tile benchmark ($(TILES_BENCH_ARGS))"
 	@echo "make messages   compile translations"
 	@echo "make clean-var  stop, then remove var/run and var/log"
@@ -235,9 +237,9 @@ bench-install: install
 	  for i in 1 2 3; do $(APT_GET) update -qq && break; sleep 10; done; \
 	  $(APT_GET) install -y -q --no-install-recommends $$missing; \
 	fi
-	@$(MAKE) -s -f $(SELF) $(STAMPS)/bench-venv
+	@$(MAKE) -s -f $(SELF) $(BENCH_STAMP)
 
-$(STAMPS)/bench-venv:
+$(BENCH_STAMP):
 	@echo "bench-install: $(BENCH_VENV) with $(BENCH_PIP)"
 	@mkdir -p $(LOG)
 	@[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)

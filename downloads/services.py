@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -279,10 +279,20 @@ def download_build(*, job_id: int) -> DownloadJob | None:
     job.measurement_rows, job.sample_rows = contents.measurements, contents.samples
     job.save()
 
-    def progress(rows: int) -> None:
-        DownloadJob.objects.filter(pk=job.pk).update(rows_written=rows)
+    # Progress goes through a connection of its own: the package's COPY holds the main one for
+    # as long as it streams, and an UPDATE on it waited for the COPY forever (a package whose
+    # COPY took over PROGRESS_SECONDS never finished).
+    reporter = connections.create_connection(DEFAULT_DB_ALIAS)
+    table = DownloadJob._meta.db_table
 
-    built = package.build(job, scope, contents, progress)
+    def progress(rows: int) -> None:
+        with reporter.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET rows_written = %s WHERE id = %s", [rows, job.pk])
+
+    try:
+        built = package.build(job, scope, contents, progress)
+    finally:
+        reporter.close()
     job.file_name, job.size_bytes, job.sha256 = built.file_name, built.size_bytes, built.sha256
     job.rows_written = built.rows_written
     job.state, job.finished, job.error = DownloadJob.State.READY, timezone.now(), ""

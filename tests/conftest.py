@@ -158,3 +158,17 @@ def pytest_runtest_teardown(item, nextitem):
 
         with item.config.stash[blocking_manager_key].unblock():
             ensure_reference_data()
+
+
+@pytest.fixture
+def wsgi_requests_keep_the_test_connection():
+    """The WSGI handler closes old connections around each request, which would close the test's
+    transaction under it; Django's test client disconnects the same receivers."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

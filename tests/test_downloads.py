@@ -510,3 +510,31 @@ def test_expired_packages_are_deleted_and_their_links_die(client, world, setting
     assert job.state == "expired" and not job.path.exists()
     assert client.get(link).status_code == 404
     assert client.get(f"/api/v1/downloads/{job.public_id}").json()["state"] == "expired"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_reported_while_the_copy_streams_and_the_package_finishes(world, monkeypatch):
+    """Progress written during the COPY used to wait on the COPY's own connection forever (the
+    package never finished once its COPY outlasted PROGRESS_SECONDS)."""
+    from downloads import package
+
+    monkeypatch.setattr(package, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(package, "BLOCK_BYTES", 1)  # a report after every row
+    seen: list[int] = []
+    report = package.copy_table
+
+    def copy_table(table, out, progress=None):
+        def spy(rows: int) -> None:
+            progress(rows)
+            seen.append(rows)
+
+        return report(table, out, spy if progress else None)
+
+    monkeypatch.setattr(package, "copy_table", copy_table)
+    job = services.download_request(user=None, query=DownloadQuery.parse({"countries": ["NOR"]}))
+    assert services.claim(job.pk)
+    done = services.download_build(job_id=job.pk)
+    assert done.state == DownloadJob.State.READY and done.rows_written == done.rows_total > 0
+    assert (
+        len(seen) > 1 and seen[-1] == done.rows_total
+    )  # reported during the COPY, then at the end

@@ -672,20 +672,6 @@ def _ogc_schema():
 ogc_schema = _ogc_schema()
 
 
-@pytest.fixture
-def wsgi_requests_keep_the_test_connection():
-    """The WSGI handler closes old connections around each request, which would close the test's
-    transaction under it; Django's test client disconnects the same receivers."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
 @ogc_schema.parametrize()
 @hypothesis.settings(
     max_examples=12, deadline=None, suppress_health_check=list(hypothesis.HealthCheck)

@@ -54,20 +54,6 @@ def test_the_docs_pages_load_their_assets_from_the_portal(client: Client):
         assert "/static/drf_spectacular_sidecar/" in html
 
 
-@pytest.fixture
-def wsgi_requests_keep_the_test_connection():
-    """The WSGI handler closes old connections around each request, which would close the test's
-    transaction under it; Django's test client disconnects the same receivers."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
 def _schema():
     # Loaded at import: drf-spectacular builds the schema without the database (path parameter
     # types then default to strings, which the API answers with 404s for non-ids).

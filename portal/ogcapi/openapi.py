@@ -116,6 +116,8 @@ def _get(operation_id: str, summary: str, ok: dict, params: list[str], *, found=
     }
 
 
+# Long on purpose (over 80 lines): one literal OpenAPI document, read top to bottom; splitting
+# it would scatter the paths it lists.
 def openapi_document(server_url: str) -> dict:
     """The document, with ``server_url`` (the absolute ``/ogcapi`` URL) as its one server."""
     error = {
