@@ -226,6 +226,18 @@ def domain_xy() -> tuple[float, float]:
     return float(x[0]), float(y[0])
 
 
+def centroids_lonlat(cells: list[Cell]) -> list[tuple[float, float]]:
+    """``Cell.centroid_lonlat`` of many cells in one transform (one PROJ call per cell cost
+    ~0.3 ms, most of a 1,000-feature page whose locations are snapped)."""
+    if not cells:
+        return []
+    bounds = np.array([_clip(cell.bounds) for cell in cells], dtype="f8")
+    lon, lat = _unproject_edges(
+        (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+    )
+    return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
 def _clip(bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     x_edge, y_edge = domain_xy()
     xmin, ymin, xmax, ymax = bounds

@@ -16,8 +16,10 @@ from baselines import grid, units
 from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
 from sharing.access import (
     aggregate_rows,
+    prime_centroids,
     request_scope,
     shown_point,
+    snapped_precisions,
     survey_availability,
     visible_measurements,
     visible_samples,
@@ -131,6 +133,24 @@ class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 # --- samples and measurements: through the gate ----------------------------------------------
+
+
+class RowPointsMixin:
+    """List pages read as values: the snapped locations of a page are computed in one go before
+    its rows are serialised (``sample_prefix`` leads from a row to its sample's fields)."""
+
+    sample_prefix = ""
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        precisions = snapped_precisions(request_scope(self.request))
+        if page and precisions:
+            prime_centroids(
+                row[f"{self.sample_prefix}{grid.cell_field_name(size)}"]
+                for row in page
+                for size in precisions
+            )
+        return page
 
 
 class AuditedReadMixin:
@@ -261,7 +281,7 @@ FEATURE = inline_serializer(
 @extend_schema_view(
     list=extend_schema(responses={200: FEATURE}), retrieve=extend_schema(responses={200: FEATURE})
 )
-class SampleViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
+class SampleViewSet(RowPointsMixin, AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
     audit_label = "sample"
     serializer_class = SampleSerializer
     filterset_class = SampleFilter
@@ -342,8 +362,9 @@ class MeasurementSerializer(serializers.Serializer):
         model = Measurement  # what the rows are (the leak walk finds detail routes by it)
 
 
-class MeasurementViewSet(AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
+class MeasurementViewSet(RowPointsMixin, AuditedReadMixin, viewsets.ReadOnlyModelViewSet):
     audit_label = "measurement"
+    sample_prefix = "sample__"
     serializer_class = MeasurementSerializer
     filterset_class = MeasurementFilter
     pagination_class = IdWindowPagination

@@ -35,7 +35,6 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
@@ -531,10 +530,35 @@ def shown_point(
     return (*_centroid(cell_code(precision)), precision)
 
 
-@lru_cache(maxsize=65_536)
+# Cell centroids already computed: a page's snapped locations are computed in one transform
+# (``prime_centroids``), then looked up per row. Bounded: cleared when full.
+_CENTROIDS: dict[str, tuple[float, float]] = {}
+_CENTROIDS_MAX = 200_000
+
+
 def _centroid(code: str) -> tuple[float, float]:
-    """A cell's centroid (samples of a page share cells, so most are looked up once)."""
-    return grid.parse_code(code).centroid_lonlat
+    if code not in _CENTROIDS:
+        prime_centroids([code])
+    return _CENTROIDS[code]
+
+
+def prime_centroids(codes) -> None:
+    """Compute the centroids of these cell codes at once, for the rows of a page."""
+    missing = sorted({c for c in codes if c and c not in _CENTROIDS})
+    if not missing:
+        return
+    if len(_CENTROIDS) + len(missing) > _CENTROIDS_MAX:
+        _CENTROIDS.clear()
+    cells = [grid.parse_code(code) for code in missing]
+    _CENTROIDS.update(zip(missing, grid.centroids_lonlat(cells), strict=True))
+
+
+def snapped_precisions(scope: Scope) -> frozenset[int]:
+    """The cell sizes this viewer's grants snap locations to (none for exact-only viewers)."""
+    scope = viewer_scope(scope)
+    if scope.everything:
+        return frozenset()
+    return frozenset(g.precision_m for g in scope.grants if g.precision_m != EXACT)
 
 
 def within_bbox(

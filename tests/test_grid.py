@@ -866,3 +866,21 @@ def test_cell_geometry_of_a_cell_crossing_the_antimeridian_is_valid_and_covers_t
         geometry = cell_at(-179.99, 10.0, size).geometry()
         assert geometry.valid, size
         assert geometry.covers(Point(-179.99, 10.0, srid=4326)), size
+
+
+def test_centroids_of_many_cells_in_one_transform_equal_each_cells_own():
+    """``centroids_lonlat`` (one PROJ call for a page of snapped samples) gives exactly each
+    cell's ``centroid_lonlat``, edge cells at ±180° and the poles included."""
+    import random
+
+    from baselines.grid import centroids_lonlat
+
+    rng = random.Random(7)
+    cells = [
+        cell_at(rng.uniform(-180, 180), rng.uniform(-89.9, 89.9), rng.choice(SCALES_M))
+        for _ in range(500)
+    ]
+    cells += [cell_at(lon, lat, size) for size in SCALES_M for lon, lat in ((179.999, 89.99),
+              (-180.0, -89.99), (0.0, 0.0))]  # fmt: skip
+    assert centroids_lonlat(cells) == [cell.centroid_lonlat for cell in cells]
+    assert centroids_lonlat([]) == []
