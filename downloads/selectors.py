@@ -44,6 +44,7 @@ from baselines.models import Country, Element, Measurement, Medium, Survey
 from sharing.access import (
     EXACT,
     Scope,
+    precision_groups,
     viewer_scope,
     visible_measurements,
     visible_samples,
@@ -56,27 +57,6 @@ SAMPLE = "sample__"
 
 
 # --- where the viewer may see a sample -----------------------------------------------------------
-
-
-def _covers(grant, prefix: str) -> Q:
-    """The samples a grant covers (its countries and surveys; ``Grant.covers`` in SQL)."""
-    q = Q(**{f"{prefix}country_id__in": sorted(grant.countries)})
-    if grant.surveys is not None:
-        q &= Q(**{f"{prefix}survey_id__in": sorted(grant.surveys)})
-    if grant.excluded_surveys:
-        q &= ~Q(**{f"{prefix}survey_id__in": sorted(grant.excluded_surveys)})
-    return q
-
-
-def precision_groups(scope: Scope, prefix: str = SAMPLE) -> list[tuple[int, Q]]:
-    """(precision, condition) for each precision among the scope's grants, finest first."""
-    groups: dict[int, Q] = {}
-    for grant in viewer_scope(scope).grants:
-        q = _covers(grant, prefix)
-        groups[grant.precision_m] = (
-            groups[grant.precision_m] | q if grant.precision_m in groups else q
-        )
-    return sorted(groups.items(), key=lambda item: item[0])
 
 
 class SnappedPoint(Func):

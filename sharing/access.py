@@ -368,6 +368,19 @@ def _grant_q(grant: Grant, prefix: str, with_elements: bool) -> Q:
     return q
 
 
+def precision_groups(scope: Scope, prefix: str = "") -> list[tuple[int, Q]]:
+    """(precision, the samples its grants cover) for each precision among the scope's grants,
+    finest first: the SQL form of ``Scope.precision_for_sample`` (a sample is shown at the
+    first group it falls in), for products that locate rows in SQL (downloads)."""
+    groups: dict[int, Q] = {}
+    for grant in viewer_scope(scope).grants:
+        q = _grant_q(grant, prefix, with_elements=False)
+        groups[grant.precision_m] = (
+            groups[grant.precision_m] | q if grant.precision_m in groups else q
+        )
+    return sorted(groups.items(), key=lambda item: item[0])
+
+
 def _usable(grant: Grant, scale_m: int | None) -> bool:
     """Rule 3: a grant limited to cells of size P feeds no product finer than P."""
     return scale_m is None or grant.precision_m == EXACT or grant.precision_m <= scale_m
