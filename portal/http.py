@@ -193,8 +193,12 @@ def cell_param(code: str, name: str = "code") -> grid.Cell:
 # --- page and API fallbacks ----------------------------------------------------------------------
 
 
+# Machine interfaces: their errors are the JSON body, not a page.
+JSON_PATHS = ("/api/", "/tiles/", "/ogcapi/")
+
+
 def _wants_json(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/tiles/"))
+    return request.path.startswith(JSON_PATHS)
 
 
 def not_found(request: HttpRequest, exception=None) -> HttpResponse:
