@@ -121,10 +121,10 @@ class IngestionInline(admin.TabularInline):
 @admin.register(Survey)
 class SurveyAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "medium", "scale_label", "year", "monitoring_round", "country_list",
+        "name", "medium", "scale_label", "year", "monitoring_round", "synthetic", "country_list",
         "sample_count", "short_citation",
     ]  # fmt: skip
-    list_filter = ["medium", "scale_m", "countries__continent"]
+    list_filter = ["medium", "scale_m", "synthetic", "countries__continent"]
     search_fields = ["name", "citation"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["countries"]
@@ -132,7 +132,10 @@ class SurveyAdmin(admin.ModelAdmin):
     inlines = [AnalyteInline, IngestionInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "medium", "scale_m", "countries"]}),
-        (_("Campaign"), {"fields": ["year", "monitoring_round", "laboratory", "method"]}),
+        (
+            _("Campaign"),
+            {"fields": ["year", "monitoring_round", "synthetic", "laboratory", "method"]},
+        ),
         (_("Citation and licence"), {"fields": ["citation", "licence", "description"]}),
         (_("Versions"), {"fields": ["data_version", "created", "updated"]}),
     ]

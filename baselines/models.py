@@ -246,6 +246,14 @@ class Survey(models.Model):
     citation = models.TextField(blank=True)
     licence = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
+    synthetic = models.BooleanField(
+        _("synthetic"),
+        default=False,
+        help_text=_(
+            "Generated data, not measured samples (e.g. the demo's simulated monitoring round); "
+            "every page, API answer and download that lists the survey labels it."
+        ),
+    )
     data_version = models.PositiveIntegerField(
         default=0, help_text=_("Bumped by every ingest; map layers are keyed by it.")
     )

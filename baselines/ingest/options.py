@@ -19,6 +19,9 @@ class IngestOptions:
     monitoring_round: int = 1
     citation: str = ""
     licence: str = ""
+    description: str = ""
+    # Generated, not measured (the demo's simulated round): the survey is labelled so everywhere.
+    synthetic: bool = False
     crs: str | None = None
     encoding: str = "utf-8"
     detection_limits: Path | None = None

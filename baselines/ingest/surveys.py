@@ -34,8 +34,8 @@ def survey_for(target: Target, problems: Problems) -> Survey | None:
 
 
 def create_or_update(target: Target, survey: Survey | None) -> Survey:
-    """A new survey from the options, or ``survey`` with the citation, licence and year the
-    options give (when given)."""
+    """A new survey from the options, or ``survey`` with the citation, licence, description and
+    year the options give (when given); ``synthetic`` only ever turns the label on."""
     options = target.options
     if survey is None:
         return Survey.objects.create(
@@ -47,12 +47,16 @@ def create_or_update(target: Target, survey: Survey | None) -> Survey:
             monitoring_round=options.monitoring_round,
             citation=options.citation,
             licence=options.licence,
+            description=options.description,
+            synthetic=options.synthetic,
         )
     changed = False
     for attr, value in (
         ("citation", options.citation),
         ("licence", options.licence),
+        ("description", options.description),
         ("year", options.year),
+        ("synthetic", options.synthetic),
     ):
         if value and getattr(survey, attr) != value:
             setattr(survey, attr, value)

@@ -34,6 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("--round", type=int, default=1, help="monitoring round (default 1)")
         parser.add_argument("--citation", default="")
         parser.add_argument("--licence", default="")
+        parser.add_argument("--description", default="", help="the survey's description")
+        parser.add_argument(
+            "--synthetic",
+            action="store_true",
+            help="the file holds generated, not measured, data: the survey is labelled synthetic",
+        )
         parser.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:32635")
         parser.add_argument("--encoding", default="utf-8")
         parser.add_argument(
@@ -59,6 +65,8 @@ class Command(BaseCommand):
             monitoring_round=opts["round"],
             citation=opts["citation"],
             licence=opts["licence"],
+            description=opts["description"],
+            synthetic=opts["synthetic"],
             crs=opts["crs"],
             encoding=opts["encoding"],
             detection_limits=opts["detection_limits"],
