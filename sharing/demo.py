@@ -1,6 +1,7 @@
 """Demo policies and accounts that show the release rules at work on the demo surveys.
 
-- USA: fully public (CC BY 4.0).
+- USA: fully public (CC BY 4.0). The policy is the country's, so it releases both USA surveys
+  alike: the real USGS DS 801 round and the labelled synthetic 2020 round at its sites.
 - Finland: public, but locations only as 20 km cell centroids.
 - Norway: public, with Ni confidential.
 - Russia: data available on a future date (public maps before release at 80 km, k = 3).

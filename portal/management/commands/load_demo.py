@@ -7,7 +7,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from baselines.demo import DEMO_DATASETS
+from baselines.demo import demo_datasets
 from baselines.ingest import survey_ingest
 from baselines.management.commands.ingest import summary
 from sharing.demo import DEMO_PASSWORD, DEMO_USERS, demo_policies_load
@@ -16,10 +16,13 @@ DEMO_ADMIN = ("admin", os.environ.get("CHEMEARTH_DEMO_ADMIN_PASSWORD", "chemeart
 
 
 class Command(BaseCommand):
-    help = "Load the real demo surveys (USGS DS 801, Kola C-horizon) and a demo admin account."
+    help = (
+        "Load the real demo surveys (USGS DS 801, Kola C-horizon), the labelled synthetic 2020 "
+        "round at the USGS sites (generated into var/demo/), and the demo policies and accounts."
+    )
 
     def handle(self, *args, **options) -> None:
-        for dataset in DEMO_DATASETS:
+        for dataset in demo_datasets():
             report = survey_ingest(path=dataset.file, options=dataset.options)
             first_line = summary(report).splitlines()[0]
             self.stdout.write(first_line)
