@@ -385,7 +385,7 @@ def _write_documents(archive, job, query, scope, contents, data: DataFile) -> No
     licences = licences_of(job, scope, contents)
     created = timezone.now().replace(microsecond=0)
     documents = {
-        "README.txt": readme(job, query, contents, counts, data, created),
+        "README.txt": readme(job, query, contents, counts, data, created, surveys),
         "LICENSE.txt": licence_text(job, licences, surveys, created),
         "CITATION.cff": citation_cff(job, surveys, created),
         "CITATION.bib": citation_bib(job, surveys, created),
@@ -485,7 +485,7 @@ def licences_of(job: DownloadJob, scope: Scope, contents: Contents) -> list[Lice
     return found
 
 
-def readme(job, query, contents, counts, data: DataFile, created) -> str:
+def readme(job, query, contents, counts, data: DataFile, created, surveys=()) -> str:
     lines = [
         "Chemical Earth download package",
         "=" * 31,
@@ -500,6 +500,7 @@ def readme(job, query, contents, counts, data: DataFile, created) -> str:
         "country's data-release policy, your agreements (after acceptance of their licence) and",
         "your other rights. Confidential elements you may not see are absent.",
         "",
+        *synthetic_notice(surveys),
         "Files",
         "-----",
         f"{data.name:<18} the data",
@@ -564,6 +565,28 @@ def readme(job, query, contents, counts, data: DataFile, created) -> str:
     return "\n".join(lines) + "\n"
 
 
+def synthetic_notice(surveys) -> list[str]:
+    """README lines naming the package's synthetic surveys (none if it has none)."""
+    synthetic = [survey for survey in surveys if survey.synthetic]
+    if not synthetic:
+        return []
+    lines = [
+        "SYNTHETIC DATA",
+        "--------------",
+        "Rows of these surveys are generated values, not measurements (for demonstration",
+        "only); do not use them for any assessment:",
+    ]
+    lines += [f"  {survey.slug}: {survey.name}" for survey in synthetic]
+    return [*lines, ""]
+
+
+def _title(survey: Survey) -> str:
+    """A survey's name for citations, marked if synthetic and its name does not say so."""
+    if survey.synthetic and "synthetic" not in survey.name.lower():
+        return f"{survey.name} [SYNTHETIC DATA]"
+    return survey.name
+
+
 def licence_text(job, licences: list[Licence], surveys: list[Survey], created) -> str:
     lines = [
         "Licences of Chemical Earth download package " + str(job.public_id),
@@ -609,7 +632,7 @@ def citation_cff(job, surveys: list[Survey], created) -> str:
     for survey in surveys:
         lines += [
             "  - type: dataset",
-            f"    title: {_yaml(survey.name)}",
+            f"    title: {_yaml(_title(survey))}",
             "    authors:",
             f"      - name: {_yaml(survey.laboratory or survey.name)}",
         ]
@@ -641,7 +664,7 @@ def citation_bib(job, surveys: list[Survey], created) -> str:
         "}\n"
     ]
     for survey in surveys:
-        fields = [f"  title = {{{_bib(survey.name)}}}"]
+        fields = [f"  title = {{{_bib(_title(survey))}}}"]
         fields.append(f"  author = {{{{{_bib(survey.laboratory or survey.name)}}}}}")
         if survey.year:
             fields.append(f"  year = {{{survey.year}}}")
@@ -722,7 +745,7 @@ def datapackage(job, data: DataFile, surveys: list[Survey], licences, created) -
         "version": f"policy {job.policy_version}; data {job.data_version}",
         "licenses": package_licences or [{"title": "See LICENSE.txt", "path": "LICENSE.txt"}],
         "sources": [
-            {"title": survey.name + (f". {survey.citation}" if survey.citation else "")}
+            {"title": _title(survey) + (f". {survey.citation}" if survey.citation else "")}
             for survey in surveys
         ],
         "resources": [resource],

@@ -94,8 +94,8 @@ class SurveySerializer(serializers.ModelSerializer):
     class Meta:
         model = Survey
         fields = [
-            "slug", "name", "medium", "scale_km", "year", "monitoring_round", "countries",
-            "elements", "sample_count", "citation", "licence", "availability",
+            "slug", "name", "medium", "scale_km", "year", "monitoring_round", "synthetic",
+            "countries", "elements", "sample_count", "citation", "licence", "availability",
         ]  # fmt: skip
 
     def get_countries(self, survey: Survey) -> list[str]:
