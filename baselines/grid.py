@@ -82,6 +82,18 @@ def scale_label(size_m: int) -> str:
     return SCALE_LABELS[size_m]
 
 
+def cell_area_km2(size_m: int) -> float:
+    """The area of one cell of a scale (cells are equal-area squares in EPSG:6933)."""
+    return (size_m / 1000) ** 2
+
+
+def coarser_containing(size_m: int) -> tuple[int, ...]:
+    """The coarser scales whose cells each contain whole cells of ``size_m``, coarse to fine
+    (one origin for every scale: a cell nests in every scale its size divides; 4 km cells do
+    not nest in 10 km ones)."""
+    return tuple(c for c in SCALES_M if c > size_m and c % size_m == 0)
+
+
 @lru_cache(maxsize=1)
 def _to_grid() -> Transformer:
     return Transformer.from_crs(4326, GRID_SRID, always_xy=True)

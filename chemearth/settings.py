@@ -282,7 +282,9 @@ DEFAULT_FROM_EMAIL = os.environ.get(
 # job into DOWNLOAD_ROOT, fetched through a link signed for the job's user. Limits count the
 # measurement rows (values) a package would hold, by the viewer's role; None: no limit. A request
 # over its limit is refused before any work starts, never cut short.
-INSTALLED_APPS += ["downloads"]
+INSTALLED_APPS += ["downloads", "dashboards"]
+# Dashboards print no share of fewer samples than this ("too few samples" instead).
+DASHBOARD_MIN_SAMPLES = int(os.environ.get("DASHBOARD_MIN_SAMPLES", "10"))
 DOWNLOAD_ROOT = Path(os.environ.get("DOWNLOAD_ROOT", VAR_DIR / "downloads"))
 DOWNLOAD_MAX_ROWS = {
     "anonymous": int(os.environ.get("DOWNLOAD_MAX_ROWS_ANONYMOUS", "2000000")),

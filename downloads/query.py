@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from baselines import grid
+from baselines.areas import InvalidArea, parse_area
 from baselines.models import Country, Element, Medium, Survey
 
 FORMATS = ("csv", "csv-wide", "gpkg", "parquet")
@@ -191,58 +192,12 @@ def _bbox(value) -> list[float] | None:
 
 
 def _polygon(value) -> dict | None:
-    """A GeoJSON Polygon or MultiPolygon in WGS84 (a Feature or FeatureCollection of them is
-    unwrapped), valid, inside ±180/±90; returned as a GeoJSON geometry."""
     if value is None or value == "":
         return None
-    from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Polygon
-
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise InvalidQuery("polygon", "expected GeoJSON") from None
-    if not isinstance(value, Mapping):
-        raise InvalidQuery("polygon", "expected a GeoJSON object")
-    if value.get("type") == "Feature":
-        value = value.get("geometry")
-    elif value.get("type") == "FeatureCollection":
-        features = value.get("features")
-        if not isinstance(features, list) or not features:
-            raise InvalidQuery("polygon", "expected a FeatureCollection with features")
-        geometries = [f.get("geometry") if isinstance(f, Mapping) else None for f in features]
-        value = {"type": "GeometryCollection", "geometries": geometries}
-    if not isinstance(value, Mapping) or value.get("type") not in (
-        "Polygon", "MultiPolygon", "GeometryCollection",
-    ):  # fmt: skip
-        raise InvalidQuery("polygon", "expected a GeoJSON Polygon or MultiPolygon")
     try:
-        geometry = GEOSGeometry(json.dumps(value), srid=4326)
-    except (GEOSException, ValueError, TypeError):
-        raise InvalidQuery("polygon", "not valid GeoJSON geometry") from None
-    parts = list(geometry) if geometry.geom_type == "GeometryCollection" else [geometry]
-    polygons: list = []
-    for part in parts:
-        if isinstance(part, Polygon):
-            polygons.append(part)
-        elif isinstance(part, MultiPolygon):
-            polygons.extend(part)
-        else:
-            raise InvalidQuery("polygon", f"expected polygons, not {part.geom_type}")
-    if not polygons:
-        raise InvalidQuery("polygon", "expected at least one polygon")
-    shape = MultiPolygon(polygons, srid=4326)
-    if shape.num_coords > MAX_POLYGON_VERTICES:
-        raise InvalidQuery("polygon", f"at most {MAX_POLYGON_VERTICES} vertices")
-    west, south, east, north = shape.extent
-    if not all(math.isfinite(v) for v in shape.extent) or (
-        west < -180 or east > 180 or south < -90 or north > 90
-    ):
-        raise InvalidQuery("polygon", "coordinates must be longitude, latitude in ±180, ±90")
-    if not shape.valid:
-        raise InvalidQuery("polygon", f"invalid polygon: {shape.valid_reason}")
-    if shape.area == 0:
-        raise InvalidQuery("polygon", "the polygon has no area")
+        shape = parse_area(value, max_vertices=MAX_POLYGON_VERTICES)
+    except InvalidArea as error:
+        raise InvalidQuery("polygon", str(error)) from None
     return json.loads(shape.geojson)
 
 

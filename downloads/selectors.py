@@ -8,11 +8,8 @@ from the gated queryset.
 
 **Locations in SQL.** A sample's location is what ``sharing.access.shown_location`` gives the
 viewer: exact, or the centroid of its cell at the finest precision among the grants covering its
-country *and* survey. ``shown_point`` states the same rule as one SQL ``CASE``: grants grouped
-by precision, finest first (so the first branch that matches is the minimum), exact grants give
-the stored point, a P-km grant the centre of the sample's stored P-km cell code — the centre of
-the cell's part inside the EPSG:6933 world, transformed to WGS84, as ``grid.Cell.centroid_lonlat``
-computes it. Coordinates are written rounded to 6 decimals (~0.1 m), as the API writes them.
+country *and* survey; ``sharing.locations.shown_point`` states the same rule in SQL.
+Coordinates are written rounded to 6 decimals (~0.1 m), as the API writes them.
 ``tests/test_downloads.py`` checks every row against ``shown_location``.
 """
 
@@ -22,11 +19,9 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.contrib.gis.db.models import PointField
 from django.contrib.gis.geos import GEOSGeometry
 from django.db.models import (
     Case,
-    CharField,
     Count,
     F,
     FloatField,
@@ -41,93 +36,10 @@ from django.db.models.functions import Coalesce, NullIf
 
 from baselines import grid
 from baselines.models import Country, Element, Measurement, Medium, Survey
-from sharing.access import (
-    EXACT,
-    Scope,
-    precision_groups,
-    viewer_scope,
-    visible_measurements,
-    visible_samples,
-    within_bbox,
-)
+from sharing.access import Scope, viewer_scope, visible_measurements, visible_samples, within_bbox
+from sharing.locations import SAMPLE, shown_cell, shown_point, shown_precision_km, within_area
 
 from .query import DownloadQuery
-
-SAMPLE = "sample__"
-
-
-# --- where the viewer may see a sample -----------------------------------------------------------
-
-
-class SnappedPoint(Func):
-    """The WGS84 centre of the cell whose code is in the given column (``20K-00412-01733``),
-    clipped to the EPSG:6933 world as ``grid.Cell.centroid_lonlat`` clips it."""
-
-    output_field = PointField(srid=4326)
-
-    def __init__(self, code_column, size_m: int) -> None:
-        x_edge, y_edge = grid.domain_xy()
-        ox, oy, p = float(grid.ORIGIN_X), float(grid.ORIGIN_Y), float(size_m)
-        col = "split_part(%(expressions)s, '-', 3)::int"
-        row = "split_part(%(expressions)s, '-', 2)::int"
-        x = (
-            f"(greatest({ox!r} + {col} * {p!r}, {-x_edge!r}) "
-            f"+ least({ox!r} + ({col} + 1) * {p!r}, {x_edge!r})) / 2.0"
-        )
-        y = (
-            f"(greatest({oy!r} - ({row} + 1) * {p!r}, {-y_edge!r}) "
-            f"+ least({oy!r} - {row} * {p!r}, {y_edge!r})) / 2.0"
-        )
-        template = f"ST_Transform(ST_SetSRID(ST_MakePoint({x}, {y}), {grid.GRID_SRID}), 4326)"
-        super().__init__(code_column, template=template)
-
-
-def shown_point(scope: Scope, prefix: str = SAMPLE):
-    """SQL for ``shown_location``'s point (NULL for a sample no grant covers)."""
-    scope = viewer_scope(scope)
-    if scope.everything:
-        return F(f"{prefix}geom")
-    whens = [
-        When(
-            condition,
-            then=F(f"{prefix}geom")
-            if precision == EXACT
-            else SnappedPoint(F(f"{prefix}{grid.cell_field_name(precision)}"), precision),
-        )
-        for precision, condition in precision_groups(scope, prefix)
-    ]
-    if not whens:
-        return Value(None, output_field=PointField(srid=4326))
-    return Case(*whens, default=Value(None), output_field=PointField(srid=4326))
-
-
-def shown_precision_km(scope: Scope, prefix: str = SAMPLE):
-    """The precision of the shown location in km (NULL: exact)."""
-    scope = viewer_scope(scope)
-    whens = [
-        When(condition, then=Value(None if p == EXACT else p / 1000, output_field=FloatField()))
-        for p, condition in precision_groups(scope, prefix)
-    ]
-    if scope.everything or not whens:
-        return Value(None, output_field=FloatField())
-    return Case(*whens, default=Value(None), output_field=FloatField())
-
-
-def shown_cell(scope: Scope, prefix: str = SAMPLE):
-    """The code of the cell the location was snapped to (NULL: exact)."""
-    scope = viewer_scope(scope)
-    whens = [
-        When(
-            condition,
-            then=Value(None, output_field=CharField())
-            if p == EXACT
-            else F(f"{prefix}{grid.cell_field_name(p)}"),
-        )
-        for p, condition in precision_groups(scope, prefix)
-    ]
-    if scope.everything or not whens:
-        return Value(None, output_field=CharField())
-    return Case(*whens, default=Value(None), output_field=CharField())
 
 
 def rounded(expression, axis: str) -> Func:
@@ -172,12 +84,7 @@ def package_measurements(scope: Scope, query: DownloadQuery) -> QuerySet[Measure
         rows = within_bbox(scope, rows, tuple(query.bbox), prefix=SAMPLE)
     if query.polygon:
         shape = GEOSGeometry(json.dumps(query.polygon), srid=4326)
-        # The box first (the gate's test, cheap on the index: a sample whose shown point is in
-        # the polygon has its cell touching the polygon's extent), then the shown point: a
-        # snapped sample is in the area when its cell centre is, so a small polygon cannot
-        # locate it more finely than its cell.
-        rows = within_bbox(scope, rows, shape.extent, prefix=SAMPLE)
-        rows = rows.alias(shown_point=shown_point(scope)).filter(shown_point__intersects=shape)
+        rows = within_area(scope, rows, shape, prefix=SAMPLE)
     return rows.order_by()
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("chemearth", "baselines", "sharing", "maps", "downloads", "portal")
+PACKAGES = ("chemearth", "baselines", "sharing", "maps", "downloads", "dashboards", "portal")
 SKIP_DIRS = {"migrations", "tests", "benchmarks", "__pycache__"}
 
 # Files that may read or write sample and measurement rows directly, and why.
@@ -270,6 +270,7 @@ FORBIDDEN_IMPORTS = {
     "sharing": {"maps", "downloads", "portal"},
     "maps": {"downloads", "portal"},
     "downloads": {"maps", "portal"},
+    "dashboards": {"maps", "downloads", "portal"},
     "chemearth": {"portal"},
 }
 

@@ -1,0 +1,95 @@
+"""Where a viewer may see a sample, as SQL: the stored point for exact grants, the centre of the
+sample's cell for grants limited to P-km cells (``shown_location``'s rule in one ``CASE``), and
+areas (polygons) tested against that shown point so a small polygon cannot locate a sample more
+finely than its cell. Downloads write these columns; dashboards cut regions with them."""
+
+from __future__ import annotations
+
+from django.contrib.gis.db.models import PointField
+from django.contrib.gis.geos import GEOSGeometry
+from django.db.models import Case, CharField, F, FloatField, Func, QuerySet, Value, When
+
+from baselines import grid
+
+from .access import EXACT, Scope, precision_groups, viewer_scope, within_bbox
+
+SAMPLE = "sample__"
+
+
+class SnappedPoint(Func):
+    """The WGS84 centre of the cell whose code is in the given column (``20K-00412-01733``),
+    clipped to the EPSG:6933 world as ``grid.Cell.centroid_lonlat`` clips it."""
+
+    output_field = PointField(srid=4326)
+
+    def __init__(self, code_column, size_m: int) -> None:
+        x_edge, y_edge = grid.domain_xy()
+        ox, oy, p = float(grid.ORIGIN_X), float(grid.ORIGIN_Y), float(size_m)
+        col = "split_part(%(expressions)s, '-', 3)::int"
+        row = "split_part(%(expressions)s, '-', 2)::int"
+        x = (
+            f"(greatest({ox!r} + {col} * {p!r}, {-x_edge!r}) "
+            f"+ least({ox!r} + ({col} + 1) * {p!r}, {x_edge!r})) / 2.0"
+        )
+        y = (
+            f"(greatest({oy!r} - ({row} + 1) * {p!r}, {-y_edge!r}) "
+            f"+ least({oy!r} - {row} * {p!r}, {y_edge!r})) / 2.0"
+        )
+        template = f"ST_Transform(ST_SetSRID(ST_MakePoint({x}, {y}), {grid.GRID_SRID}), 4326)"
+        super().__init__(code_column, template=template)
+
+
+def shown_point(scope: Scope, prefix: str = SAMPLE):
+    """SQL for ``shown_location``'s point (NULL for a sample no grant covers)."""
+    scope = viewer_scope(scope)
+    if scope.everything:
+        return F(f"{prefix}geom")
+    whens = [
+        When(
+            condition,
+            then=F(f"{prefix}geom")
+            if precision == EXACT
+            else SnappedPoint(F(f"{prefix}{grid.cell_field_name(precision)}"), precision),
+        )
+        for precision, condition in precision_groups(scope, prefix)
+    ]
+    if not whens:
+        return Value(None, output_field=PointField(srid=4326))
+    return Case(*whens, default=Value(None), output_field=PointField(srid=4326))
+
+
+def shown_precision_km(scope: Scope, prefix: str = SAMPLE):
+    """The precision of the shown location in km (NULL: exact)."""
+    scope = viewer_scope(scope)
+    whens = [
+        When(condition, then=Value(None if p == EXACT else p / 1000, output_field=FloatField()))
+        for p, condition in precision_groups(scope, prefix)
+    ]
+    if scope.everything or not whens:
+        return Value(None, output_field=FloatField())
+    return Case(*whens, default=Value(None), output_field=FloatField())
+
+
+def shown_cell(scope: Scope, prefix: str = SAMPLE):
+    """The code of the cell the location was snapped to (NULL: exact)."""
+    scope = viewer_scope(scope)
+    whens = [
+        When(
+            condition,
+            then=Value(None, output_field=CharField())
+            if p == EXACT
+            else F(f"{prefix}{grid.cell_field_name(p)}"),
+        )
+        for p, condition in precision_groups(scope, prefix)
+    ]
+    if scope.everything or not whens:
+        return Value(None, output_field=CharField())
+    return Case(*whens, default=Value(None), output_field=CharField())
+
+
+def within_area(scope: Scope, rows: QuerySet, shape: GEOSGeometry, prefix: str = SAMPLE):
+    """Narrow gated rows to those whose *shown* location lies in ``shape`` (WGS84): the box
+    first (the gate's test, cheap on the index: a sample whose shown point is in the polygon
+    has its cell touching the polygon's extent), then the shown point itself."""
+    rows = within_bbox(scope, rows, shape.extent, prefix=prefix)
+    return rows.alias(shown_point=shown_point(scope, prefix)).filter(shown_point__intersects=shape)

@@ -1,0 +1,259 @@
+"""Dashboard figures checked against an independent computation on the same rows (numpy, the
+standard's numbers typed from docs/architecture.md §10), and against the gate: they shrink when a
+survey is embargoed for the viewer and grow for the partner who may see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from baselines import grid
+from baselines.ingest import IngestOptions, survey_ingest
+from baselines.models import Country, Element, Medium, Survey
+from dashboards.models import SoilStandard
+from dashboards.regions import region_of
+from dashboards.selectors import (
+    coverage,
+    data_volume,
+    element_baselines,
+    exceedance,
+    monitoring_change,
+)
+from sharing.access import viewer_scope
+from sharing.models import ReleasePolicy
+from tests.worlds import partner_with_agreement
+
+# GB 15618-2018 "other" land use, pH ≤5.5 / 5.5–6.5 / 6.5–7.5 / >7.5 (architecture.md §10).
+CD_SCREENING = {"other": [0.3, 0.3, 0.3, 0.6], "paddy": [0.3, 0.4, 0.6, 0.8]}
+CD_INTERVENTION = [1.5, 2.0, 3.0, 4.0]
+PB_SCREENING = {"other": [70, 90, 120, 170], "paddy": [80, 100, 140, 240]}
+PB_INTERVENTION = [400, 500, 700, 1000]
+
+# (pH or "", land use or "", Cd, Pb): every band, unknown pH, paddy, a censored Cd whose
+# detection limit is above the screening value.
+HAND_MADE = [
+    ("5.0", "other", "0.35", "60"),  # Cd above screening (1.17×): safe use
+    ("6.0", "other", "2.5", "95"),  # Cd above intervention (8.3×): strict control; Pb 1.06×
+    ("7.0", "other", "0.29", "121"),  # Pb 1.01×
+    ("8.0", "other", "0.7", "800"),  # Cd 1.17×; Pb 4.7×: moderate
+    ("", "other", "0.35", "71"),  # unknown pH: strictest band (Cd 0.3, Pb 70)
+    ("8.0", "paddy", "0.7", "200"),  # paddy, pH > 7.5: Cd 0.8, Pb 240 — nothing above
+    ("", "paddy", "0.35", "79"),  # unknown pH, paddy: strictest paddy band (0.3, 80)
+    ("6.0", "", "<0.5", "10"),  # censored, DL above screening; no land use: "other"
+    ("6.0", "other", "0.1", "10"),
+    ("6.0", "other", "0.1", "10"),
+    ("6.0", "other", "0.1", "10"),
+    ("6.0", "other", "0.12", "2000"),  # Pb above intervention 500 (22×): heavy
+]
+
+
+def band(ph: str) -> int | None:
+    if not ph:
+        return None
+    value = float(ph)
+    return 0 if value <= 5.5 else 1 if value <= 6.5 else 2 if value <= 7.5 else 3
+
+
+def expected_counts(column: int, screening: dict, intervention: list) -> dict:
+    """Independent count of the hand-made rows above screening / intervention, and severity."""
+    out = {"n": 0, "above_screening": 0, "above_intervention": 0, "ph_unknown": 0,
+           "severity": [0, 0, 0, 0], "censored_undetermined": 0}  # fmt: skip
+    for row in HAND_MADE:
+        ph, land_use, raw = row[0], row[1] or "other", row[column]
+        b = band(ph)
+        s = min(screening[land_use]) if b is None else screening[land_use][b]
+        i = min(intervention) if b is None else intervention[b]
+        out["n"] += 1
+        out["ph_unknown"] += b is None
+        if raw.startswith("<"):
+            out["censored_undetermined"] += float(raw[1:]) > s
+            continue
+        value = float(raw)
+        if value > s:
+            out["above_screening"] += 1
+            ratio = value / s
+            out["severity"][0 if ratio <= 2 else 1 if ratio <= 3 else 2 if ratio <= 5 else 3] += 1
+        out["above_intervention"] += value > i
+    return out
+
+
+def ingest(write_csv, name, country, rows, header, *, scale_km=10, year=2010, round_=1):
+    path = write_csv([header, *rows], f"{name}.csv")
+    survey_ingest(
+        path=path,
+        options=IngestOptions(
+            survey=name,
+            medium="topsoil",
+            scale_km=scale_km,
+            country=country,
+            year=year,
+            monitoring_round=round_,
+        ),  # fmt: skip
+    )
+    return Survey.objects.get(name=name)
+
+
+@pytest.fixture
+def hand_made(write_csv):
+    header = ["sample_id", "longitude", "latitude", "ph", "land_use", "Cd_ppm", "Pb_ppm"]
+    rows = [
+        [f"H{i}", -100 + i * 0.5, 40.0, ph, land_use, cd, pb]
+        for i, (ph, land_use, cd, pb) in enumerate(HAND_MADE)
+    ]
+    survey = ingest(write_csv, "hand made", "USA", rows, header)
+    ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    return survey
+
+
+@pytest.mark.django_db
+def test_exceedance_matches_an_independent_count_in_every_ph_band(hand_made):
+    figure = exceedance(
+        viewer_scope(None), region_of("world"), SoilStandard.objects.get(code="gb15618-2018")
+    )
+    by_element = {e["element"]: e for e in figure.data["elements"]}
+    for symbol, column, screening, intervention in (
+        ("Cd", 2, CD_SCREENING, CD_INTERVENTION),
+        ("Pb", 3, PB_SCREENING, PB_INTERVENTION),
+    ):
+        want = expected_counts(column, screening, intervention)
+        got = by_element[symbol]
+        assert got["n"] == want["n"] == len(HAND_MADE)
+        assert got["above_screening"] == want["above_screening"]
+        assert got["above_intervention"] == want["above_intervention"]
+        assert got["ph_unknown"] == want["ph_unknown"] == 2
+        assert [got[k] for k in ("slight", "mild", "moderate", "heavy")] == want["severity"]
+        assert got["censored_undetermined"] == want["censored_undetermined"]
+        assert got["percent_above_screening"] == pytest.approx(
+            100 * want["above_screening"] / len(HAND_MADE), abs=0.01
+        )
+    # Hand-checked too, so the independent count is not trusted blindly.
+    assert by_element["Cd"]["above_screening"] == 5  # rows 0, 1, 3, 4, 6
+    assert by_element["Cd"]["above_intervention"] == 1
+    assert by_element["Pb"]["above_screening"] == 5  # rows 1, 2, 3, 4 (71 > 70) and 11
+    # Overall classes: the worst element of each sample.
+    samples = figure.data["samples"]
+    assert samples["n"] == len(HAND_MADE)
+    assert samples["strict_control"] == 2  # row 1 (Cd), row 11 (Pb 2000 > 500)
+    assert figure.countries == {Country.objects.by_code("USA").pk}
+
+
+@pytest.mark.django_db
+def test_too_few_samples_print_no_share(hand_made, settings):
+    settings.DASHBOARD_MIN_SAMPLES = 50
+    figure = exceedance(
+        viewer_scope(None), region_of("country:USA"), SoilStandard.objects.get(code="gb15618-2018")
+    )
+    cd = next(e for e in figure.data["elements"] if e["element"] == "Cd")
+    assert cd["n"] == len(HAND_MADE) and cd["percent_above_screening"] is None
+
+
+@pytest.mark.django_db
+def test_coverage_counts_a_cell_sampled_by_two_surveys_at_two_scales_once(write_csv):
+    header = ["sample_id", "longitude", "latitude", "Cu_ppm"]
+    ingest(write_csv, "coarse", "USA", [["A1", -100.0, 40.0, 5]], header, scale_km=40, year=2001)
+    ingest(
+        write_csv, "fine", "USA",
+        [["B1", -100.0, 40.0, 6], ["B2", -100.001, 40.001, 7], ["B3", -90.0, 35.0, 8]],
+        header, scale_km=20, year=2005,
+    )  # fmt: skip
+    ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    usa = Country.objects.by_code("USA")
+    figure = coverage(viewer_scope(None), region_of("country:USA"))
+    # A1's 40 km cell holds B1 and B2's 20 km cell: 40² + B3's 20² km².
+    assert figure.data["network"]["area_km2"] == 40**2 + 20**2
+    assert figure.data["network"]["percent"] == pytest.approx(
+        100 * 2000 / usa.land_area_km2, abs=0.001
+    )
+    by_scale = {s["scale_km"]: s for s in figure.data["scales"]}
+    assert by_scale[40]["cells"] == len(
+        {grid.cell_at(lon, lat, 40_000).code for lon, lat in ((-100, 40), (-90, 35))}
+    )
+    assert by_scale[80]["area_km2"] == by_scale[80]["cells"] * 6400
+    assert [y["area_km2"] for y in figure.data["years"]] == [1600, 2000]
+    assert figure.data["countries"][0]["country"] == "USA"
+
+
+@pytest.fixture
+def embargoed_world(write_csv):
+    header = ["sample_id", "longitude", "latitude", "Cd_ppm"]
+    ingest(
+        write_csv,
+        "usa",
+        "USA",
+        [[f"U{i}", -100 + i, 40, f"{0.1 * (i + 1):.1f}"] for i in range(12)],
+        header,
+    )
+    ingest(write_csv, "nor", "NOR", [[f"N{i}", 10, 60 + i * 0.1, 1.0] for i in range(12)], header)
+    ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    ReleasePolicy.objects.create(
+        country=Country.objects.by_code("NOR"), in_force=True, available_on=dt.date(2099, 1, 1)
+    )
+    partner, _agreement = partner_with_agreement(["NOR"])
+    return partner
+
+
+@pytest.mark.django_db
+def test_figures_shrink_for_the_public_and_grow_for_the_partner(embargoed_world):
+    public, partner = viewer_scope(None), viewer_scope(embargoed_world)
+    world = region_of("world")
+    standard = SoilStandard.objects.get(code="gb15618-2018")
+    topsoil = Medium.objects.get(code="topsoil")
+
+    def cd(scope):
+        figure = exceedance(scope, world, standard)
+        return next(e for e in figure.data["elements"] if e["element"] == "Cd")
+
+    assert cd(public)["n"] == 12 and cd(partner)["n"] == 24
+    assert cd(public)["above_screening"] == 9  # 0.4 … 1.2 (pH unknown: the strictest 0.3)
+    assert data_volume(public, world).data["totals"] == {"samples": 12, "measurements": 12}
+    assert data_volume(partner, world).data["totals"] == {"samples": 24, "measurements": 24}
+    norway = region_of("country:NOR")
+    assert element_baselines(public, norway, topsoil).data["elements"] == []
+    assert element_baselines(partner, norway, topsoil).data["elements"][0]["n"] == 12
+    assert coverage(public, norway).data["network"]["area_km2"] == 0
+    assert coverage(partner, norway).data["network"]["area_km2"] > 0
+
+
+@pytest.mark.django_db
+def test_element_baselines_match_numpy(hand_made):
+    figure = element_baselines(
+        viewer_scope(None), region_of("world"), Medium.objects.get(code="topsoil")
+    )
+    pb = next(e for e in figure.data["elements"] if e["element"] == "Pb")
+    x = np.array([float(r[3]) for r in HAND_MADE])
+    assert pb["n"] == x.size and pb["censored"] == 0
+    for p in (5, 25, 50, 75, 95, 98):
+        assert pb[f"p{p}"] == pytest.approx(np.percentile(x, p))
+    assert pb["mad"] == pytest.approx(np.median(np.abs(x - np.median(x))))
+    assert pb["geometric_mean"] == pytest.approx(np.exp(np.log(x).mean()))
+    cd = next(e for e in figure.data["elements"] if e["element"] == "Cd")
+    cd_values = np.array([float(r[2].lstrip("<")) / (2 if "<" in r[2] else 1) for r in HAND_MADE])
+    assert cd["censored"] == 1
+    assert cd["median"] == pytest.approx(np.median(cd_values))
+
+
+@pytest.mark.django_db
+def test_monitoring_change_pairs_sites_across_rounds(write_csv):
+    header = ["sample_id", "site_id", "longitude", "latitude", "Cd_ppm"]
+    before = [0.2, 0.2, 0.4, 1.0, 0.5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    after = [0.2, 0.35, 0.1, 1.2, 0.5, 0.33, 0.3, 0.3, 0.3, 0.6, 0.3, 0.3]
+    ingest(write_csv, "round 1", "USA",
+           [[f"A{i}", f"S{i}", -100 + i, 40, v] for i, v in enumerate(before)],
+           header, year=2010, round_=1)  # fmt: skip
+    ingest(write_csv, "round 2", "USA",
+           [[f"B{i}", f"S{i}", -100 + i, 40, v] for i, v in enumerate(after)]
+           + [["B99", "S99", -80, 40, 9.9]],  # no first-round sample: unpaired
+           header, year=2020, round_=2)  # fmt: skip
+    ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    figure = monitoring_change(
+        viewer_scope(None), region_of("world"), Element.objects.get(symbol="Cd"), (1, 2)
+    )
+    change = 100 * (np.array(after) - np.array(before)) / np.array(before)
+    assert figure.data["sites"] == len(before)
+    assert figure.data["percent_increase"] == pytest.approx(100 * (change > 50).sum() / 12, 0.01)
+    assert figure.data["percent_decrease"] == pytest.approx(100 * (change < -50).sum() / 12, 0.01)
+    assert figure.data["percentiles"]["median"] == pytest.approx(np.median(change))
+    assert sum(figure.data["histogram"]["counts"]) == 12
+    assert sorted(s["site"] for s in figure.data["changed_sites"]) == ["S1", "S2", "S9"]
