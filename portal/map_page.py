@@ -106,6 +106,8 @@ def viewer_strings() -> dict[str, str]:
         "histogram": _("Histogram (log scale)"),
         "probability": _("Cumulative probability"),
         "count": _("Count"),
+        "bin_lower": _("Lower bound"),
+        "bin_upper": _("Upper bound"),
         "probability_axis": _("Cumulative probability (%)"),
         "no_values": _("No visible values in this view."),
         "view_values": _("%(n)s values in the view"),

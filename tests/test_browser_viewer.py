@@ -123,8 +123,11 @@ def test_choosing_an_element_shows_tiles_legend_charts_and_cell_statistics(brows
     expect(page.locator("#legend-body .swatch").first).to_be_visible()
     expect(page.locator("#legend-body")).to_contain_text("mg/kg")
     expect(page.locator("#render-status")).to_be_hidden()
-    expect(page.locator("#histogram svg rect.bar").first).to_be_attached()
-    expect(page.locator("#probability svg polyline")).to_have_count(1)
+    # The charts of the view (ChemCharts over ECharts' SVG renderer; their downloads are checked
+    # in test_browser_charts.py): the histogram's bars and the probability curve are drawn.
+    expect(page.locator("#histogram .chart-canvas svg path[fill='#0b6e99']").first).to_be_attached()
+    expect(page.locator("#probability .chart-canvas svg path[stroke='#0b6e99']")).to_have_count(1)
+    expect(page.locator("#histogram .chart-export")).to_have_count(3)
     metrics = page.evaluate("window.chemearthViewer.metrics")
     assert metrics["firstTileAt"] >= metrics["chosenAt"]
     query = parse_qs(urlsplit(page.url).query)

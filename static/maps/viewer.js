@@ -603,7 +603,7 @@
     return html + "</div>";
   }
 
-  // --- charts of the view (SVG drawn here; no chart library) ---------------------------------------
+  // --- charts of the view (drawn by ChemCharts, static/charts/charts.js) --------------------------
 
   let chartsTimer = null;
   let chartsToken = 0;
@@ -631,61 +631,55 @@
       $("charts").hidden = false;
       const unit = (data.species !== data.element ? data.species + " " : "") + data.unit;
       $("charts-summary").textContent = data.n ? fmt(S.view_values, { n: countFormat.format(data.n) }) + " · " + S.median + " " + num(data.statistics.median) + " " + unit : S.no_values;
-      $("histogram").innerHTML = data.n ? histogramSvg(data.histogram, unit) : "";
-      $("probability").innerHTML = data.n ? probabilitySvg(data.probability, unit) : "";
+      drawHistogram(data, unit);
+      drawProbability(data, unit);
     }).catch(function () { if (token === chartsToken) $("charts").hidden = true; });
   }
 
-  const W = 300, H = 170, M = { l: 38, r: 8, t: 8, b: 30 };
-  function logTicks(lo, hi) {
-    const ticks = [];
-    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
-      const v = Math.pow(10, e);
-      if (v >= lo * 0.999 && v <= hi * 1.001) ticks.push(v);
+  // What the downloads are called and say: element, medium, cell size and the chart.
+  function chartTitle(data, name) {
+    const e = elements[data.element] || { symbol: data.element, name_en: data.element };
+    const medium = config.media.filter(function (m) { return m.code === data.medium; })[0];
+    return name + " · " + e.symbol + " " + elementName(e) + " · " + (medium ? medium.name : data.medium) + " · " + num(data.scale_km) + " " + S.km;
+  }
+  function chartFile(data, kind) {
+    return ["chemearth", kind, data.element, data.medium, data.scale_km + "km"].join("-");
+  }
+  function drawHistogram(data, unit) {
+    const box = $("histogram");
+    const h = data.histogram || { edges: [], counts: [] };
+    if (!data.n || !h.edges.length || !window.ChemCharts) {
+      if (window.ChemCharts) ChemCharts.clear(box);
+      box.hidden = true;
+      return;
     }
-    if (ticks.length < 2) { [2, 5].forEach(function (m) { for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) { const v = m * Math.pow(10, e); if (v >= lo && v <= hi) ticks.push(v); } }); }
-    return ticks.sort(function (a, b) { return a - b; });
-  }
-  function svgOpen(label) { return '<svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="' + escapeHtml(label) + '">'; }
-  function histogramSvg(h, unit) {
-    if (!h.edges.length) return "";
-    const lo = h.edges[0], hi = h.edges[h.edges.length - 1];
-    const max = Math.max.apply(null, h.counts) || 1;
-    const x = function (v) { return M.l + (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * (W - M.l - M.r); };
-    const y = function (c) { return H - M.b - c / max * (H - M.t - M.b); };
-    let s = svgOpen(S.histogram);
-    h.counts.forEach(function (c, i) {
-      const x0 = x(h.edges[i]), x1 = x(h.edges[i + 1]);
-      s += '<rect class="bar" x="' + (x0 + 0.5).toFixed(1) + '" y="' + y(c).toFixed(1) + '" width="' + Math.max(0.5, x1 - x0 - 1).toFixed(1) + '" height="' + (H - M.b - y(c)).toFixed(1) + '"><title>' + num(h.edges[i]) + "–" + num(h.edges[i + 1]) + ": " + c + "</title></rect>";
+    const bins = h.counts.map(function (c, i) { return [h.edges[i], h.edges[i + 1], c]; });
+    ChemCharts.render(box, {
+      title: chartTitle(data, S.histogram), showTitle: false, type: "histogram", xLog: true,
+      series: [{ name: S.count, data: bins }], xLabel: S.value, yLabel: S.count, unit: unit,
+      csv: { columns: [S.bin_lower + " (" + unit + ")", S.bin_upper + " (" + unit + ")", S.count], rows: bins },
+      filename: chartFile(data, "histogram"),
     });
-    s += '<line class="axis" x1="' + M.l + '" y1="' + (H - M.b) + '" x2="' + (W - M.r) + '" y2="' + (H - M.b) + '"/>';
-    s += '<line class="axis" x1="' + M.l + '" y1="' + M.t + '" x2="' + M.l + '" y2="' + (H - M.b) + '"/>';
-    logTicks(lo, hi).forEach(function (v) { s += '<text x="' + x(v).toFixed(1) + '" y="' + (H - M.b + 12) + '" text-anchor="middle">' + num(v) + "</text>"; });
-    s += '<text x="' + M.l + '" y="' + (H - 2) + '">' + escapeHtml(unit) + "</text>";
-    s += '<text x="' + (M.l - 4) + '" y="' + (M.t + 8) + '" text-anchor="end">' + max + '</text><text x="' + (M.l - 4) + '" y="' + (H - M.b) + '" text-anchor="end">0</text>';
-    s += '<text x="4" y="' + (H / 2) + '" transform="rotate(-90 8 ' + (H / 2) + ')" text-anchor="middle">' + escapeHtml(S.count) + "</text>";
-    return s + "</svg>";
   }
-  function probabilitySvg(points, unit) {
-    const pts = points.filter(function (p) { return p[0] > 0; });
-    if (pts.length < 1) return "";
-    let lo = pts[0][0], hi = pts[pts.length - 1][0];
-    if (hi / lo < 1.01) { lo /= 1.5; hi *= 1.5; }
-    const zmax = 3.1;
-    const x = function (v) { return M.l + (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * (W - M.l - M.r); };
-    const y = function (z) { return H - M.b - (z + zmax) / (2 * zmax) * (H - M.t - M.b); };
-    let s = svgOpen(S.probability);
-    // Normal-probability axis: the conventional percent ticks at their normal quantiles.
-    [[1, -2.326], [5, -1.645], [25, -0.674], [50, 0], [75, 0.674], [95, 1.645], [99, 2.326]].forEach(function (t) {
-      s += '<line class="grid" x1="' + M.l + '" x2="' + (W - M.r) + '" y1="' + y(t[1]).toFixed(1) + '" y2="' + y(t[1]).toFixed(1) + '"/>';
-      s += '<text x="' + (M.l - 4) + '" y="' + (y(t[1]) + 3).toFixed(1) + '" text-anchor="end">' + t[0] + "</text>";
+  function drawProbability(data, unit) {
+    const box = $("probability");
+    const points = (data.probability || []).filter(function (p) { return p[0] > 0; });
+    if (!data.n || !points.length || !window.ChemCharts) {
+      if (window.ChemCharts) ChemCharts.clear(box);
+      box.hidden = true;
+      return;
+    }
+    ChemCharts.render(box, {
+      title: chartTitle(data, S.probability), showTitle: false, type: "cdf", xLog: true, yScale: "normal",
+      series: [{ name: S.probability, data: points.map(function (p) { return [p[0], p[1]]; }) }],
+      xLabel: S.value, yLabel: S.probability_axis, unit: unit,
+      csv: {
+        columns: [S.value + " (" + unit + ")", S.probability_axis, "z"],
+        // Every point, also those a log axis cannot show (values ≤ 0).
+        rows: data.probability.map(function (p) { return [p[0], Math.round(p[1] * 1e6) / 1e4, p[2]]; }),
+      },
+      filename: chartFile(data, "probability"),
     });
-    s += '<polyline class="curve" points="' + pts.map(function (p) { return x(p[0]).toFixed(1) + "," + y(Math.max(-zmax, Math.min(zmax, p[2]))).toFixed(1); }).join(" ") + '"/>';
-    s += '<line class="axis" x1="' + M.l + '" y1="' + (H - M.b) + '" x2="' + (W - M.r) + '" y2="' + (H - M.b) + '"/>';
-    logTicks(lo, hi).forEach(function (v) { s += '<text x="' + x(v).toFixed(1) + '" y="' + (H - M.b + 12) + '" text-anchor="middle">' + num(v) + "</text>"; });
-    s += '<text x="' + M.l + '" y="' + (H - 2) + '">' + escapeHtml(unit) + "</text>";
-    s += '<text x="4" y="' + (H / 2) + '" transform="rotate(-90 8 ' + (H / 2) + ')" text-anchor="middle">' + escapeHtml(S.probability_axis) + "</text>";
-    return s + "</svg>";
   }
 
   // --- wiring: moves, zoom-following scale, history ---------------------------------------------------
