@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Case, Count, F, FloatField, QuerySet, When
 from django.db.models.fields.json import KeyTextTransform
@@ -72,6 +73,15 @@ def _fetch(sql: str, params) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _sql(rows: QuerySet) -> tuple[str, tuple] | None:
+    """The queryset's SQL and parameters; None when it can match nothing (a viewer with no
+    grants: Django refuses to write ``IN ()``)."""
+    try:
+        return rows.query.sql_with_params()
+    except EmptyResultSet:
+        return None
 
 
 def _share(count: int, n: int) -> float | None:
@@ -309,11 +319,11 @@ def exceedance(
     scope = viewer_scope(scope)
 
     def compute() -> Figure:
-        rows = _exceedance_rows(scope, region, standard, medium, rounds)
+        compiled = _sql(_exceedance_rows(scope, region, standard, medium, rounds))
         limits = _limit_rows(standard)
-        if not limits:
+        if not limits or compiled is None:
             return Figure(data=_exceedance_data(standard, region, {}, {}, {}))
-        row_sql, row_params = rows.query.sql_with_params()
+        row_sql, row_params = compiled
         # Columns by position: Django names annotated .values() columns, not relation paths.
         row_sql = (
             "SELECT sample_id, element_id, value, censored, detection_limit, country_id, "
@@ -431,7 +441,10 @@ def element_baselines(
         rows = rows.annotate(stat=_stat_value()).values(
             "element_id", "censored", "stat", "sample__country_id", "sample__survey_id"
         )
-        row_sql, params = rows.query.sql_with_params()
+        compiled = _sql(rows)
+        if compiled is None:
+            return _baseline_figure(region, medium, [])
+        row_sql, params = compiled
         row_sql = (
             f"SELECT * FROM ({row_sql}) AS g(element_id, censored, stat, country_id, survey_id)"
             " WHERE stat IS NOT NULL AND stat = stat"  # finite: NaN is not equal to itself

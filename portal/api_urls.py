@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import api, layers_api, viewer_api
+from . import api, dashboards_api, layers_api, viewer_api
 
 router = DefaultRouter()
 router.register("elements", api.ElementViewSet, basename="element")
@@ -23,4 +23,17 @@ urlpatterns = [
     path("viewer/elements", viewer_api.elements_view, name="viewer-elements"),
     path("viewer/values", viewer_api.values_view, name="viewer-values"),
     path("boundaries", viewer_api.boundaries_view, name="boundaries"),
+    path("dashboards/", dashboards_api.index_view, name="dashboards"),
+    path("dashboards/coverage", dashboards_api.coverage_view, name="dashboard-coverage"),
+    path(
+        "dashboards/coverage/cells",
+        dashboards_api.coverage_cells_view,
+        name="dashboard-coverage-cells",
+    ),
+    path("dashboards/exceedance", dashboards_api.exceedance_view, name="dashboard-exceedance"),
+    path("dashboards/change", dashboards_api.change_view, name="dashboard-change"),
+    path("dashboards/volume", dashboards_api.volume_view, name="dashboard-volume"),
+    path("dashboards/baselines", dashboards_api.baselines_view, name="dashboard-baselines"),
+    path("dashboards/compare", dashboards_api.compare_view, name="dashboard-compare"),
+    path("dashboards/standards", dashboards_api.standards_view, name="dashboard-standards"),
 ]

@@ -27,7 +27,9 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler
 
 from baselines import grid
+from baselines.areas import InvalidArea
 from baselines.models import Country, Element, Medium, Survey
+from dashboards.regions import Region, RegionNotFound, region_of
 from sharing.access import pending_licence, request_scope
 
 NOT_FOUND_REASON = "Not found."
@@ -181,6 +183,20 @@ def parse_bbox(text: str, name: str = "bbox") -> tuple[float, float, float, floa
     if not (west < east and south < north):
         raise BadParameter(name, "the box lies outside the world (±180, ±90)")
     return west, south, east, north
+
+
+def region_param(params: Mapping, name: str = "region", polygon: str = "polygon") -> Region:
+    """The region a dashboard is cut by (``dashboards.regions``): ``world``, ``country:ISO3``,
+    ``continent:Name``, ``zone:ID``, or a drawn GeoJSON polygon in ``polygon``."""
+    try:
+        return region_of(params.get(name), params.get(polygon))
+    except InvalidArea as error:
+        raise BadParameter(polygon, str(error)) from None
+    except RegionNotFound:
+        raise BadParameter(
+            name, f"unknown region {params.get(name)!r}; use world, country:ISO3, "
+            "continent:Name or zone:ID"
+        ) from None  # fmt: skip
 
 
 def cell_param(code: str, name: str = "code") -> grid.Cell:

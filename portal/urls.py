@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import developer_page, map_page, pages
+from . import dashboards_pages, developer_page, map_page, pages
 
 app_name = "portal"
 urlpatterns = [
@@ -11,6 +11,11 @@ urlpatterns = [
     path("map/", map_page.viewer, name="map"),
     path("surveys/", pages.survey_list, name="survey-list"),
     path("surveys/<slug:slug>/", pages.survey_detail, name="survey-detail"),
+    path("dashboards/", dashboards_pages.index, name="dashboards"),
+    *(
+        path(f"dashboards/{name}/", getattr(dashboards_pages, name), name=f"dashboard-{name}")
+        for name in ("coverage", "exceedance", "change", "volume", "baselines", "compare")
+    ),
     # The API's description, served by the portal with local assets (no CDN; drf-spectacular's
     # Redoc page loads web fonts from Google, so only Swagger UI is offered).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

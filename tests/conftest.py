@@ -106,9 +106,12 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 
 
 def ensure_reference_data() -> None:
-    """Elements, media and countries, as the data migration loads them (idempotent, committed)."""
+    """Elements, media, countries and the default soil standard, as the data migrations load
+    them (idempotent, committed)."""
     from baselines import reference
     from baselines.models import Country, CountryPart, Element, Medium
+    from dashboards.models import SoilStandard, StandardLimit
+    from dashboards.standards import DATA_DIR, install_standard
 
     if not Element.objects.exists():
         reference.load_elements(Element)
@@ -116,6 +119,8 @@ def ensure_reference_data() -> None:
         reference.load_media(Medium)
     if not Country.objects.exists():
         reference.load_countries(Country, CountryPart)
+    if not SoilStandard.objects.exists():
+        install_standard(DATA_DIR / "gb15618_2018.json", SoilStandard, StandardLimit, Element)
 
 
 @pytest.fixture(scope="session", autouse=True)
