@@ -2,7 +2,7 @@
 
 Every selector that returns sample data also returns the countries whose rows it used
 (``countries``), so the caller records the audit for exactly what went out. Figures that only
-count (home page, coverage) are cached per set of rights and data version.
+count (home page) are cached per set of rights and data version.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from django.db.models import Count, Min, QuerySet, Sum
+from django.db.models import Count, Min, QuerySet
 
-from baselines import grid, units
-from baselines.models import Country, Element, Measurement, Survey
+from baselines import units
+from baselines.models import Element, Measurement, Survey
 from baselines.statistics import Summary, stat_values, summary_of
 from chemearth.caching import cached
 
@@ -79,30 +79,6 @@ def visible_figures(scope: Scope) -> dict[str, int]:
             "elements": visible_measurements(scope).values("element").distinct().count(),
         },
         timeout=600,
-    )
-
-
-def coverage(scope: Scope) -> dict[str, float]:
-    """Area of the grid cells holding samples the viewer may see, each survey counted at its own
-    scale, and that area as a share of the land. Surveys of different scales over the same land
-    count twice, so this is an upper bound until the coverage dashboard unions the cells."""
-
-    def compute() -> dict[str, float]:
-        area_km2 = 0.0
-        for size_m in Survey.objects.values_list("scale_m", flat=True).distinct():
-            cells = (
-                visible_samples(scope)
-                .filter(survey__scale_m=size_m)
-                .values(grid.cell_field_name(size_m))
-                .distinct()
-                .count()
-            )
-            area_km2 += cells * (size_m / 1000) ** 2
-        land = Country.objects.aggregate(total=Sum("land_area_km2"))["total"] or 0
-        return {"area_km2": area_km2, "percent": 100 * area_km2 / land if land else 0.0}
-
-    return cached(
-        f"home-coverage:{scope.cache_key}:{Survey.objects.data_version()}", compute, timeout=600
     )
 
 
