@@ -5,8 +5,13 @@ the reason instead of the figure."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import tempfile
+from pathlib import Path
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,8 +20,9 @@ from rest_framework.exceptions import ValidationError
 from baselines import grid
 from baselines.models import Country, Element, Medium
 from dashboards import selectors
-from dashboards.models import SoilStandard, Zone
+from dashboards.models import SoilStandard, Zone, ZoneKind
 from dashboards.regions import CONTINENT_NAMES, continents
+from dashboards.services import ZoneUploadError, zones_upload
 from sharing.access import request_scope
 
 from . import dashboards_api as api
@@ -313,3 +319,65 @@ def _compare_rows(body: dict) -> list[dict]:
         rows.append({"element": symbol, "a": a.get(symbol), "b": b.get(symbol),
                      "ea": ea.get(symbol), "eb": eb.get(symbol)})  # fmt: skip
     return rows
+
+
+class ZoneUploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("GeoJSON or GeoPackage file"),
+        help_text=gettext_lazy("Polygons in any coordinate system GDAL knows; one zone each."),
+    )
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=ZoneKind.choices)
+    name_field = forms.CharField(label=gettext_lazy("Attribute holding the name"), initial="name")
+    name_zh_field = forms.CharField(
+        label=gettext_lazy("Attribute holding the Chinese name"), initial="name_zh",
+        required=False,
+    )  # fmt: skip
+    source = forms.CharField(label=gettext_lazy("Source"), required=False)
+
+
+def may_upload_zones(user) -> bool:
+    return user.is_authenticated and (user.is_staff or user.stewardships.exists())
+
+
+def zones(request: HttpRequest) -> HttpResponse:
+    """The zones dashboards can be cut by; stewards upload more (all or nothing)."""
+    form = ZoneUploadForm()
+    allowed = may_upload_zones(request.user)
+    if request.method == "POST":
+        if not allowed:
+            return HttpResponseForbidden(_("Only data stewards upload zones."))
+        form = ZoneUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            created = _upload(form, request.user)
+            if created is not None:
+                messages.success(request, _("%(n)d zones stored.") % {"n": len(created)})
+                return redirect("portal:dashboard-zones")
+    return render(
+        request,
+        "portal/dashboards/zones.html",
+        {"zones": Zone.objects.all(), "form": form, "may_upload": allowed},
+        status=400 if form.errors else 200,
+    )
+
+
+def _upload(form: ZoneUploadForm, user) -> list[Zone] | None:
+    upload = form.cleaned_data["file"]
+    suffix = Path(upload.name).suffix.lower()
+    if suffix not in (".geojson", ".json", ".gpkg"):
+        form.add_error("file", _("Upload a .geojson, .json or .gpkg file."))
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"zones{suffix}"
+        with path.open("wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        try:
+            return zones_upload(
+                path=path, kind=form.cleaned_data["kind"], user=user,
+                name_field=form.cleaned_data["name_field"],
+                name_zh_field=form.cleaned_data["name_zh_field"] or "name_zh",
+                source=form.cleaned_data["source"],
+            )  # fmt: skip
+        except ZoneUploadError as error:
+            form.add_error("file", str(error))
+            return None

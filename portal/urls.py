@@ -12,6 +12,7 @@ urlpatterns = [
     path("surveys/", pages.survey_list, name="survey-list"),
     path("surveys/<slug:slug>/", pages.survey_detail, name="survey-detail"),
     path("dashboards/", dashboards_pages.index, name="dashboards"),
+    path("dashboards/zones/", dashboards_pages.zones, name="dashboard-zones"),
     *(
         path(f"dashboards/{name}/", getattr(dashboards_pages, name), name=f"dashboard-{name}")
         for name in ("coverage", "exceedance", "change", "volume", "baselines", "compare")
