@@ -19,7 +19,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Case, Count, F, FloatField, QuerySet, When
+from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
 from django.db.models.fields.json import KeyTextTransform
 
 from baselines import grid, units
@@ -236,9 +236,12 @@ def _limit_rows(standard: SoilStandard) -> list[tuple]:
     return rows
 
 
-def _exceedance_rows(scope, region, standard, medium, rounds) -> QuerySet:
+def _exceedance_rows(scope, region, standard, medium, rounds, size_m=None) -> QuerySet:
+    """The gated rows a standard judges; with ``size_m``, only those a product at that cell
+    size may use (rule 3), each with its cell code."""
     element_ids = list(standard.limits.values_list("element_id", flat=True).distinct())
-    rows = visible_measurements(scope).preferred().filter(element_id__in=element_ids)
+    rows = visible_measurements(scope, scale_m=size_m).preferred()
+    rows = rows.filter(element_id__in=element_ids)
     if medium is not None:
         rows = rows.filter(sample__survey__medium=medium)
     if rounds:
@@ -249,10 +252,13 @@ def _exceedance_rows(scope, region, standard, medium, rounds) -> QuerySet:
         "sample__country_id", "sample__survey_id",
         ph_text=KeyTextTransform(PH_KEY, "sample__attributes"),
         land_text=KeyTextTransform(LAND_USE_KEY, "sample__attributes"),
+        cell=F(f"sample__{grid.cell_field_name(size_m)}") if size_m else Value(""),
     )  # fmt: skip
 
 
-_EXCEEDANCE_SQL = """
+# Each row judged against its limits: ``m`` holds the screening and intervention values of the
+# row's element, land use and pH band (the strictest band when pH is unknown) and value/screening.
+_CLASSIFIED_SQL = """
 WITH r AS ({rows}),
 lim(element_id, land_use, ph_above, ph_up_to, known, screening, intervention) AS (
     VALUES {limits}
@@ -265,15 +271,18 @@ m AS (
                r.country_id, r.survey_id,
                CASE WHEN r.ph_text ~ '^\\s*[0-9]+(\\.[0-9]*)?\\s*$'
                     THEN r.ph_text::float END AS ph,
-               CASE WHEN r.land_text = ANY(%s) THEN r.land_text ELSE 'other' END AS land_use
-        FROM (SELECT sample_id, element_id, value, censored, detection_limit,
-                     country_id, survey_id, ph_text, land_text FROM r) r
+               CASE WHEN r.land_text = ANY(%s) THEN r.land_text ELSE 'other' END AS land_use,
+               r.cell
+        FROM r
     ) r
     JOIN lim l ON l.element_id = r.element_id AND l.land_use = r.land_use
       AND l.known = (r.ph IS NOT NULL)
       AND (r.ph IS NULL OR ((l.ph_above IS NULL OR r.ph > l.ph_above)
                             AND (l.ph_up_to IS NULL OR r.ph <= l.ph_up_to)))
 )
+"""
+
+_EXCEEDANCE_SQL = """
 SELECT 'e', element_id, land_use, country_id, survey_id,
        count(*), count(*) FILTER (WHERE ph_unknown),
        count(*) FILTER (WHERE ratio > 1),
@@ -295,6 +304,39 @@ FROM (
 ) s
 GROUP BY worst, land_use, country_id, survey_id
 """
+
+_CELLS_SQL = """
+SELECT cell, count(*), count(*) FILTER (WHERE worst = 1), count(*) FILTER (WHERE worst = 2),
+       array_agg(DISTINCT country_id)
+FROM (
+    SELECT sample_id, cell, country_id,
+           max(CASE WHEN NOT censored AND value > intervention THEN 2
+                    WHEN ratio > 1 THEN 1 ELSE 0 END) AS worst
+    FROM m GROUP BY sample_id, cell, country_id
+) s
+GROUP BY cell ORDER BY cell
+"""
+
+
+def _classified(rows: QuerySet, standard: SoilStandard) -> tuple[str, list] | None:
+    """SQL (``WITH … m AS (…)``) judging the rows against the standard, and its parameters;
+    None when no row can match."""
+    compiled = _sql(rows)
+    limits = _limit_rows(standard)
+    if not limits or compiled is None:
+        return None
+    row_sql, row_params = compiled
+    # Columns by position: Django names annotated .values() columns, not relation paths.
+    columns = (
+        "sample_id, element_id, value, censored, detection_limit, country_id, survey_id, "
+        "ph_text, land_text, cell"
+    )
+    row_sql = f"SELECT {columns} FROM ({row_sql}) AS g({columns})"
+    values = ", ".join(["(%s, %s, %s::float, %s::float, %s, %s::float, %s::float)"] * len(limits))
+    land_uses = sorted({limit[1] for limit in limits})
+    params = [*row_params, *[v for row in limits for v in row], land_uses]
+    return _CLASSIFIED_SQL.format(rows=row_sql, limits=values), params
+
 
 _ELEMENT_COUNTS = (
     "n", "ph_unknown", "above_screening", "above_intervention",
@@ -319,23 +361,13 @@ def exceedance(
     scope = viewer_scope(scope)
 
     def compute() -> Figure:
-        compiled = _sql(_exceedance_rows(scope, region, standard, medium, rounds))
-        limits = _limit_rows(standard)
-        if not limits or compiled is None:
+        classified = _classified(
+            _exceedance_rows(scope, region, standard, medium, rounds), standard
+        )
+        if classified is None:
             return Figure(data=_exceedance_data(standard, region, {}, {}, {}))
-        row_sql, row_params = compiled
-        # Columns by position: Django names annotated .values() columns, not relation paths.
-        row_sql = (
-            "SELECT sample_id, element_id, value, censored, detection_limit, country_id, "
-            f"survey_id, ph_text, land_text FROM ({row_sql}) AS g(sample_id, element_id, value,"
-            " censored, detection_limit, country_id, survey_id, ph_text, land_text)"
-        )
-        values = ", ".join(
-            ["(%s, %s, %s::float, %s::float, %s, %s::float, %s::float)"] * len(limits)
-        )
-        sql = _EXCEEDANCE_SQL.format(rows=row_sql, limits=values)
-        land_uses = sorted({limit[1] for limit in limits})
-        params = [*row_params, *[v for row in limits for v in row], land_uses]
+        sql, params = classified
+        sql += _EXCEEDANCE_SQL
         per_element, classes, by_land_use = _fold_exceedance(_fetch(sql, params))
         countries = frozenset(c for key in per_element for c in per_element[key]["countries"])
         surveys = frozenset(s for key in per_element for s in per_element[key]["surveys"])
@@ -348,6 +380,32 @@ def exceedance(
     medium_code = medium.code if medium else ""
     parts = (region.param, standard.pk, standard.updated.isoformat(), medium_code, rounds)
     return _cached("exceedance", scope, parts, compute)
+
+
+def exceedance_cells(
+    scope: Scope, region: Region, standard: SoilStandard, size_m: int,
+    medium: Medium | None = None,
+) -> Figure:  # fmt: skip
+    """Per grid cell at ``size_m`` (no finer than the viewer's precision allows): samples, and
+    those whose worst element is above screening (safe use) or intervention (strict control):
+    the exceedance map."""
+    scope = viewer_scope(scope)
+
+    def compute() -> Figure:
+        rows = _exceedance_rows(scope, region, standard, medium, (), size_m=size_m)
+        classified = _classified(rows, standard)
+        if classified is None:
+            return Figure(data={"cells": []})
+        sql, params = classified
+        cells, countries = [], set()
+        for code, n, safe_use, strict, cell_countries in _fetch(sql + _CELLS_SQL, params):
+            cells.append({"code": code, "n": n, "safe_use": safe_use, "strict_control": strict})
+            countries.update(cell_countries)
+        return Figure(data={"cells": cells}, countries=frozenset(countries))
+
+    medium_code = medium.code if medium else ""
+    parts = (region.param, standard.pk, standard.updated.isoformat(), size_m, medium_code)
+    return _cached("exceedance-cells", scope, parts, compute)
 
 
 def _fold_exceedance(result: list[tuple]):

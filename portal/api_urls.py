@@ -31,6 +31,11 @@ urlpatterns = [
         name="dashboard-coverage-cells",
     ),
     path("dashboards/exceedance", dashboards_api.exceedance_view, name="dashboard-exceedance"),
+    path(
+        "dashboards/exceedance/cells",
+        dashboards_api.exceedance_cells_view,
+        name="dashboard-exceedance-cells",
+    ),
     path("dashboards/change", dashboards_api.change_view, name="dashboard-change"),
     path("dashboards/volume", dashboards_api.volume_view, name="dashboard-volume"),
     path("dashboards/baselines", dashboards_api.baselines_view, name="dashboard-baselines"),

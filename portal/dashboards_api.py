@@ -22,7 +22,14 @@ from dashboards.selectors import Figure
 from sharing.access import request_scope
 from sharing.audit import audit_access, note_country_served
 
-from .http import BadParameter, choice_param, element_param, medium_param, region_param
+from .http import (
+    BadParameter,
+    choice_param,
+    element_param,
+    medium_param,
+    region_param,
+    scale_param,
+)
 from .schema import ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, SCALE, query
 from .viewer_api import api_get
 
@@ -119,8 +126,6 @@ def coverage_view(request: HttpRequest) -> JsonResponse:
 @api_get
 def coverage_cells_view(request: HttpRequest) -> JsonResponse:
     """The sampled cells at one scale as GeoJSON polygons (the coverage map)."""
-    from .http import scale_param
-
     region = region_param(request.GET)
     size_m = scale_param(request.GET, default=80_000)
     scope = request_scope(request)
@@ -131,18 +136,27 @@ def coverage_cells_view(request: HttpRequest) -> JsonResponse:
             "choose a coarser scale or a smaller region",
         )  # fmt: skip
     audit_access(request, scope, f"dashboard coverage cells {grid.scale_label(size_m)}")
-    features = [
-        {
-            "type": "Feature",
-            "properties": {"code": code},
-            "geometry": {
-                "type": "Polygon",
-                "coordinates": [[list(p) for p in grid.parse_code(code).polygon_lonlat(2)]],
-            },
-        }
-        for code in codes
-    ]
-    return JsonResponse({"type": "FeatureCollection", "features": features})
+    return JsonResponse(cells_geojson({"code": code} for code in codes))
+
+
+def cells_geojson(cells) -> dict:
+    """Grid cells (dicts with a ``code`` and properties) as a GeoJSON FeatureCollection."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": cell,
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [list(p) for p in grid.parse_code(cell["code"]).polygon_lonlat(2)]
+                    ],
+                },
+            }
+            for cell in cells
+        ],
+    }
 
 
 @extend_schema(parameters=[REGION, POLYGON, STANDARD, OPTIONAL_MEDIUM],
@@ -156,6 +170,24 @@ def exceedance_view(request: HttpRequest) -> JsonResponse:
     medium = optional_medium(request.GET)
     figure = selectors.exceedance(request_scope(request), region, standard, medium)
     return _answer(request, "exceedance", served(request, figure, "exceedance"))
+
+
+@extend_schema(parameters=[REGION, POLYGON, STANDARD, OPTIONAL_MEDIUM, SCALE],
+               responses={200: JSON_OBJECT, **ERRORS}, tags=["dashboards"])  # fmt: skip
+@api_get
+def exceedance_cells_view(request: HttpRequest) -> JsonResponse:
+    """The exceedance map: per grid cell, samples and those in the safe-use and strict-control
+    classes (the worst element decides), as GeoJSON polygons."""
+    region = region_param(request.GET)
+    standard = standard_param(request.GET)
+    medium = optional_medium(request.GET)
+    size_m = scale_param(request.GET, default=80_000)
+    figure = selectors.exceedance_cells(request_scope(request), region, standard, size_m, medium)
+    cells = served(request, figure, f"exceedance cells {grid.scale_label(size_m)}")["cells"]
+    if len(cells) > MAX_MAP_CELLS:
+        raise BadParameter("scale", f"more than {MAX_MAP_CELLS:,} cells at this scale; "
+                           "choose a coarser scale or a smaller region")  # fmt: skip
+    return JsonResponse(cells_geojson(cells))
 
 
 @extend_schema(

@@ -197,7 +197,13 @@ def exceedance(request: HttpRequest) -> HttpResponse:
                              for e in elements]},
             "filename": f"exceedance-severity-{standard.code}-{region.param}",
         }  # fmt: skip
+        map_scale = int(request.GET.get("map_scale") or 80)
+        cells_url = (
+            reverse("api:dashboard-exceedance-cells") + "?" + _with(request, scale=map_scale)
+        )
         return {"region": region, "standard": standard, "figure": data, "chart": chart,
+                "cells_url": cells_url, "map_scale": map_scale,
+                "scales_km": [grid.scale_km(s) for s in grid.SCALES_M],
                 "severity_chart": severity, "severity_labels": SEVERITY_LABELS,
                 "class_rows": [(label, data["samples"][key], data["samples"]["percent"][key])
                                for key, label in CLASS_LABELS.items()]}  # fmt: skip

@@ -257,3 +257,38 @@ def test_monitoring_change_pairs_sites_across_rounds(write_csv):
     assert figure.data["percentiles"]["median"] == pytest.approx(np.median(change))
     assert sum(figure.data["histogram"]["counts"]) == 12
     assert sorted(s["site"] for s in figure.data["changed_sites"]) == ["S1", "S2", "S9"]
+
+
+@pytest.mark.django_db
+def test_exceedance_cells_count_each_cells_samples_by_their_worst_element(hand_made):
+    from dashboards.selectors import exceedance_cells
+
+    standard = SoilStandard.objects.get(code="gb15618-2018")
+    figure = exceedance_cells(viewer_scope(None), region_of("world"), standard, 80_000)
+    got = {c["code"]: (c["n"], c["safe_use"], c["strict_control"]) for c in figure.data["cells"]}
+    expected: dict[str, list[int]] = {}
+    cd, pb = (
+        expected_rows(CD_SCREENING, CD_INTERVENTION, 2),
+        expected_rows(PB_SCREENING, PB_INTERVENTION, 3),
+    )
+    for i, (cd_class, pb_class) in enumerate(zip(cd, pb, strict=True)):
+        code = grid.cell_at(-100 + i * 0.5, 40.0, 80_000).code
+        worst = max(cd_class, pb_class)
+        entry = expected.setdefault(code, [0, 0, 0])
+        entry[0] += 1
+        entry[worst] += worst > 0
+    assert got == {code: tuple(v) for code, v in expected.items()}
+
+
+def expected_rows(screening: dict, intervention: list, column: int) -> list[int]:
+    """Each hand-made row's class for one element: 0 none, 1 above screening, 2 intervention."""
+    classes = []
+    for row in HAND_MADE:
+        b = band(row[0])
+        land_use = row[1] or "other"
+        s = min(screening[land_use]) if b is None else screening[land_use][b]
+        i = min(intervention) if b is None else intervention[b]
+        raw = row[column]
+        value = None if raw.startswith("<") else float(raw)
+        classes.append(0 if value is None or value <= s else 2 if value > i else 1)
+    return classes

@@ -135,3 +135,12 @@ def test_the_coverage_map_is_geojson_and_refuses_too_many_cells(client, world, m
     monkeypatch.setattr("portal.dashboards_api.MAX_MAP_CELLS", 1)
     response = client.get(reverse("api:dashboard-coverage-cells"), {"scale": "20"})
     assert response.status_code == 400 and "coarser" in response.json()["reason"]["scale"]
+
+
+@pytest.mark.django_db
+def test_the_exceedance_map_is_geojson_of_cells_with_their_classes(client, world):
+    body = client.get(reverse("api:dashboard-exceedance-cells"), {"scale": "80"}).json()
+    assert body["type"] == "FeatureCollection"
+    properties = [f["properties"] for f in body["features"]]
+    assert sum(p["n"] for p in properties) == 30  # both USA rounds; Norway is embargoed
+    assert all(p["safe_use"] + p["strict_control"] <= p["n"] for p in properties)

@@ -27,11 +27,29 @@
     if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 6, padding: [10, 10] });
   }
 
+  // The exceedance map's own style: green none, yellow some, orange half or more above screening,
+  // red where any sample is above intervention (the worst element of each sample decides).
+  function exceedanceStyle(feature) {
+    const p = feature.properties;
+    const above = p.safe_use + p.strict_control;
+    const colour = p.strict_control > 0 ? "#b91c1c" : above * 2 >= p.n ? "#ea580c" : above > 0 ? "#facc15" : "#15803d";
+    return { color: "#334155", weight: 0.4, fillColor: colour, fillOpacity: 0.75 };
+  }
+
+  function describe(feature, layer) {
+    const p = feature.properties;
+    if (p.n === undefined) return;
+    layer.bindTooltip(p.code + ": " + (p.safe_use + p.strict_control) + " / " + p.n);
+  }
+
   function drawCells(el) {
     const map = baseMap(el);
     el.setAttribute("aria-busy", "true");
     getJSON(el.dataset.cellsUrl).then(function (data) {
-      const layer = L.geoJSON(data, { style: { color: "#0b6e99", weight: 0.5, fillColor: "#0b6e99", fillOpacity: 0.55 } }).addTo(map);
+      const style = el.dataset.style === "exceedance" ? exceedanceStyle : function () {
+        return { color: "#0b6e99", weight: 0.5, fillColor: "#0b6e99", fillOpacity: 0.55 };
+      };
+      const layer = L.geoJSON(data, { style: style, onEachFeature: describe }).addTo(map);
       fit(map, layer);
     }).catch(function (error) {
       const p = document.createElement("p");
