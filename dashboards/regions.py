@@ -53,11 +53,17 @@ class Region:
     area_km2: float
     country_ids: frozenset[int] | None = None
     shape: GEOSGeometry | None = None
+    # A zone's last edit: cached figures of the zone are renewed when its polygon changes.
+    version: str = ""
 
     @property
     def param(self) -> str:
         """The region as one URL parameter (permalinks, cache keys)."""
         return "world" if self.kind == "world" else f"{self.kind}:{self.key}"
+
+    @property
+    def cache_part(self) -> str:
+        return f"{self.param}@{self.version}"
 
     def narrow(self, scope: Scope, rows: QuerySet, prefix: str = "sample__") -> QuerySet:
         """Gated rows (measurements, or samples with ``prefix=""``) inside the region."""
@@ -111,7 +117,10 @@ def region_of(value: str | None, polygon=None) -> Region:
         zone = Zone.objects.filter(pk=int(key)).first()
         if zone is None:
             raise RegionNotFound(value)
-        return Region("zone", str(zone.pk), zone.name, zone.area_km2, shape=zone.geom)
+        return Region(
+            "zone", str(zone.pk), zone.name, zone.area_km2, shape=zone.geom,
+            version=zone.updated.isoformat(),
+        )  # fmt: skip
     raise RegionNotFound(value)
 
 

@@ -161,7 +161,7 @@ def coverage(scope: Scope, region: Region) -> Figure:
             surveys=frozenset(i[5] for i in items),
         )
 
-    return _cached("coverage", scope, (region.param,), compute)
+    return _cached("coverage", scope, (region.cache_part,), compute)
 
 
 def _percent(area: float, land: float) -> float | None:
@@ -378,7 +378,7 @@ def exceedance(
         )
 
     medium_code = medium.code if medium else ""
-    parts = (region.param, standard.pk, standard.updated.isoformat(), medium_code, rounds)
+    parts = (region.cache_part, standard.pk, standard.updated.isoformat(), medium_code, rounds)
     return _cached("exceedance", scope, parts, compute)
 
 
@@ -404,7 +404,7 @@ def exceedance_cells(
         return Figure(data={"cells": cells}, countries=frozenset(countries))
 
     medium_code = medium.code if medium else ""
-    parts = (region.param, standard.pk, standard.updated.isoformat(), size_m, medium_code)
+    parts = (region.cache_part, standard.pk, standard.updated.isoformat(), size_m, medium_code)
     return _cached("exceedance-cells", scope, parts, compute)
 
 
@@ -511,7 +511,7 @@ def element_baselines(
         result = _fetch(_BASELINE_SQL.format(rows=row_sql), [*params, fractions])
         return _baseline_figure(region, medium, result)
 
-    return _cached("baselines", scope, (region.param, medium.code, symbols), compute)
+    return _cached("baselines", scope, (region.cache_part, medium.code, symbols), compute)
 
 
 def _baseline_figure(region: Region, medium: Medium, result: list[tuple]) -> Figure:
@@ -564,7 +564,7 @@ def data_volume(scope: Scope, region: Region) -> Figure:
             entry[1].add(r["element_id"])
         return _volume_figure(region, sample_counts, counts)
 
-    return _cached("volume", scope, (region.param,), compute)
+    return _cached("volume", scope, (region.cache_part,), compute)
 
 
 def _volume_figure(region: Region, sample_counts: dict, counts: dict) -> Figure:
@@ -642,7 +642,7 @@ def monitoring_change(
         return _change_figure(region, element, rounds, paired, threshold_percent)
 
     medium_code = medium.code if medium else ""
-    parts = (region.param, element.symbol, rounds, medium_code, threshold_percent)
+    parts = (region.cache_part, element.symbol, rounds, medium_code, threshold_percent)
     return _cached("change", scope, parts, compute)
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.gis.geos import MultiPolygon
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -99,3 +100,25 @@ def test_only_stewards_upload_and_errors_keep_the_form(client, geojson):
     upload["file"] = SimpleUploadedFile("z.geojson", data)
     assert client.post(url, upload).status_code == 302
     assert Zone.objects.get().name_en == "Square"
+
+
+@pytest.mark.django_db
+def test_cached_figures_follow_an_edited_zone(geojson, write_csv):
+    from baselines.ingest import IngestOptions, survey_ingest
+    from dashboards.selectors import data_volume
+    from sharing.access import viewer_scope
+    from sharing.models import ReleasePolicy
+
+    rows = [["sample_id", "longitude", "latitude", "Cu_ppm"], ["A", -100, 40, 5], ["B", -95, 40, 6]]
+    survey_ingest(
+        path=write_csv(rows), options=IngestOptions(survey="s", medium="topsoil", scale_km=10)
+    )
+    ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    (zone,) = zones_upload(
+        path=geojson(collection(({"name": "Z"}, SQUARE))), kind="city", user=None
+    )
+    volume = lambda: data_volume(viewer_scope(None), region_of(f"zone:{zone.pk}"))  # noqa: E731
+    assert volume().data["totals"]["samples"] == 1
+    zone.geom = MultiPolygon(zone.geom.envelope.buffer(6).envelope, srid=4326)  # reaches -95
+    zone.save()
+    assert volume().data["totals"]["samples"] == 2
