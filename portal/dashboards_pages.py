@@ -119,6 +119,7 @@ def coverage(request: HttpRequest) -> HttpResponse:
         scales = data["scales"]
         chart = {
             "title": _("Share of land covered, by grid scale"),
+            "showTitle": False,
             "type": "bar",
             "categories": [f"{s['scale_km']:g} km" for s in scales],
             "series": [
@@ -132,6 +133,7 @@ def coverage(request: HttpRequest) -> HttpResponse:
         }  # fmt: skip
         years = {
             "title": _("Land covered by the network, by campaign year"),
+            "showTitle": False,
             "type": "line",
             "categories": [str(y["year"]) for y in data["years"]],
             "series": [{"name": _("km²"), "data": [y["area_km2"] for y in data["years"]]}],
@@ -167,6 +169,7 @@ def exceedance(request: HttpRequest) -> HttpResponse:
         symbols = [e["element"] for e in elements]
         chart = {
             "title": _("Share of samples above the limits, by element"),
+            "showTitle": False,
             "type": "bar",
             "categories": symbols,
             "series": [
@@ -185,6 +188,7 @@ def exceedance(request: HttpRequest) -> HttpResponse:
         }  # fmt: skip
         severity = {
             "title": _("Severity: multiples of the screening value"),
+            "showTitle": False,
             "type": "bar",
             "categories": symbols,
             "series": [
@@ -226,6 +230,7 @@ def change(request: HttpRequest) -> HttpResponse:
         ]
         chart = {
             "title": _("Sites by relative change of %(element)s") % {"element": element.symbol},
+            "showTitle": False,
             "type": "bar",
             "categories": labels,
             "series": [{"name": _("sites"), "data": counts}],
@@ -255,6 +260,7 @@ def volume(request: HttpRequest) -> HttpResponse:
         names = list(per_country)
         chart = {
             "title": _("Samples and measurements per country"),
+            "showTitle": False,
             "type": "hbar",
             "categories": names,
             "series": [
@@ -297,6 +303,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         chart = {
             "title": _("Median of %(a)s as a multiple of %(b)s")
             % {"a": body["a"]["name"], "b": body["b"]["name"]},
+            "showTitle": False,
             "type": "hbar",
             "categories": [r["element"] for r in ratios],
             "series": [{"name": _("ratio of medians"),
