@@ -24,8 +24,6 @@ from django.db.models import (
     Case,
     Count,
     F,
-    FloatField,
-    Func,
     Max,
     Q,
     QuerySet,
@@ -36,22 +34,25 @@ from django.db.models.functions import Coalesce, NullIf
 
 from baselines import grid
 from baselines.models import Country, Element, Measurement, Medium, Survey
-from sharing.access import Scope, viewer_scope, visible_measurements, visible_samples, within_bbox
-from sharing.locations import SAMPLE, shown_cell, shown_point, shown_precision_km, within_area
+from sharing.access import (
+    AggregateRows,
+    Scope,
+    aggregate_rows,
+    viewer_scope,
+    visible_measurements,
+    visible_samples,
+    within_bbox,
+)
+from sharing.locations import (
+    SAMPLE,
+    rounded,
+    shown_cell,
+    shown_point,
+    shown_precision_km,
+    within_area,
+)
 
 from .query import DownloadQuery
-
-
-def rounded(expression, axis: str) -> Func:
-    """Longitude (``X``) or latitude (``Y``) of a point, to 6 decimals. In floating point: the
-    nearest double to a 6-decimal number prints as that number (PostgreSQL writes the shortest
-    exact form), and a ``numeric`` round trip cost 1.5 µs a value (70 % of a long CSV's time)."""
-    return Func(
-        expression,
-        template=f"round(ST_{axis}(%(expressions)s) * 1e6) / 1e6",
-        output_field=FloatField(),
-    )
-
 
 # --- the rows ------------------------------------------------------------------------------------
 
@@ -219,21 +220,91 @@ class Contents:
     elements: list[Element]
     # (survey id, country id) -> {"measurements": n, "samples": n}
     by_survey_country: dict[tuple[int, int], dict[str, int]]
+    # A map layer's (GeoTIFF's) rule-4 rows: how many, and their (survey id, country id) pairs.
+    # They enter the layer only as their cell's class (docs/security.md), so they are counted
+    # apart and never per survey or country; their surveys are cited and their licences listed.
+    prerelease_values: int = 0
+    prerelease_pairs: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def country_ids(self) -> list[int]:
+        """Countries whose released rows the package holds (audited, counted)."""
         return sorted({c for _, c in self.by_survey_country})
 
     @property
     def survey_ids(self) -> list[int]:
         return sorted({s for s, _ in self.by_survey_country})
 
+    @property
+    def cited_country_ids(self) -> list[int]:
+        """Countries whose rows made the package, pre-release ones included (licences)."""
+        return sorted(
+            {c for _, c in self.by_survey_country} | {c for _, c in self.prerelease_pairs}
+        )
+
+    @property
+    def cited_survey_ids(self) -> list[int]:
+        """Surveys whose rows made the package, pre-release ones included (citations)."""
+        return sorted(
+            {s for s, _ in self.by_survey_country} | {s for s, _ in self.prerelease_pairs}
+        )
+
+    @property
+    def values_read(self) -> int:
+        """The rows a build reads: what the role limits count."""
+        return self.measurements + self.prerelease_values
+
 
 def count_measurements(scope: Scope, query: DownloadQuery) -> int:
+    """The rows a package would be made from (a layer's: released and pre-release)."""
+    if query.is_layer:
+        rows = layer_rows(scope, query)
+        return rows.released.count() + rows.prerelease.count()
     return package_measurements(scope, query).count()
 
 
+def layer_rows(scope: Scope, query: DownloadQuery) -> AggregateRows:
+    """The rows of a GeoTIFF's map layer: the gate's aggregate rows of its element and medium at
+    its grid scale, exactly those ``maps.layers.layer_rows`` renders (a bbox clips the raster,
+    not the rows: the classes are the whole layer's)."""
+    return aggregate_rows(
+        viewer_scope(scope),
+        scale_m=query.layer_scale_m,
+        element=Element.objects.get(symbol=query.elements[0]),
+        medium=Medium.objects.get(code=query.medium),
+    )
+
+
+def layer_contents(scope: Scope, query: DownloadQuery) -> Contents:
+    """What a GeoTIFF's layer is made of: released rows per (survey, country), pre-release rows
+    as a total and the pairs they come from."""
+    rows = layer_rows(scope, query)
+    pairs = ("sample__survey_id", "sample__country_id")
+    by_key = {
+        (survey_id, country_id): {"measurements": n, "samples": samples}
+        for survey_id, country_id, n, samples in rows.released.values_list(*pairs)
+        .annotate(n=Count("*"), samples=Count("sample_id", distinct=True))
+        .order_by()
+    }
+    prerelease = {
+        (survey_id, country_id): n
+        for survey_id, country_id, n in rows.prerelease.values_list(*pairs)
+        .annotate(n=Count("*"))
+        .order_by()
+    }
+    return Contents(
+        measurements=sum(v["measurements"] for v in by_key.values()),
+        samples=sum(v["samples"] for v in by_key.values()),
+        elements=list(Element.objects.filter(symbol__in=query.elements)),
+        by_survey_country=by_key,
+        prerelease_values=sum(prerelease.values()),
+        prerelease_pairs=frozenset(prerelease),
+    )
+
+
 def package_contents(scope: Scope, query: DownloadQuery) -> Contents:
+    if query.is_layer:
+        return layer_contents(scope, query)
     rows = package_measurements(scope, query)
     per_element = rows.values_list("sample__survey_id", "sample__country_id", "element_id")
     by_key: dict[tuple[int, int], dict[str, int]] = defaultdict(
@@ -257,6 +328,9 @@ def package_contents(scope: Scope, query: DownloadQuery) -> Contents:
 
 
 def surveys_of(contents: Contents) -> list[Survey]:
+    """The surveys to cite: every one whose rows made the package."""
     return list(
-        Survey.objects.filter(pk__in=contents.survey_ids).select_related("medium").order_by("name")
+        Survey.objects.filter(pk__in=contents.cited_survey_ids)
+        .select_related("medium")
+        .order_by("name")
     )

@@ -87,6 +87,17 @@ def shown_cell(scope: Scope, prefix: str = SAMPLE):
     return Case(*whens, default=Value(None), output_field=CharField())
 
 
+def rounded(expression, axis: str) -> Func:
+    """Longitude (``X``) or latitude (``Y``) of a point, to 6 decimals. In floating point: the
+    nearest double to a 6-decimal number prints as that number (PostgreSQL writes the shortest
+    exact form), and a ``numeric`` round trip cost 1.5 µs a value (70 % of a long CSV's time)."""
+    return Func(
+        expression,
+        template=f"round(ST_{axis}(%(expressions)s) * 1e6) / 1e6",
+        output_field=FloatField(),
+    )
+
+
 def within_area(scope: Scope, rows: QuerySet, shape: GEOSGeometry, prefix: str = SAMPLE):
     """Narrow gated rows to those whose *shown* location lies in ``shape`` (WGS84): the box
     first (the gate's test, cheap on the index: a sample whose shown point is in the polygon
