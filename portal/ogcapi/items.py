@@ -4,8 +4,11 @@ Every row comes through the gate: samples from ``visible_samples`` (narrowed to 
 then by ``bbox`` through ``within_bbox``, so a snapped sample is tested by its cell, never by its
 stored point), element values from ``visible_measurements`` (preferred method; an element the
 caller may not see is simply absent), locations from ``shown_location``. A page reads its samples
-in id order after the cursor, and the element columns of all of them in one more query that
-selects five small columns (no country boundary, no per-feature query).
+in id order after the cursor (or in ``sortby`` order after the cursor's sort keys: ``sorting``),
+and the element columns of all of them in one more query that selects five small columns (no
+country boundary, no per-feature query). Coordinates are those shown, then transformed to the
+requested ``crs`` (``crs``); a ``bbox`` in another CRS (``bbox-crs``) becomes the equivalent
+longitude/latitude box before ``within_bbox``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from sharing.access import (
 )
 from sharing.audit import audit_access, note_country_served
 
-from ..http import BadParameter, parse_bbox
+from ..http import BadParameter
+from . import crs as crs_module
+from . import sorting
 from .collections import DECIMALS, Collection
 from .cql import filter_q, parse_filter
 
@@ -40,8 +45,8 @@ MAX_LIMIT = 10_000
 # The query parameters ``items`` understands; any other is a 400 (OGC API – Features core,
 # /req/core/query-param-unknown), so a misspelt filter never silently returns everything.
 ITEMS_PARAMETERS = (
-    "f", "bbox", "limit", "datetime", "properties", "filter", "filter-lang", "filter-crs",
-    "cursor",
+    "f", "bbox", "bbox-crs", "limit", "datetime", "properties", "filter", "filter-lang",
+    "filter-crs", "sortby", "crs", "cursor",
 )  # fmt: skip
 # Sample columns a feature needs (``only``): never the related rows' large columns.
 SAMPLE_COLUMNS = (
@@ -56,8 +61,10 @@ class ItemsQuery:
     bbox: tuple[float, float, float, float] | None = None
     dates: tuple[dt.date | None, dt.date | None] | None = None
     properties: tuple[str, ...] | None = None  # None: all of the collection's
-    cursor: int | None = None
+    cursor: list | None = None  # the sort keys (id last) of the previous page's last feature
     filter: object = None  # pygeofilter's syntax tree
+    sortby: sorting.SortBy = sorting.DEFAULT
+    crs: crs_module.Crs = crs_module.DEFAULT
 
 
 def items_query(params: Mapping, collection: Collection) -> ItemsQuery:
@@ -65,13 +72,18 @@ def items_query(params: Mapping, collection: Collection) -> ItemsQuery:
     unknown = sorted(set(params) - set(ITEMS_PARAMETERS))
     if unknown:
         raise BadParameter(unknown[0], f"unknown parameter; known: {', '.join(ITEMS_PARAMETERS)}")
+    sortby = sorting.sortby_param(params)
+    bbox_crs = crs_module.crs_param(params, "bbox-crs")
+    text = params.get("bbox")
     return ItemsQuery(
         limit=limit_param(params),
-        bbox=_bbox(params.get("bbox")),
+        bbox=None if text is None else bbox_crs.bbox_lonlat(text, "bbox"),
         dates=datetime_param(params.get("datetime")),
         properties=_properties(params.get("properties"), collection),
-        cursor=_cursor(params.get("cursor")),
+        cursor=sortby.read_cursor(params.get("cursor")),
         filter=parse_filter(params),
+        sortby=sortby,
+        crs=crs_module.crs_param(params, "crs"),
     )
 
 
@@ -89,15 +101,6 @@ def limit_param(params: Mapping) -> int:
             f"expected a whole number from 1 to {MAX_LIMIT}; follow the next link for more",
         )
     return limit
-
-
-def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
-    if text is None:
-        return None
-    values = text.split(",")
-    if len(values) == 6:  # a box with heights: samples have none, so only the plane counts
-        values = [values[0], values[1], values[3], values[4]]
-    return parse_bbox(",".join(values), "bbox")
 
 
 def datetime_param(text: str | None) -> tuple[dt.date | None, dt.date | None] | None:
@@ -150,22 +153,11 @@ def _properties(text: str | None, collection: Collection) -> tuple[str, ...] | N
     return names
 
 
-def _cursor(text: str | None) -> int | None:
-    if text in (None, ""):
-        return None
-    try:
-        cursor = int(text)
-    except ValueError:
-        cursor = -1
-    if cursor < 0:
-        raise BadParameter("cursor", "not a cursor this API gave out")
-    return cursor
-
-
 @dataclass
 class Page:
-    features: list[dict]
-    next_cursor: int | None  # the last id of the page when more follow
+    features: list[dict]  # coordinates in the query's CRS
+    next_cursor: str | None  # after the page's last feature, when more follow
+    lonlat: list[tuple[float, float]]  # each feature's shown location in CRS84 (the HTML map)
 
 
 class FeatureReader:
@@ -193,25 +185,33 @@ class FeatureReader:
                 samples = samples.filter(sampled_on__gte=start)
             if end is not None:
                 samples = samples.filter(sampled_on__lte=end)
-        if query.filter is not None:
-            element_rows = visible_measurements(self.scope).preferred()
+        sortby = query.sortby
+        if query.filter is not None or not sortby.by_id:
             samples = samples.alias(
                 shown_country=Coalesce("country__iso_a3", "country__adm0_a3"),
                 shown_site_code=NullIf("site_code", Value("")),
                 shown_depth=NullIf("depth", Value("")),
-            ).filter(filter_q(query.filter, self.collection.queryables, element_rows))
+            )
+        if query.filter is not None:
+            element_rows = visible_measurements(self.scope).preferred()
+            samples = samples.filter(
+                filter_q(query.filter, self.collection.queryables, element_rows)
+            )
         if query.cursor is not None:
-            samples = samples.filter(pk__gt=query.cursor)
-        rows = list(samples.order_by("pk")[: query.limit + 1])
+            samples = samples.filter(sortby.after(query.cursor))
+        samples = samples.annotate(**sorting.annotations(sortby)).order_by(*sortby.order_by())
+        rows = list(samples[: query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        features = self.features(rows, query.properties)
+        features, lonlat = self.located_features(rows, query.properties, query.crs)
         audit_access(self.request, self.scope, f"ogcapi items {self.collection.id}")
-        return Page(features, rows[-1].pk if more and rows else None)
+        return Page(features, sortby.cursor(rows[-1]) if more and rows else None, lonlat)
 
-    def feature(self, feature_id: str) -> dict:
-        """One feature; a hidden, missing or malformed id, or one of another collection, is the
-        same 404."""
+    def feature(
+        self, feature_id: str, crs: crs_module.Crs = crs_module.DEFAULT
+    ) -> tuple[dict, tuple[float, float]]:
+        """One feature (coordinates in ``crs``) and its shown location in CRS84; a hidden,
+        missing or malformed id, or one of another collection, is the same 404."""
         try:
             pk = int(feature_id)
         except ValueError:
@@ -221,11 +221,30 @@ class FeatureReader:
         rows = list(self.samples().filter(pk=pk))
         if not rows:
             raise NotFound()
-        feature = self.features(rows, None)[0]
+        features, lonlat = self.located_features(rows, None, crs)
         audit_access(self.request, self.scope, f"ogcapi item {self.collection.id} {pk}")
-        return feature
+        return features[0], lonlat[0]
 
-    def features(self, rows: list[Sample], properties: tuple[str, ...] | None) -> list[dict]:
+    def located_features(
+        self, rows: list[Sample], properties: tuple[str, ...] | None, crs: crs_module.Crs
+    ) -> tuple[list[dict], list[tuple[float, float]]]:
+        """The features of ``rows`` with coordinates in ``crs``, and their shown locations in
+        CRS84. The location is decided first (exact, or the cell's centre), then transformed:
+        no CRS shows more than CRS84 does."""
+        features, shown = self.features(rows, properties)
+        lonlat = [(round(lon, DECIMALS), round(lat, DECIMALS)) for lon, lat in shown]
+        if crs is crs_module.DEFAULT:
+            coordinates = [list(p) for p in lonlat]
+        else:
+            coordinates = crs.coordinates([p[0] for p in shown], [p[1] for p in shown])
+        for feature, xy in zip(features, coordinates, strict=True):
+            feature["geometry"] = {"type": "Point", "coordinates": xy}
+        return features, lonlat
+
+    def features(
+        self, rows: list[Sample], properties: tuple[str, ...] | None
+    ) -> tuple[list[dict], list[tuple[float, float]]]:
+        """The features of ``rows`` (without geometry) and their shown locations, unrounded."""
         names = self.collection.property_names if properties is None else list(properties)
         wanted = set(names)
         elements = [(pk, s) for pk, s in self.collection.elements if s in wanted]
@@ -242,10 +261,11 @@ class FeatureReader:
                 pk__in={s.country_id for s in rows}
             ).values_list("pk", "iso_a3", "adm0_a3")
         }
-        features = []
+        features, shown = [], []
         for sample in rows:
             note_country_served(self.request, sample.country_id)
             lon, lat, precision = shown_location(self.scope, sample)
+            shown.append((lon, lat))
             slug, medium = surveys[sample.survey_id]
             found = values.get(sample.pk, {})
             below = [
@@ -270,14 +290,11 @@ class FeatureReader:
                 {
                     "type": "Feature",
                     "id": sample.pk,
-                    "geometry": {
-                        "type": "Point",
-                        "coordinates": [round(lon, DECIMALS), round(lat, DECIMALS)],
-                    },
+                    "geometry": None,  # set by located_features
                     "properties": {name: every[name] for name in names},
                 }
             )
-        return features
+        return features, shown
 
     def element_values(
         self, rows: list[Sample], element_ids: list[int]

@@ -8,7 +8,9 @@ the ``limit`` parameter's bounds from it.
 from __future__ import annotations
 
 from .cql import CRS84, FILTER_LANGUAGES
+from .crs import SUPPORTED as SUPPORTED_CRS
 from .items import DEFAULT_LIMIT, MAX_LIMIT
+from .sorting import SORTABLES
 
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 GEOJSON = "application/geo+json"
@@ -43,8 +45,35 @@ PARAMETERS = {
     "bbox": _param(
         "bbox", "query",
         {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-        "west,south,east,north in degrees (CRS84). A sample whose location you see snapped to "
-        "a cell is selected when its cell touches the box.",
+        "west,south,east,north in degrees (CRS84), or the box in `bbox-crs` in that CRS's axis "
+        "order (EPSG:4326: south,west,north,east; EPSG:3857 and 6933: xmin,ymin,xmax,ymax in "
+        "metres). A sample whose location you see snapped to a cell is selected when its cell "
+        "touches the box.",
+        required=False, style="form", explode=False,
+    ),
+    "bbox-crs": _param(
+        "bbox-crs", "query",
+        {"type": "string", "format": "uri", "enum": list(SUPPORTED_CRS), "default": CRS84},
+        "CRS of `bbox` (one of the collection's `crs`); another is a 400 naming `bbox-crs`.",
+        required=False,
+    ),
+    "crs": _param(
+        "crs", "query",
+        {"type": "string", "format": "uri", "enum": list(SUPPORTED_CRS), "default": CRS84},
+        "CRS of the returned coordinates (one of the collection's `crs`), named again by the "
+        "`Content-Crs` header; EPSG:4326 is latitude, longitude. Locations are snapped to "
+        "cells first (as the policy says), then transformed. Another CRS is a 400 naming `crs`.",
+        required=False,
+    ),
+    "sortby": _param(
+        "sortby", "query",
+        {"type": "array", "minItems": 1,
+         "items": {"type": "string", "pattern": r"^[+-]?[^+\-\s].*$",
+                   "enum": [p + name for name in SORTABLES for p in ("", "+", "-")]}},
+        "Sort keys, comma-separated, `-` for descending (default ascending, `+` as %2B), from "
+        f"the collection's `/sortables` ({', '.join(SORTABLES)}), e.g. `-sampled_on,code`. "
+        "The next links page through the sorted features exactly once each. Element values "
+        "are not sortable.",
         required=False, style="form", explode=False,
     ),
     "datetime": _param(
@@ -72,8 +101,9 @@ PARAMETERS = {
         "CRS of coordinates in `filter` (no spatial predicate is supported).", required=False,
     ),
     "cursor": _param(
-        "cursor", "query", {"type": "integer", "minimum": 0},
-        "Position after which the page starts, as given in the `next` link.", required=False,
+        "cursor", "query", {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+        "Position after which the page starts, as given in the `next` link (the last id, or "
+        "with `sortby` the last feature's sort keys).", required=False,
     ),
 }  # fmt: skip
 
@@ -96,11 +126,21 @@ def _ok(description: str, *media_types: str) -> dict:
     }
 
 
+CONTENT_CRS = {
+    "Content-Crs": {
+        "description": "The CRS of the coordinates, as `<uri>` (OGC API – Features Part 2).",
+        "schema": {"type": "string"},
+    }
+}
 ERRORS = {
     "400": {"$ref": "#/components/responses/BadRequest"},
     "401": {"$ref": "#/components/responses/Unauthorized"},
 }
 NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
+
+
+def _features(description: str) -> dict:
+    return {**_ok(description, GEOJSON, HTML), "headers": CONTENT_CRS}
 
 
 def _get(operation_id: str, summary: str, ok: dict, params: list[str], *, found=False) -> dict:
@@ -137,8 +177,8 @@ def openapi_document(server_url: str) -> dict:
         return {"description": description, "content": content}
 
     items_params = [
-        "collectionId", "bbox", "datetime", "limit", "properties", "filter", "filter-lang",
-        "filter-crs", "cursor", "f",
+        "collectionId", "bbox", "bbox-crs", "datetime", "limit", "properties", "filter",
+        "filter-lang", "filter-crs", "sortby", "crs", "cursor", "f",
     ]  # fmt: skip
     return {
         "openapi": "3.0.3",
@@ -185,18 +225,25 @@ def openapi_document(server_url: str) -> dict:
                 ["collectionId", "f"],
                 found=True,
             ),
+            "/collections/{collectionId}/sortables": _get(
+                "getSortables",
+                "Properties features may be sorted by (sortby)",
+                _ok("JSON Schema", "application/schema+json", HTML),
+                ["collectionId", "f"],
+                found=True,
+            ),
             "/collections/{collectionId}/items": _get(
                 "getFeatures",
                 "Features, a page at a time (follow the next link)",
-                _ok("Features", GEOJSON, HTML),
+                _features("Features"),
                 items_params,
                 found=True,
             ),
             "/collections/{collectionId}/items/{featureId}": _get(
                 "getFeature",
                 "One feature",
-                _ok("Feature", GEOJSON, HTML),
-                ["collectionId", "featureId", "f"],
+                _features("Feature"),
+                ["collectionId", "featureId", "crs", "f"],
                 found=True,
             ),
         },  # fmt: skip

@@ -16,6 +16,11 @@ urlpatterns = [
         views.QueryablesView.as_view(),
         name="queryables",
     ),
+    path(
+        "collections/<str:collection>/sortables",
+        views.SortablesView.as_view(),
+        name="sortables",
+    ),
     path("collections/<str:collection>/items", views.ItemsView.as_view(), name="items"),
     path(
         "collections/<str:collection>/items/<str:feature>",

@@ -5,7 +5,9 @@ session; a bad token is the 401 of ``/api/v1/``) and errors (the kit's ``{error,
 status}``; a 400 names its parameter; a hidden collection or feature is the 404 of a missing one).
 The format is ``?f=json|html``, else the Accept header: HTML only when it prefers ``text/html``
 (a browser), JSON for GDAL, QGIS, OWSLib and ``*/*``. Rows are read by ``collections.Catalogue``
-and ``items.FeatureReader``, which go through the gate and record the audit.
+and ``items.FeatureReader``, which go through the gate and record the audit. Features come in the
+CRS asked for (``crs``, Part 2), named by the ``Content-Crs`` header; their order is ``sortby``'s
+(``sorting``), over the properties ``/sortables`` lists.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from ..http import BadParameter
+from . import crs as crs_module
 from .collections import CRS84, Catalogue, Collection
 from .cql import DATE
 from .items import FeatureReader, items_query
 from .openapi import GEOJSON, HTML, JSON, OPENAPI_MEDIA_TYPE, openapi_document
+from .sorting import DEFAULT_SORT_ORDER, SORTABLES
 
 SCHEMA_JSON = "application/schema+json"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+SORTABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/sortables"
+JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 # Exactly the classes implemented (GDAL and QGIS act on each one declared).
 CONFORMANCE = [
@@ -39,6 +45,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    # Part 2: crs= and bbox-crs= in CRS84, EPSG:4326, EPSG:3857 and EPSG:6933; Content-Crs.
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
@@ -46,6 +54,10 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
     "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    # Part 8 (draft 24-030, "Sorting"): /sortables, sortby= on items.
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sortables",
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/features-sorting",
 ]
 
 
@@ -85,8 +97,15 @@ def wants_html(request) -> bool:
 
 
 def json_response(data: dict, media_type: str = JSON) -> HttpResponse:
-    body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False)
+    body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, allow_nan=False)
     return HttpResponse(body.encode(), content_type=media_type)
+
+
+def features_response(data: dict, crs: crs_module.Crs) -> HttpResponse:
+    """GeoJSON whose coordinates are in ``crs``, named by Content-Crs (Part 2)."""
+    response = json_response(data, GEOJSON)
+    response["Content-Crs"] = crs.header
+    return response
 
 
 def html_response(request, template: str, context: dict) -> HttpResponse:
@@ -198,7 +217,9 @@ def collection_json(request, collection: Collection) -> dict:
         "title": collection.title,
         "description": collection.description,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(crs_module.SUPPORTED),
+        "storageCrs": CRS84,
+        "defaultSortOrder": DEFAULT_SORT_ORDER,
         "links": [
             link(absolute(request, "collection", collection.id), "self", JSON,
                  _("This collection")),
@@ -209,6 +230,8 @@ def collection_json(request, collection: Collection) -> dict:
                  _("Features as HTML")),
             link(absolute(request, "queryables", collection.id), QUERYABLES_REL, SCHEMA_JSON,
                  _("Properties a filter may name")),
+            link(absolute(request, "sortables", collection.id), SORTABLES_REL, SCHEMA_JSON,
+                 _("Properties features may be sorted by")),
         ],
     }  # fmt: skip
     extent: dict = {}
@@ -267,7 +290,7 @@ class QueryablesView(OgcView):
                 schema["type"] = queryable.kind
             properties[name] = schema
         data = {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$schema": JSON_SCHEMA,
             "$id": absolute(request, "queryables", found.id),
             "type": "object",
             "title": found.title,
@@ -277,6 +300,37 @@ class QueryablesView(OgcView):
         if html:
             return html_response(
                 request, "queryables.html", {"collection": found, "properties": properties}
+            )
+        return json_response(data, SCHEMA_JSON)
+
+
+class SortablesView(OgcView):
+    """The properties ``sortby`` may name (Part 8 draft), as JSON Schema like the queryables.
+    The same for every collection and caller (no element values: see ``sorting``), but a hidden
+    collection is the 404 of a missing one here too."""
+
+    def get(self, request, collection: str):
+        html = wants_html(request)
+        found = Catalogue(request).get(collection)
+        properties = {}
+        for name, sortable in SORTABLES.items():
+            schema = {"title": sortable.title}
+            if sortable.kind == DATE:
+                schema.update(type="string", format="date")
+            else:
+                schema["type"] = sortable.kind
+            properties[name] = schema
+        data = {
+            "$schema": JSON_SCHEMA,
+            "$id": absolute(request, "sortables", found.id),
+            "type": "object",
+            "title": found.title,
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        if html:
+            return html_response(
+                request, "sortables.html", {"collection": found, "properties": properties}
             )
         return json_response(data, SCHEMA_JSON)
 
@@ -293,12 +347,14 @@ class ItemsView(OgcView):
         links = self_links(request, GEOJSON)
         if page.next_cursor is not None:
             links.append(
-                link(this_url(request, cursor=str(page.next_cursor)), "next",
+                link(this_url(request, cursor=page.next_cursor), "next",
                      HTML if html else GEOJSON, _("Next page"))
             )  # fmt: skip
-        links.append(
-            link(absolute(request, "collection", found.id), "collection", JSON, found.title)
-        )
+        sortables = absolute(request, "sortables", found.id)
+        links += [
+            link(absolute(request, "collection", found.id), "collection", JSON, found.title),
+            link(sortables, SORTABLES_REL, SCHEMA_JSON, _("Properties features may be sorted by")),
+        ]
         data = {
             "type": "FeatureCollection",
             "features": page.features,
@@ -308,25 +364,33 @@ class ItemsView(OgcView):
         }
         if html:
             columns = found.property_names if query.properties is None else list(query.properties)
-            return html_response(
+            response = html_response(
                 request,
                 "items.html",
                 {
                     "collection": found,
                     "rows": _rows(page.features, columns),
                     "columns": columns,
+                    "crs": query.crs,
+                    "points": _points(page.features, page.lonlat),
+                    "sortby": query.sortby.text if "sortby" in request.GET else None,
                     "data": data,
                     "next_url": next((x["href"] for x in links if x["rel"] == "next"), None),
                 },
             )
-        return json_response(data, GEOJSON)
+        else:
+            response = features_response(data, query.crs)
+        # The sortables of a sortable resource, also as a header (Part 8, /req/sortables).
+        response["Link"] = f'<{sortables}>; rel="{SORTABLES_REL}"; type="{SCHEMA_JSON}"'
+        return response
 
 
 class ItemView(OgcView):
     def get(self, request, collection: str, feature: str):
         html = wants_html(request)
+        crs = crs_module.crs_param(request.GET, "crs")
         found = Catalogue(request).get(collection)
-        data = FeatureReader(request, found).feature(feature)
+        data, _lonlat = FeatureReader(request, found).feature(feature, crs)
         data["links"] = self_links(request, GEOJSON) + [
             link(absolute(request, "collection", found.id), "collection", JSON, found.title)
         ]
@@ -337,20 +401,31 @@ class ItemView(OgcView):
                 {
                     "collection": found,
                     "feature": data,
+                    "crs": crs,
                     "properties": list(data["properties"].items()),
                 },
             )
-        return json_response(data, GEOJSON)
+        return features_response(data, crs)
 
 
 def _rows(features: list[dict], columns: list[str]) -> list[dict]:
-    """Table rows of the HTML page: id, coordinates and the properties in column order."""
+    """Table rows of the HTML page: id, the two coordinates (in the requested CRS's axis order)
+    and the properties in column order."""
     return [
         {
             "id": f["id"],
-            "lon": f["geometry"]["coordinates"][0],
-            "lat": f["geometry"]["coordinates"][1],
+            "x": f["geometry"]["coordinates"][0],
+            "y": f["geometry"]["coordinates"][1],
             "values": [f["properties"].get(c) for c in columns],
         }
         for f in features
+    ]
+
+
+def _points(features: list[dict], lonlat: list[tuple[float, float]]) -> list[dict]:
+    """The page's features for its map: id, sample id and shown location in CRS84 (whatever
+    CRS the table is in)."""
+    return [
+        {"id": f["id"], "code": f["properties"].get("code"), "lon": lon, "lat": lat}
+        for f, (lon, lat) in zip(features, lonlat, strict=True)
     ]
