@@ -60,6 +60,10 @@ api = Features("{base}/ogcapi", headers={{"Authorization": f"Token {{token}}"}} 
 print([c["id"] for c in api.collections()["collections"]])
 items = api.collection_items("samples", limit=100, filter="Cu > 20")
 print(items["numberReturned"], "samples with more than 20 mg/kg Cu")
+# newest first, in Web Mercator metres (sortables: /ogcapi/collections/samples/sortables)
+latest = api.collection_items("samples", limit=5, sortby=("sampled_on", "desc"),
+                              crs="http://www.opengis.net/def/crs/EPSG/0/3857")
+print([f["geometry"]["coordinates"] for f in latest["features"]])
 """,
         runnable=True,
     ),
@@ -73,6 +77,22 @@ ogr2ogr -f GPKG samples.gpkg OAPIF:{base}/ogcapi samples -oo PAGE_SIZE=1000
 # with your key:  --config GDAL_HTTP_HEADERS "Authorization: Token $CHEMEARTH_TOKEN"
 """,
         runnable=True,
+    ),
+    Example(
+        "curl-ogcapi",
+        _("curl: OGC API features sorted, in another CRS"),
+        "shell",
+        """\
+# newest first, then by sample id; coordinates in EPSG:3857 (Content-Crs names the CRS);
+# the box in EPSG:4326 order (south,west,north,east); follow the "next" link for more
+curl -s -G "{base}/ogcapi/collections/samples/items" \\
+     --data-urlencode "sortby=-sampled_on,code" \\
+     --data-urlencode "crs=http://www.opengis.net/def/crs/EPSG/0/3857" \\
+     --data-urlencode "bbox=55,5,70,30" \\
+     --data-urlencode "bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326" \\
+     --data-urlencode "limit=100"
+# CRSs: CRS84 (default), EPSG:4326, EPSG:3857, EPSG:6933 (the grid's equal-area CRS)
+""",
     ),
     Example(
         "r-sf",
