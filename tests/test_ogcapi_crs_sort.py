@@ -37,6 +37,10 @@ from tests.test_ogcapi import (
 )
 from tests.worlds import api_token, ingest_survey, partner_with_agreement
 
+from .test_browser_dashboards import open_page, serious_violations
+from .test_browser_steward import CHROMIUM, CHROMIUM_ARGS, PHONE_WIDTH
+from .test_browser_viewer import ARTIFACTS
+
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 CRSS = [CRS84, EPSG + "4326", EPSG + "3857", EPSG + "6933"]
@@ -48,6 +52,7 @@ RIVERS = [  # a second USA survey: two undated samples, one sharing a code with 
 PUBLIC = ("USA", "NOR", "FIN")
 PUBLIC_CODES = {code for c in PUBLIC for code, *_ in ROWS[c]} | {code for code, *_ in RIVERS}
 HIDDEN_CODES = {code for c in ("RUS", "SWE") for code, *_ in ROWS[c]}
+PUBLIC_FEATURES = sum(len(ROWS[c]) for c in PUBLIC) + len(RIVERS)  # US-1 is in two surveys
 ITEMS = "/ogcapi/collections/samples/items"
 
 
@@ -509,7 +514,7 @@ def test_gdal_reprojects_the_crs84_features_to_what_crs_returns(live_server, wri
             "samples")  # fmt: skip
         by_gdal = geojson_coordinates(out)
         by_server = api_coordinates(base, EPSG + code)
-        assert by_gdal.keys() == by_server.keys() and len(by_gdal) == len(PUBLIC_CODES) + 1
+        assert by_gdal.keys() == by_server.keys() and len(by_gdal) == PUBLIC_FEATURES
         for key, xy in by_server.items():
             # GDAL reprojects the 6-decimal degrees it read; the server transforms the shown
             # location itself: they differ by that rounding (< 0.25 m at Finland's latitudes).
@@ -569,3 +574,63 @@ def test_owslib_sorts_and_reprojects(live_server, write_csv):
     finally:
         ogcapi.REQUEST_HEADERS.clear()
         ogcapi.REQUEST_HEADERS.update(defaults)
+
+
+# --- the HTML items page's map in a real browser ---------------------------------------------
+
+
+MARKERS = ".ogc-map path.leaflet-interactive"  # the features (the outlines are not interactive)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Chromium for this module's one browser test (as tests/test_browser_dashboards.py)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield browser
+            finally:
+                browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_items_page_map_draws_every_feature_with_local_files_only(
+    chromium, live_server, write_csv
+):
+    """Chromium: the map draws one marker per feature of the page (in a projected CRS's page
+    too: the map is in longitude/latitude) over the country outlines from /api/v1/boundaries,
+    with no console error and no request to another host, fits a phone, passes axe-core with no
+    serious violation, and a marker leads to its feature's page."""
+    from playwright.sync_api import expect
+
+    build_sort_world(write_csv)
+    url = f"{ITEMS}?f=html&sortby=-code&crs={quote(EPSG + '3857')}"
+    for language in ("en", "zh-hans"):
+        for width in (1280, PHONE_WIDTH):
+            where = (language, width)
+            page, watch, response = open_page(
+                chromium, live_server, url, language=language, width=width
+            )
+            assert response.status == 200, where
+            expect(page.locator(".ogc-map")).to_have_class(re.compile(r"\bleaflet-container\b"))
+            expect(page.locator(MARKERS)).to_have_count(PUBLIC_FEATURES)
+            expect(page.locator(".ogc-map path[fill='#f3f1ea']").first).to_be_attached()
+            if width == PHONE_WIDTH:
+                assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+            assert serious_violations(page) == [], where
+            assert watch.problems == [], where
+            page.screenshot(path=str(ARTIFACTS / f"ogcapi-items-{language}-{width}.png"))
+            page.context.close()
+    page, watch, _ = open_page(chromium, live_server, url)
+    expect(page.locator(MARKERS)).to_have_count(PUBLIC_FEATURES)
+    with page.expect_navigation():
+        page.locator(MARKERS).first.dispatch_event("click")
+    assert re.search(r"/ogcapi/collections/samples/items/\d+\?f=html$", page.url), page.url
+    assert watch.problems == []
+    page.context.close()
