@@ -97,7 +97,7 @@ def wants_html(request) -> bool:
 
 
 def json_response(data: dict, media_type: str = JSON) -> HttpResponse:
-    body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, allow_nan=False)
+    body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False)
     return HttpResponse(body.encode(), content_type=media_type)
 
 
