@@ -416,6 +416,17 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     return layer
 
 
+def claim_render(layer_id: int) -> bool:
+    """Take a queued (or failed) layer for rendering: one renderer a layer, whether the render
+    task or a download that needs the layer (``downloads.geotiff``); the other finds it
+    rendering and waits for it, or leaves it."""
+    return bool(
+        MapLayer.objects.filter(
+            pk=layer_id, state__in=[MapLayer.State.QUEUED, MapLayer.State.FAILED]
+        ).update(state=MapLayer.State.RENDERING, progress=0, message="starting")
+    )
+
+
 def render_failed(layer_id: int, exc: BaseException) -> None:
     MapLayer.objects.filter(pk=layer_id).exclude(state=MapLayer.State.RETIRED).update(
         state=MapLayer.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], message="failed"

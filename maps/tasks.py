@@ -20,7 +20,7 @@ def render_map_layer(layer_id: int) -> str:
     layer = (
         MapLayer.objects.select_related("element", "medium", "viewer").filter(pk=layer_id).first()
     )
-    if layer is None or layer.state not in (MapLayer.State.QUEUED, MapLayer.State.FAILED):
+    if layer is None or not layers.claim_render(layer.pk):
         return layer.state if layer else "missing"
     try:
         layer = layers.render(layer)
