@@ -34,12 +34,16 @@ class DownloadJob(models.Model):
         related_name="download_jobs",
     )
     # The query as validated (downloads.query.DownloadQuery.as_json): surveys, countries,
-    # elements, medium, bbox, polygon, scales, years, rounds, format, all_methods.
+    # elements, medium, bbox, polygon, scales, years, rounds, format, all_methods; a GeoTIFF's
+    # style, scheme and ramp too.
     query = models.JSONField()
     format = models.CharField(max_length=16)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     rows_written = models.BigIntegerField(default=0)
     rows_total = models.BigIntegerField(default=0)
+    # Percent done of a build that is not a stream of rows (a GeoTIFF: its layer's render, then
+    # the raster); None: progress is rows_written of rows_total.
+    progress_percent = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     created = models.DateTimeField(auto_now_add=True)
@@ -74,9 +78,11 @@ class DownloadJob(models.Model):
 
     @property
     def progress(self) -> float:
-        """Percent of rows written (100 when ready)."""
+        """Percent of rows written, or of a GeoTIFF's build (100 when ready)."""
         if self.state == self.State.READY:
             return 100.0
+        if self.progress_percent is not None:
+            return round(min(100.0, self.progress_percent), 1)
         if not self.rows_total:
             return 0.0
         return round(min(100.0, 100.0 * self.rows_written / self.rows_total), 1)

@@ -188,6 +188,19 @@ def copy_table(table: Table, out, progress: Callable[[int], None] | None = None)
 def build(job: DownloadJob, scope: Scope, contents: Contents, progress) -> Built:
     """Write the package of ``job`` for ``scope`` (its rows counted in ``contents``)."""
     query = DownloadQuery.from_json(job.query)
+
+    def write(archive, work: Path) -> int:
+        written = _write_data(archive, work, query, scope, contents, progress)
+        _write_documents(archive, job, query, scope, contents, written)
+        return written.rows
+
+    return assemble(job, write)
+
+
+def assemble(job: DownloadJob, write: Callable[[zipfile.ZipFile, Path], int]) -> Built:
+    """The zip of ``job``: ``write(archive, work)`` fills it (``work`` is a scratch directory of
+    this build) and returns the rows written. Written under ``DOWNLOAD_ROOT/tmp`` and moved into
+    place when complete, so a package appears whole or not at all."""
     root = Path(settings.DOWNLOAD_ROOT)
     work = root / "tmp" / str(job.public_id)
     shutil.rmtree(work, ignore_errors=True)
@@ -199,32 +212,40 @@ def build(job: DownloadJob, scope: Scope, contents: Contents, progress) -> Built
         with zipfile.ZipFile(
             partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
         ) as archive:
-            written = _write_data(archive, work, query, scope, contents, progress)
-            _write_documents(archive, job, query, scope, contents, written)
-        digest = hashlib.sha256()
-        with partial.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(BLOCK_BYTES), b""):
-                digest.update(chunk)
+            rows = write(archive, work)
+        digest = file_sha256(partial)
         os.replace(partial, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Built(
         file_name=f"packages/{job.download_name}",
         size_bytes=final.stat().st_size,
-        sha256=digest.hexdigest(),
-        rows_written=written.rows,
+        sha256=digest,
+        rows_written=rows,
     )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(BLOCK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass
 class DataFile:
     name: str
-    kind: str  # "table" (CSV) or "file" (GeoPackage, Parquet)
+    kind: str  # "table" (CSV) or "file" (GeoPackage, Parquet, GeoTIFF)
     mediatype: str
     size: int
     sha256: str
     fields: list[tuple[str, str, str, str]]
     rows: int
+    # A file that is not a table of rows says what it is (datapackage.json) and how big it is
+    # (datacite.json); empty: the defaults of the table formats.
+    description: str = ""
+    extent: str = ""
 
 
 def _element_fields(contents: Contents) -> list[tuple[str, str, str, str]]:
@@ -268,12 +289,8 @@ def _write_data(archive, work: Path, query: DownloadQuery, scope, contents, prog
     else:
         target, mediatype = work / "samples.parquet", "application/vnd.apache.parquet"
         _csv_to_geoparquet(source, target, fields)
-    digest = hashlib.sha256()
-    with target.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(BLOCK_BYTES), b""):
-            digest.update(chunk)
     archive.write(target, target.name)
-    return DataFile(target.name, "file", mediatype, target.stat().st_size, digest.hexdigest(),
+    return DataFile(target.name, "file", mediatype, target.stat().st_size, file_sha256(target),
                     fields, rows)  # fmt: skip
 
 
@@ -345,7 +362,8 @@ def _csv_to_geoparquet(source: Path, target: Path, fields) -> None:
 
 
 def _country_codes(contents: Contents) -> dict[int, Country]:
-    return {c.pk: c for c in Country.objects.filter(pk__in=contents.country_ids)}
+    """The countries whose rows made the package (pre-release ones of a layer included)."""
+    return {c.pk: c for c in Country.objects.filter(pk__in=contents.cited_country_ids)}
 
 
 def row_counts(contents: Contents, scope: Scope) -> dict:
@@ -379,18 +397,30 @@ def row_counts(contents: Contents, scope: Scope) -> dict:
     }
 
 
-def _write_documents(archive, job, query, scope, contents, data: DataFile) -> None:
+def _write_documents(
+    archive,
+    job,
+    query,
+    scope,
+    contents,
+    data: DataFile,
+    *,
+    readme_text: Callable[..., str] | None = None,
+    manifest_extra: dict | None = None,
+) -> None:
+    """The companions of the data file and SHA256SUMS. A format whose data is not rows gives its
+    own README (``readme_text``, called like ``readme``) and adds to the manifest."""
     surveys = surveys_of(contents)
     counts = row_counts(contents, scope)
     licences = licences_of(job, scope, contents)
     created = timezone.now().replace(microsecond=0)
     documents = {
-        "README.txt": readme(job, query, contents, counts, data, created, surveys),
+        "README.txt": (readme_text or readme)(job, query, contents, counts, data, created, surveys),
         "LICENSE.txt": licence_text(job, licences, surveys, created),
         "CITATION.cff": citation_cff(job, surveys, created),
         "CITATION.bib": citation_bib(job, surveys, created),
         "manifest.json": json.dumps(
-            manifest(job, query, scope, counts, contents, data, created),
+            manifest(job, query, scope, counts, contents, data, created) | (manifest_extra or {}),
             indent=2,
             ensure_ascii=False,
         )
@@ -724,6 +754,8 @@ def datapackage(job, data: DataFile, surveys: list[Survey], licences, created) -
             fields.append(field)
         key = "measurement_id" if data.name == "measurements.csv" else "sample_id"
         resource["schema"] = {"fields": fields, "missingValues": [""], "primaryKey": [key]}
+    elif data.description:
+        resource["description"] = data.description
     else:
         resource["description"] = "Columns as in README.txt; " + (
             "layer 'samples', EPSG:4326." if data.name.endswith(".gpkg") else
@@ -792,7 +824,7 @@ def datacite(job, query, surveys, licences, counts, data: DataFile, created) -> 
             for survey in surveys
         ],
         "formats": ["application/zip", data.mediatype],
-        "sizes": [f"{data.rows} rows"],
+        "sizes": [data.extent or f"{data.rows} rows"],
         "version": f"policy {job.policy_version}; data {job.data_version}",
     }
     if query.bbox:

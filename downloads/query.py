@@ -7,6 +7,14 @@ of the API contract (docs: issue 15): ``surveys`` (slugs), ``countries`` (ISO3),
 ``polygon`` (GeoJSON Polygon/MultiPolygon, or a Feature/FeatureCollection of them), ``scales``
 (survey sampling scales in km), ``years`` (campaign years), ``rounds`` (monitoring rounds),
 ``format`` and ``all_methods`` (long CSV only: every method's values, not just the preferred).
+
+``format: "geotiff"`` is one map layer's Cloud-Optimised GeoTIFF (``downloads.geotiff``), named
+as the map names it: ``elements`` exactly one symbol, ``medium`` required, ``scales`` exactly one
+*grid* scale (the layer's cell size, not a survey's sampling scale), ``style`` (cells | surface;
+default cells), ``scheme`` and ``ramp`` (the classification and colours; defaults as the map's),
+optional ``bbox`` (clips the raster). A layer is the whole of what the viewer may see of that
+element and medium, so the row filters (``surveys``, ``countries``, ``years``, ``rounds``) and
+``polygon`` are refused for it; ``style``, ``scheme`` and ``ramp`` are refused for the tables.
 """
 
 from __future__ import annotations
@@ -19,14 +27,22 @@ from dataclasses import asdict, dataclass, field
 from baselines import grid
 from baselines.areas import InvalidArea, parse_area
 from baselines.models import Country, Element, Medium, Survey
+from maps.classification import SCHEMES
+from maps.ramps import RAMPS
 
-FORMATS = ("csv", "csv-wide", "gpkg", "parquet")
-# Named by the API contract but not built by this version (a map layer's COG belongs to maps/).
-NOT_YET = {"geotiff": "GeoTIFF packages of map layers are not offered yet"}
+GEOTIFF = "geotiff"
+FORMATS = ("csv", "csv-wide", "gpkg", "parquet", GEOTIFF)
+# The styles a GeoTIFF is offered for: a class raster of cells or of the surface. A points
+# layer's raster is dots drawn a few pixels wide at one zoom, not data (the samples are in the
+# table formats, for viewers who may see them).
+LAYER_STYLES = ("cells", "surface")
 FIELDS = (
     "surveys", "countries", "elements", "medium", "bbox", "polygon", "scales", "years",
-    "rounds", "format", "all_methods",
+    "rounds", "format", "all_methods", "style", "scheme", "ramp",
 )  # fmt: skip
+# Fields of a layer (GeoTIFF) only, and the fields that narrow rows, which a layer does not take.
+LAYER_FIELDS = ("style", "scheme", "ramp")
+ROW_FILTERS = ("surveys", "countries", "years", "rounds", "polygon", "all_methods")
 # A drawn or uploaded area is a selection, not a boundary data set: bounded so a request cannot
 # make every row's test expensive.
 MAX_POLYGON_VERTICES = 10_000
@@ -55,11 +71,19 @@ class DownloadQuery:
     rounds: list[int] = field(default_factory=list)
     format: str = "csv"
     all_methods: bool = False
+    # A GeoTIFF's layer (None for the table formats, and then left out of the JSON).
+    style: str | None = None
+    scheme: str | None = None
+    ramp: str | None = None
 
     # --- JSON ----------------------------------------------------------------------------------
 
     def as_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not self.is_layer:
+            for name in LAYER_FIELDS:
+                data.pop(name)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping) -> DownloadQuery:
@@ -69,7 +93,17 @@ class DownloadQuery:
     @property
     def wide(self) -> bool:
         """One row per sample (element columns) rather than one per measurement."""
-        return self.format != "csv"
+        return self.format in ("csv-wide", "gpkg", "parquet")
+
+    @property
+    def is_layer(self) -> bool:
+        """A map layer's raster (GeoTIFF) rather than rows."""
+        return self.format == GEOTIFF
+
+    @property
+    def layer_scale_m(self) -> int:
+        """The layer's grid scale in metres (GeoTIFF only)."""
+        return grid.scale_from_km(self.scales[0])
 
     # --- parsing -------------------------------------------------------------------------------
 
@@ -81,10 +115,13 @@ class DownloadQuery:
         if unknown:
             raise InvalidQuery(unknown[0], f"unknown field; known: {', '.join(FIELDS)}")
         fmt = body.get("format", "csv")
-        if fmt in NOT_YET:
-            raise InvalidQuery("format", f"{NOT_YET[fmt]}; known: {', '.join(FORMATS)}")
-        if fmt not in FORMATS:
+        if not isinstance(fmt, str) or fmt not in FORMATS:
             raise InvalidQuery("format", f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+        if fmt == GEOTIFF:
+            return cls._parse_layer(body)
+        for name in LAYER_FIELDS:
+            if body.get(name) not in (None, ""):
+                raise InvalidQuery(name, f"{name} names a map layer: only for format {GEOTIFF}")
         all_methods = body.get("all_methods", False)
         if not isinstance(all_methods, bool):
             raise InvalidQuery("all_methods", "expected true or false")
@@ -105,6 +142,55 @@ class DownloadQuery:
             format=fmt,
             all_methods=all_methods,
         )
+
+    @classmethod
+    def _parse_layer(cls, body: Mapping) -> DownloadQuery:
+        """A GeoTIFF: one map layer, named by exactly one element, a medium, exactly one grid
+        scale and a style (scheme and ramp as the map's unless given); an optional bbox."""
+        for name in ROW_FILTERS:
+            if body.get(name) not in (None, "", [], False):
+                reason = (
+                    "a GeoTIFF is a map layer: clip it with bbox (a polygon is not offered)"
+                    if name == "polygon"
+                    else f"a GeoTIFF is a whole map layer of what you may see; {name} does not "
+                    "apply (clip it with bbox)"
+                )
+                raise InvalidQuery(name, reason)
+        elements = _elements(body.get("elements"))
+        if len(elements) != 1:
+            raise InvalidQuery("elements", "a GeoTIFF is one element's map: name exactly one")
+        medium = _medium(body.get("medium"))
+        if medium is None:
+            raise InvalidQuery("medium", "a GeoTIFF is one medium's map: name it (e.g. topsoil)")
+        scales = _scales(body.get("scales"))
+        if len(scales) != 1:
+            raise InvalidQuery(
+                "scales", "a GeoTIFF is a map at one grid scale: name exactly one (km, e.g. 20)"
+            )
+        if body.get("style") == "points":
+            raise InvalidQuery(
+                "style",
+                "a GeoTIFF is offered for cells and surface maps (samples are in the "
+                "table formats)",
+            )
+        return cls(
+            elements=elements,
+            medium=medium,
+            bbox=_bbox(body.get("bbox")),
+            scales=scales,
+            format=GEOTIFF,
+            style=_choice(body.get("style"), "style", LAYER_STYLES, "cells"),
+            scheme=_choice(body.get("scheme"), "scheme", SCHEMES, "percentiles"),
+            ramp=_choice(body.get("ramp"), "ramp", tuple(RAMPS), "geochem"),
+        )
+
+
+def _choice(value, name: str, choices: tuple[str, ...], default: str) -> str:
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidQuery(name, f"unknown {name} {value!r}; known: {', '.join(choices)}")
+    return value
 
 
 def _strings(value, name: str) -> list[str]:

@@ -61,8 +61,14 @@ class TooLarge(Exception):
     rows: int
     limit: int
     role: str
+    layer: bool = False  # a map layer's GeoTIFF: made from the rows, not holding them
 
     def __str__(self) -> str:
+        if self.layer:
+            return (
+                f"This map layer is made from {self.rows:,} values; one package may draw on at "
+                f"most {self.limit:,} for your role ({self.role}), however small its area."
+            )
         return (
             f"This package would hold {self.rows:,} values; one package holds at most "
             f"{self.limit:,} for your role ({self.role}). Narrow it by survey, country, element, "
@@ -118,12 +124,13 @@ def download_request(*, user, query: DownloadQuery) -> DownloadJob:
     rows = count_measurements(scope, query)
     limit = row_limit(user)
     if limit is not None and rows > limit:
-        raise TooLarge(rows=rows, limit=limit, role=viewer_role(user))
+        raise TooLarge(rows=rows, limit=limit, role=viewer_role(user), layer=query.is_layer)
     job = DownloadJob.objects.create(
         user=user if user is not None and user.is_authenticated else None,
         query=query.as_json(),
         format=query.format,
         rows_total=rows if not query.wide else 0,
+        progress_percent=0.0 if query.is_layer else None,
         policy_version=scope.version,
     )
     queue_build(job)
@@ -266,11 +273,12 @@ def download_build(*, job_id: int) -> DownloadJob | None:
         raise package.PackageRefused(str(LicencePending(licence)))
     contents = package_contents(scope, query)
     limit = row_limit(user)
-    if limit is not None and contents.measurements > limit:
-        raise package.PackageRefused(
-            str(TooLarge(rows=contents.measurements, limit=limit, role=viewer_role(user)))
+    if limit is not None and contents.values_read > limit:
+        too_large = TooLarge(
+            rows=contents.values_read, limit=limit, role=viewer_role(user), layer=query.is_layer
         )
-    job.rows_total = contents.samples if query.wide else contents.measurements
+        raise package.PackageRefused(str(too_large))
+    job.rows_total = contents.samples if query.wide else contents.values_read
     job.rows_written = 0
     job.policy_version = scope.version
     job.data_version = Survey.objects.all().data_version()
@@ -289,12 +297,25 @@ def download_build(*, job_id: int) -> DownloadJob | None:
         with reporter.cursor() as cursor:
             cursor.execute(f"UPDATE {table} SET rows_written = %s WHERE id = %s", [rows, job.pk])
 
+    def percent(done: float) -> None:
+        with reporter.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET progress_percent = %s WHERE id = %s", [done, job.pk]
+            )
+
     try:
-        built = package.build(job, scope, contents, progress)
+        if query.is_layer:
+            from .geotiff import build_layer_package
+
+            built = build_layer_package(job, scope, contents, user, percent)
+        else:
+            built = package.build(job, scope, contents, progress)
     finally:
         reporter.close()
     job.file_name, job.size_bytes, job.sha256 = built.file_name, built.size_bytes, built.sha256
     job.rows_written = built.rows_written
+    if query.is_layer:
+        job.progress_percent = 100.0
     job.state, job.finished, job.error = DownloadJob.State.READY, timezone.now(), ""
     job.save()
     audit_package(job, action="built", path=f"/api/v1/downloads/{job.public_id}")

@@ -376,7 +376,7 @@ BOWTIE = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0
         ({"polygon": {"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [0, 1], [0, 0]]]}},
          "polygon"),
         ({"format": "xlsx"}, "format"),
-        ({"format": "geotiff"}, "format"),
+        ({"format": "geotiff"}, "elements"),  # a map layer: see test_downloads_geotiff.py
         ({"medium": "lava"}, "medium"),
         ({"surveys": ["no-such-survey"]}, "surveys"),
         ({"countries": ["XXX"]}, "countries"),
