@@ -5,7 +5,10 @@
   "url", "state", "progress"}`` once the rows are counted and within the viewer's limit; a bad
   field is the kit's 400 naming it, a request over the limit a 400 ``too_large`` (before any job
   exists), a country or survey an unaccepted agreement would grant the 403
-  ``licence_not_accepted``.
+  ``licence_not_accepted``. ``"format": "geotiff"`` is one map layer's COG as the map draws it
+  for the asker: ``{"elements": ["Cu"], "medium": "topsoil", "scales": [20], "style": "cells" |
+  "surface"}`` (exactly one element and one grid scale; optional ``scheme``, ``ramp``, ``bbox``;
+  see ``downloads.query``).
 - ``GET /api/v1/downloads/`` lists the viewer's packages; ``GET /api/v1/downloads/<id>`` is one
   of them (another user's answers like a missing one), with ``file`` — a link signed for the
   viewer, expiring after ``DOWNLOAD_LINK_MAX_AGE`` — when ready.
@@ -32,7 +35,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from downloads.models import DownloadJob
-from downloads.query import DownloadQuery, InvalidQuery
+from downloads.query import FORMATS, LAYER_STYLES, DownloadQuery, InvalidQuery
 from downloads.services import (
     LicencePending,
     TooLarge,
@@ -44,6 +47,8 @@ from downloads.services import (
     requeue_if_stalled,
     sign_job,
 )
+from maps.classification import SCHEMES
+from maps.ramps import RAMPS
 
 from .http import BadParameter, LicenceNotAccepted, parse_bbox, refuse_unaccepted_licence
 from .schema import ERRORS, JSON_OBJECT
@@ -147,8 +152,23 @@ QUERY_BODY = {
             "scales": {"type": "array", "items": {"type": "number"}},
             "years": {"type": "array", "items": {"type": "integer"}},
             "rounds": {"type": "array", "items": {"type": "integer"}},
-            "format": {"type": "string", "enum": ["csv", "csv-wide", "gpkg", "parquet"]},
+            "format": {"type": "string", "enum": list(FORMATS)},
             "all_methods": {"type": "boolean"},
+            "style": {
+                "type": "string",
+                "enum": list(LAYER_STYLES),
+                "description": "geotiff only: the map layer's style (default cells)",
+            },
+            "scheme": {
+                "type": "string",
+                "enum": list(SCHEMES),
+                "description": "geotiff only: the classification (default percentiles)",
+            },
+            "ramp": {
+                "type": "string",
+                "enum": list(RAMPS),
+                "description": "geotiff only: the colour ramp (default geochem)",
+            },
         },
     }
 }

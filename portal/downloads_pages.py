@@ -4,7 +4,13 @@ The form posts here (session and CSRF, like every page) and goes through the sam
 ``POST /api/v1/downloads/`` (``portal.downloads_api.parse_request`` / ``ask_for_package``); the
 list refreshes the progress of unfinished packages from ``GET /api/v1/downloads/<id>``. The page
 accepts ``?element=&medium=&bbox=&survey=&country=&format=`` so the map viewer and survey pages
-can link to it pre-filled with what they show.
+can link to it pre-filled with what they show, and for a map layer's GeoTIFF
+``?format=geotiff&element=&medium=&layer_scale=&style=&scheme=&ramp=``.
+
+A GeoTIFF names a layer, not rows: its fields (one element, medium, one grid cell size, style,
+classification, colours) are a fieldset of their own (``layer_*``, ``style``, ``scheme``,
+``ramp``), shown by CSS only while that format is chosen, and the row filters are hidden then.
+Without the CSS both show and the chosen format decides which are sent.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ from rest_framework.exceptions import APIException
 from baselines import grid
 from baselines.models import Country, Element, Medium, Survey
 from downloads.models import DownloadJob
-from downloads.query import FORMATS
+from downloads.query import FORMATS, GEOTIFF, LAYER_STYLES
 from downloads.services import job_for_viewer, jobs_of
+from maps.classification import SCHEMES
+from maps.models import MapLayer
+from maps.ramps import RAMPS
 
 from .downloads_api import SESSION_JOBS, ask_for_package, job_document, parse_request
 from .http import BadParameter
@@ -34,6 +43,18 @@ FORMAT_LABELS = {
     "csv-wide": gettext_lazy("CSV, one row per sample"),
     "gpkg": gettext_lazy("GeoPackage, one point per sample (QGIS, GDAL)"),
     "parquet": gettext_lazy("GeoParquet, one point per sample"),
+    GEOTIFF: gettext_lazy("GeoTIFF of a map layer (its Cloud-Optimised GeoTIFF)"),
+}
+SCHEME_LABELS = {
+    "percentiles": gettext_lazy("Percentiles 5, 10, 25, 50, 75, 90, 95, 98 (as the map)"),
+    "quantiles": gettext_lazy("Quantiles"),
+    "boxplot": gettext_lazy("Boxplot classes (Tukey, log scale)"),
+    "log_equal": gettext_lazy("Equal intervals of log10"),
+}
+RAMP_LABELS = {
+    "geochem": gettext_lazy("Geochemical atlas, blue to red (as the map)"),
+    "colourblind": gettext_lazy("Colour-blind safe, blue to red"),
+    "viridis": gettext_lazy("Viridis"),
 }
 
 
@@ -48,6 +69,8 @@ def _list(params, name: str) -> list[str]:
 def body_of(request: HttpRequest) -> dict:
     """The API body a form submission stands for."""
     post = request.POST
+    if post.get("format") == GEOTIFF:
+        return layer_body_of(post)
     body: dict = {
         "surveys": _list(post, "surveys"),
         "countries": _list(post, "countries"),
@@ -71,6 +94,22 @@ def body_of(request: HttpRequest) -> dict:
     return body
 
 
+def layer_body_of(post) -> dict:
+    """The API body of a GeoTIFF asked for by the form: the layer's fields, and the box."""
+    body: dict = {
+        "format": GEOTIFF,
+        "elements": _list(post, "layer_element"),
+        "medium": post.get("layer_medium") or None,
+        "scales": _list(post, "layer_scale"),
+    }
+    for name in ("style", "scheme", "ramp"):
+        if post.get(name):
+            body[name] = post[name]
+    if post.get("bbox", "").strip():
+        body["bbox"] = post["bbox"].split(",")
+    return body
+
+
 def choices() -> dict:
     """What the form offers: survey metadata, public by design."""
     return {
@@ -80,15 +119,30 @@ def choices() -> dict:
         "media": Medium.objects.all(),
         "scales": [grid.scale_km(s) for s in grid.SCALES_M],
         "formats": [(f, FORMAT_LABELS[f]) for f in FORMATS],
+        "styles": [(s, label) for s, label in MapLayer.Style.choices if s in LAYER_STYLES],
+        "schemes": [(s, SCHEME_LABELS[s]) for s in SCHEMES],
+        "ramps": [(r, RAMP_LABELS.get(r, r)) for r in RAMPS],
     }
 
 
 def initial_values(params) -> dict:
     """Pre-filled values from the query string (``element`` or ``elements``, and so on)."""
+    elements = _list(params, "elements") + _list(params, "element")
+    layer_scale = _list(params, "layer_scale") or (
+        (_list(params, "scales") + _list(params, "scale"))
+        if params.get("format") == GEOTIFF
+        else []
+    )
     return {
+        "layer_element": params.get("layer_element") or (elements[0] if elements else ""),
+        "layer_medium": params.get("layer_medium") or params.get("medium", ""),
+        "layer_scale": layer_scale[0] if layer_scale else "",
+        "style": params.get("style", "cells"),
+        "scheme": params.get("scheme", "percentiles"),
+        "ramp": params.get("ramp", "geochem"),
         "surveys": _list(params, "surveys") + _list(params, "survey"),
         "countries": [c.upper() for c in _list(params, "countries") + _list(params, "country")],
-        "elements": _list(params, "elements") + _list(params, "element"),
+        "elements": elements,
         "medium": params.get("medium", ""),
         "bbox": params.get("bbox", ""),
         "polygon": params.get("polygon", ""),
