@@ -5,6 +5,7 @@ Production sets CHEMEARTH_ENV=production; then SECRET_KEY and ALLOWED_HOSTS have
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -114,12 +115,30 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = os.environ.get(
     "DATABASE_OPTIONS", "-c jit=off"
 )
 
+
+def deployment_name(explicit: str | None, database: str) -> str:
+    """The deployment's name: DEPLOYMENT_NAME if set, else the database's name made safe for
+    Redis keys and Celery queue names (lower case, [a-z0-9_.-])."""
+    if explicit:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,62}", explicit):
+            raise ImproperlyConfigured(
+                "DEPLOYMENT_NAME must be 1-63 of a-z 0-9 _ . - (starting with a letter or digit)"
+            )
+        return explicit
+    return re.sub(r"[^a-z0-9_.-]+", "-", database.lower()).strip("-._")[:63] or "chemearth"
+
+
+# Portals sharing one Redis (two deployments, a benchmark beside the demo, test runs) are kept
+# apart by this name: it prefixes every cache key and names the Celery queue and the control and
+# event exchanges, so none reads another's cache, takes another's tasks or answers its pings.
+DEPLOYMENT_NAME = deployment_name(os.environ.get("DEPLOYMENT_NAME"), DATABASES["default"]["NAME"])
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
-        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "chemearth"),
+        "KEY_PREFIX": DEPLOYMENT_NAME,
     }
 }
 
@@ -130,6 +149,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every task goes to this deployment's queue (no task names another; a worker started without -Q
+# consumes exactly it), and workers listen for pings and inspections on its exchanges only.
+CELERY_TASK_DEFAULT_QUEUE = DEPLOYMENT_NAME
+CELERY_CONTROL_EXCHANGE = DEPLOYMENT_NAME
+CELERY_EVENT_EXCHANGE = f"{DEPLOYMENT_NAME}.events"
 CELERY_BEAT_SCHEDULE = {
     # Embargoes end at 00:00 UTC; checking every 5 minutes re-renders released maps promptly.
     "release-due-embargoes": {
@@ -306,3 +330,29 @@ CELERY_BEAT_SCHEDULE["cleanup-download-packages"] = {
     "schedule": float(os.environ.get("DOWNLOAD_CLEANUP_SECONDS", "3600")),
 }
 # --- end downloads ---
+
+# --- health ---
+# /health/ (health/checks.py, portal/health.py): database, PostGIS, migrations, cache, broker,
+# workers, beat's heartbeat, free disk. Everyone gets the status and which checks failed; the
+# details (versions, timings, worker names, free space) go to staff and to requests carrying
+# `X-Health-Token: <HEALTH_TOKEN>` (empty: staff only).
+INSTALLED_APPS += ["health"]
+HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
+HEALTH_TIMEOUT = float(os.environ.get("HEALTH_TIMEOUT", "3"))  # seconds for the whole answer
+HEALTH_WORKER_TIMEOUT = float(os.environ.get("HEALTH_WORKER_TIMEOUT", "1"))  # ping wait
+# Beat queues a heartbeat task every HEALTH_BEAT_SECONDS; beat is down once the last heartbeat
+# is older than HEALTH_BEAT_MAX_AGE seconds.
+HEALTH_BEAT_SECONDS = float(os.environ.get("HEALTH_BEAT_SECONDS", "60"))
+HEALTH_BEAT_MAX_AGE = float(os.environ.get("HEALTH_BEAT_MAX_AGE", "300"))
+# Down when the file system under TILE_ROOT or DOWNLOAD_ROOT has less free space than this.
+HEALTH_DISK_MIN_FREE_MB = int(os.environ.get("HEALTH_DISK_MIN_FREE_MB", "1024"))
+CELERY_BEAT_SCHEDULE["health-heartbeat"] = {
+    "task": "health.tasks.beat_heartbeat",
+    "schedule": HEALTH_BEAT_SECONDS,
+    # A heartbeat nobody ran in time is dropped, not piled up while the workers are away.
+    "options": {"expires": HEALTH_BEAT_SECONDS * 2},
+}
+if PRODUCTION:
+    # Load balancers probe over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# --- end health ---

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,39 @@ os.environ["CACHE_URL"] = TEST_REDIS_URL
 # the environment), never to a running demo's var/tiles.
 os.environ["TILE_ROOT"] = tempfile.mkdtemp(prefix="chemearth-tiles-")
 atexit.register(shutil.rmtree, os.environ["TILE_ROOT"], ignore_errors=True)
+# The run's deployment, named after its test database: its own cache prefix, Celery queue and
+# control exchange, so runs on other test databases sharing this Redis never take its tasks,
+# answer its pings or read its cache (nor does a running demo).
+os.environ["DEPLOYMENT_NAME"] = re.sub(
+    r"[^a-z0-9_.-]+", "-", os.environ.get("DATABASE_TEST_NAME", "test_chemearth").lower()
+)[:63]
+# What keeps the run apart, read again from the environment above (see below).
+ISOLATING_SETTINGS = (
+    "DEPLOYMENT_NAME", "CACHES", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+    "CELERY_TASK_DEFAULT_QUEUE", "CELERY_CONTROL_EXCHANGE", "CELERY_EVENT_EXCHANGE",
+)  # fmt: skip
+
+
+def _isolate_loaded_settings() -> None:
+    """pytest-django configures Django before this file is imported, so the variables above
+    reach the worker subprocesses but not this process's settings (its cache was the demo's
+    Redis database, which ``cache.clear()`` flushed). Read the settings module again under this
+    environment and copy what keeps the run apart."""
+    import runpy
+
+    from django.conf import settings
+
+    if not settings.configured:
+        return  # Django is configured later, from the environment set above
+    from django.test.signals import setting_changed
+
+    fresh = runpy.run_path(str(REPO / "chemearth" / "settings.py"))
+    for name in ISOLATING_SETTINGS:
+        setattr(settings, name, fresh[name])
+        setting_changed.send(sender=None, setting=name, value=fresh[name], enter=True)
+
+
+_isolate_loaded_settings()
 
 
 @pytest.fixture
