@@ -440,3 +440,21 @@ def test_layers_spec_of_a_query_is_the_maps(db):
         "boxplot", "viridis",
     )  # fmt: skip
     assert layers.layer_key(spec, viewer_scope(None).audience, "p", "d")
+
+
+@pytest.mark.django_db
+def test_a_layer_another_worker_renders_is_waited_for_not_rendered_twice(world, monkeypatch):
+    from downloads import geotiff
+
+    query = DownloadQuery.parse(LAYER)
+    layer = layers.find_layer(geotiff.layer_spec(query), viewer_scope(None), None, queue=False)
+    assert layers.claim_render(layer.pk)  # the render task has it
+    MapLayer.objects.filter(pk=layer.pk).update(progress=40.0)
+    assert not layers.claim_render(layer.pk)
+    seen: list[float] = []
+    monkeypatch.setattr(geotiff, "LAYER_WAIT_SECONDS", 0)
+    monkeypatch.setattr(geotiff, "POLL_SECONDS", 0)
+    with pytest.raises(PackageRefused, match="still being rendered"):
+        geotiff.obtain_layer(geotiff.layer_spec(query), viewer_scope(None), None, seen.append)
+    assert seen == [40.0 * geotiff.RENDER_SHARE / 100]  # its progress, followed
+    assert MapLayer.objects.get(pk=layer.pk).state == MapLayer.State.RENDERING
