@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("portal.api_urls")),
     path("tiles/", include("portal.tile_urls")),
     path("ogcapi/", include("portal.ogcapi.urls")),
+    path("health/", include("portal.health_urls")),  # load balancers, monitors, make status
     path("", include("portal.downloads_urls")),
     path("", include("portal.urls")),
     path("", include("sharing.urls")),
