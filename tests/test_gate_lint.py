@@ -30,7 +30,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("chemearth", "baselines", "sharing", "maps", "downloads", "dashboards", "portal")
+PACKAGES = (
+    "chemearth", "baselines", "sharing", "maps", "downloads", "dashboards", "health", "portal",
+)  # fmt: skip
 SKIP_DIRS = {"migrations", "tests", "benchmarks", "__pycache__"}
 
 # Files that may read or write sample and measurement rows directly, and why.
@@ -266,13 +268,15 @@ def test_the_lint_allows_the_gate():
 
 # app -> apps it must not import (docs/architecture.md).
 FORBIDDEN_IMPORTS = {
-    "baselines": {"sharing", "maps", "downloads", "portal"},
-    "sharing": {"maps", "downloads", "portal"},
+    "baselines": {"sharing", "maps", "downloads", "health", "portal"},
+    "sharing": {"maps", "downloads", "health", "portal"},
     "maps": {"downloads", "portal"},
     # downloads may import maps: a GeoTIFF package is a map layer's COG, reused or rendered by
     # maps' own code (maps imports only baselines and sharing, so no circle).
     "downloads": {"portal"},
     "dashboards": {"maps", "downloads", "portal"},
+    # health checks the services; like any new capability it may use only the core and the gate.
+    "health": {"maps", "downloads", "dashboards", "portal"},
     "chemearth": {"portal"},
 }
 
@@ -309,6 +313,7 @@ def test_the_import_rule_flags_a_core_module_importing_the_gate():
     assert import_violations("baselines", source) == [(1, "sharing"), (3, "maps")]
     assert import_violations("sharing", source) == [(3, "maps")]
     assert import_violations("portal", source) == []
+    assert import_violations("health", "from portal import health\n") == [(1, "portal")]
 
 
 # --- audit on every data surface ------------------------------------------------------------------
