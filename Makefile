@@ -60,7 +60,7 @@ help:
 	@echo "make db         database from DATABASE_URL with PostGIS, migrations, static files"
 	@echo "make demo       demo data, Celery worker and beat, web server on $(WEB_URL)"
 	@echo "make stop       stop what demo (and services) started"
-	@echo "make status     what is running"
+	@echo "make status     what is running, and the health checks (/health/)"
 	@echo "make test       the test suite (PYTEST_ARGS='-k foo' to choose)"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make bench      ingest benchmark ($(BENCH_ARGS))"
@@ -117,6 +117,11 @@ status:
 	    echo "$$name: not running"; \
 	  fi; \
 	done
+	@# The checks behind /health/, run here with their details (exit status 1 when one is down).
+	@if [ -x $(PY) ]; then cd $(ROOT) && $(MANAGE) health || true; fi
+	@if $(call alive,$(RUN)/web.pid,gunicorn); then \
+	  echo "web: $(WEB_URL)health/ answers HTTP $$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 $(WEB_URL)health/ || true)"; \
+	fi
 
 # ------------------------------------------------------------------------ db
 
@@ -188,6 +193,7 @@ demo: install services db $(MO_FILES)
 	echo ""; \
 	echo "Chemical Earth is running:  $(WEB_URL)"; \
 	echo "Admin:                      $(WEB_URL)admin/"; \
+	echo "Health:                     $(WEB_URL)health/ (make status prints its checks)"; \
 	echo "Logs:                       $(LOG)/{web,worker,beat}.log"; \
 	echo "Stop it with:               make stop"
 
