@@ -49,7 +49,7 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     PROTECTED_DATABASES,
     ROOT,
     command_line,
-    database_url,
+    deployment_env,
     drop_database,
     dsn,
     git_revision,
@@ -72,7 +72,7 @@ TARGETS = {"a": 100.0, "b": 1.0, "c": 0.5, "d": 2.0}
 def environment(args) -> dict:
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     return {
-        "DATABASE_URL": database_url(args.database),
+        **deployment_env(args.database),  # its database, cache keys and queue
         "DJANGO_SETTINGS_MODULE": "chemearth.settings",
         "CHEMEARTH_ENV": "production",
         "DJANGO_SECRET_KEY": SECRET,
@@ -83,7 +83,6 @@ def environment(args) -> dict:
         "CACHE_URL": redis_url,
         "CELERY_BROKER_URL": redis_url,
         "CELERY_RESULT_BACKEND": redis_url,
-        "CACHE_KEY_PREFIX": f"bench:{args.database}",
         "DOWNLOAD_ROOT": str(BENCH / "downloads"),
         "LOG_LEVEL": "WARNING",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -20,6 +21,14 @@ def dsn(database: str) -> str:
 
 def database_url(database: str) -> str:
     return f"postgis://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def deployment_env(database: str) -> dict[str, str]:
+    """The environment of a benchmark's portal: its database, and a deployment named after it
+    (``bench-<database>``), so its cache keys, Celery queue and control exchange are its own even
+    on a Redis database the demo or another benchmark uses (docs/architecture.md §12)."""
+    name = re.sub(r"[^a-z0-9_.-]+", "-", f"bench-{database}".lower())[:63]
+    return {"DATABASE_URL": database_url(database), "DEPLOYMENT_NAME": name}
 
 
 def _drop(conn, name: str) -> None:
@@ -60,7 +69,7 @@ def setup_django_on_kept(name: str) -> None:
     """Point Django at a database an earlier run kept (``ingest.py --keep``) and set it up."""
     if not database_exists(name):
         sys.exit(f"no database {name}: run benchmarks/ingest.py --keep first")
-    os.environ["DATABASE_URL"] = database_url(name)
+    os.environ.update(deployment_env(name))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chemearth.settings")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))

@@ -48,7 +48,7 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     PROTECTED_DATABASES,
     ROOT,
     command_line,
-    database_url,
+    deployment_env,
     drop_database,
     dsn,
     git_revision,
@@ -579,7 +579,7 @@ def main() -> None:
 
     cmd = command_line()
     print(f"command: {cmd}")
-    os.environ["DATABASE_URL"] = database_url(args.database)
+    os.environ.update(deployment_env(args.database))  # its database, cache keys and queue
     os.environ["DJANGO_SETTINGS_MODULE"] = "chemearth.settings"
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.database}_{args.samples}.csv"

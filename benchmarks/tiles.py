@@ -52,7 +52,7 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     PROTECTED_DATABASES,
     ROOT,
     command_line,
-    database_url,
+    deployment_env,
     drop_database,
     dsn,
     git_revision,
@@ -417,7 +417,7 @@ def compare_tiles(portal_url: str, titiler_url: str, key: str, suffix: str, tile
 def environment(args) -> dict:
     """The portal's environment (production settings) for this process and gunicorn."""
     return {
-        "DATABASE_URL": database_url(args.database),
+        **deployment_env(args.database),  # its database, cache keys and queue
         "DJANGO_SETTINGS_MODULE": "chemearth.settings",
         "CHEMEARTH_ENV": "production",
         "DJANGO_SECRET_KEY": SECRET,

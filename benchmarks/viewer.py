@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ROOT,
     command_line,
-    database_url,
+    deployment_env,
     drop_database,
     git_revision,
     recreate_database,
@@ -119,7 +119,7 @@ def main() -> None:
     (out / "tiles").mkdir(parents=True)
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(args.database),
+        **deployment_env(args.database),  # its database, cache keys and queue
         "CELERY_BROKER_URL": args.redis,
         "CELERY_RESULT_BACKEND": args.redis,
         "CACHE_URL": args.redis,
