@@ -26,6 +26,7 @@ WEB_URL    := http://$(WEB_BIND)/
 PYTEST_ARGS ?=
 BENCH_ARGS  ?= --samples 100000
 TILES_BENCH_ARGS ?= --samples 100000
+DASHBOARDS_BENCH_ARGS ?= --samples 1000000
 # The tile benchmark's tools: nginx and wrk from Debian, TiTiler in a venv of its own (its pinned
 # rio-tiler, rasterio and pydantic must not meet the project's).
 BENCH_APT_PACKAGES := nginx wrk
@@ -52,7 +53,7 @@ PO_FILES       := $(shell find $(ROOT)/locale $(ROOT)/*/locale -name '*.po' 2>/d
 MO_FILES       := $(PO_FILES:.po=.mo)
 
 .PHONY: help install install-system install-python services db demo stop test lint bench \
-	bench-install bench-tiles messages clean-var status
+	bench-install bench-tiles bench-dashboards messages clean-var status
 
 help:
 	@echo "make install    Debian packages, .venv and the package with its test extras"
@@ -66,6 +67,7 @@ help:
 	@echo "make bench      ingest benchmark ($(BENCH_ARGS))"
 	@echo "make bench-install  nginx, wrk, TiTiler and tipg (var/bench-venv) for the tile and API benchmarks"
 	@echo "make bench-tiles    tile benchmark ($(TILES_BENCH_ARGS))"
+	@echo "make bench-dashboards  dashboard figures, cold/cached/plain SQL ($(DASHBOARDS_BENCH_ARGS))"
 	@echo "make messages   compile translations"
 	@echo "make clean-var  stop, then remove var/run and var/log"
 
@@ -255,6 +257,10 @@ $(BENCH_STAMP):
 
 bench-tiles: bench-install services db
 	@cd $(ROOT) && $(PY) benchmarks/tiles.py $(TILES_BENCH_ARGS)
+
+# Its own database and Redis database 13; the development database is not needed.
+bench-dashboards: install services
+	@cd $(ROOT) && $(PY) benchmarks/dashboards.py $(DASHBOARDS_BENCH_ARGS)
 
 # ------------------------------------------------------------- translations
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import platform
 import statistics
@@ -127,6 +128,17 @@ BBOX = (2.0, 47.5, 9.0, 50.0)
 
 PARTNER_ORG = "Rhine–Vistula Geological Partnership"
 PARTNER_USER = "partner"
+
+# Options of build_world for benchmarks/dashboards.py, off by default (the world of the other
+# benchmarks is unchanged, draw for draw). A second monitoring round of a survey resamples this
+# share of its sites: same site code, point and country, values = the first round's × a
+# log-normal change (log10 drift per element, spread per site); drawn from generators of their own.
+RESAMPLED_SHARE = 0.5
+ROUND_DRIFT = {"Cd": 0.04, "Pb": -0.03}  # log10 per round: Cd up ~10 %, Pb down ~7 %
+ROUND_SPREAD = 0.12
+# Soil attributes as ingest stores extra columns (text): pH for 80 % of topsoil and subsoil
+# samples (1 % of them "n.d."), land use for 85 % ("paddy" for 35 % of China's, 5 % elsewhere).
+SOIL_MEDIA = ("topsoil", "subsoil")
 
 
 def survey_plan() -> list[dict]:
@@ -274,10 +286,24 @@ def bulk_load(cursor, table: str):
 # --- building the world --------------------------------------------------------------------------
 
 
-def build_world(samples: int, seed: int, timings: dict[str, float], file_order: bool) -> dict:
+def build_world(
+    samples: int,
+    seed: int,
+    timings: dict[str, float],
+    file_order: bool,
+    *,
+    second_rounds: tuple[str, ...] = (),
+    soil_attributes: bool = False,
+    progress: bool = False,
+) -> dict:
+    """The world above in the current database. ``second_rounds``: names of surveys that get a
+    second monitoring round (a survey "<name>, round 2", monitoring_round 2, RESAMPLED_SHARE of
+    their sites; ``samples`` then counts both rounds). ``soil_attributes``: pH and land use in
+    the attributes of topsoil and subsoil samples. ``progress``: tqdm bars for the long steps."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
+    from tqdm import tqdm
 
     from baselines import grid, units
     from baselines.ingest import ColumnRows, measurement_copy_blocks
@@ -293,6 +319,19 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
 
     rng = np.random.default_rng(seed)
     plan = survey_plan()
+    rounds_rng = np.random.default_rng(seed + 1)  # second rounds and attributes only
+    unknown = set(second_rounds) - {spec["name"] for spec in plan}
+    if unknown:
+        raise SystemExit(f"second rounds of unknown surveys: {sorted(unknown)}")
+    if second_rounds:  # the second rounds' samples count in ``samples`` (to within rounding)
+        total = samples
+        for _ in range(5):  # a fixed point: first rounds of ``samples`` + their second rounds
+            firsts = sum(
+                count
+                for index, _, count in allocation(samples, plan)
+                if plan[index]["name"] in second_rounds
+            )
+            samples = total - round(firsts * RESAMPLED_SHARE)
     countries = {iso: Country.objects.by_code(iso) for iso in COUNTRIES}
     media = {m.code: m for m in Medium.objects.all()}
     elements = {e.symbol: e for e in Element.objects.filter(symbol__in=[e[0] for e in ELEMENTS])}
@@ -341,12 +380,42 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
                         ),
                     )
             analytes[n] = Analyte.objects.bulk_create(rows)
+        # Second monitoring rounds: (index of the round-2 survey, index of its first round).
+        rounds: list[tuple[int, int]] = []
+        for name in second_rounds:
+            first = next(i for i, spec in enumerate(plan) if spec["name"] == name)
+            source, index = surveys[first], len(surveys)
+            survey = Survey.objects.create(
+                name=f"{name}, round 2",
+                slug=f"bench-survey-{index + 1}",
+                medium=source.medium,
+                scale_m=source.scale_m,
+                year=source.year + 5,
+                monitoring_round=2,
+            )
+            survey.countries.set(source.countries.all())
+            surveys.append(survey)
+            analytes[index] = Analyte.objects.bulk_create(
+                Analyte(
+                    survey=survey,
+                    element=a.element,
+                    method=a.method,
+                    reported_unit=a.reported_unit,
+                    source_column=a.source_column,
+                    detection_limit=a.detection_limit,
+                    preferred=a.preferred,
+                )
+                for a in analytes[first]
+            )
+            rounds.append((index, first))
 
     # Points: random, uniform on each country's mainland (or the regional survey's box).
     with step("sample points (ST_GeneratePoints)", timings):
         parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         with connection.cursor() as cursor:
-            for k, (index, iso, count) in enumerate(allocation(samples, plan)):
+            for k, (index, iso, count) in enumerate(
+                tqdm(allocation(samples, plan), desc="points", leave=False, disable=not progress)
+            ):
                 box = plan[index]["region"] or COUNTRIES[iso][1]
                 got: list[np.ndarray] = []
                 for attempt in range(5):  # ST_GeneratePoints may give one point more or less
@@ -395,6 +464,32 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
             lon, lat, country = lon[order], lat[order], country[order]
             cells = {size: codes[order] for size, codes in cells.items()}
 
+    # Each sample's site is its own code, but a second round's (the first round's sample it
+    # resamples: site_row, a row index); attributes "{}" unless soil_attributes.
+    site_row: np.ndarray | None = None
+    resampled: dict[int, np.ndarray] = {}  # round-2 index → rows within its first round
+    attributes: list[str] | None = None
+    if rounds or soil_attributes:
+        with step("second monitoring rounds, soil attributes", timings):
+            site_row = np.arange(n, dtype=np.int64)
+            for index, first in rounds:
+                rows_of_first = np.flatnonzero(survey_index == first)  # contiguous
+                k = round(len(rows_of_first) * RESAMPLED_SHARE)
+                chosen = np.sort(rounds_rng.choice(rows_of_first, k, replace=False))
+                resampled[index] = chosen - rows_of_first[0]
+                lon, lat = np.append(lon, lon[chosen]), np.append(lat, lat[chosen])
+                country = np.append(country, country[chosen])
+                cells = {size: np.append(codes, codes[chosen]) for size, codes in cells.items()}
+                survey_index = np.append(survey_index, np.full(k, index, dtype=np.int64))
+                site_row = np.append(site_row, chosen)
+            n = len(lon)
+            sample_ids = np.arange(1, n + 1, dtype=np.int64)
+            if soil_attributes:
+                attributes = soil_attribute_json(
+                    rounds_rng, plan, rounds, survey_index, site_row, country,
+                    countries["CHN"].pk,
+                )  # fmt: skip
+
     with step(f"COPY {n:,} samples, re-create indexes", timings):
         survey_pk = np.array([s.pk for s in surveys], dtype=np.int64)[survey_index]
         table = Sample._meta.db_table
@@ -414,7 +509,9 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
             with bulk_load(cursor, table):
                 sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
                 with cursor.copy(sql) as copy:
-                    for start in range(0, n, 100_000):
+                    for start in tqdm(
+                        range(0, n, 100_000), desc="samples", leave=False, disable=not progress
+                    ):
                         sl = slice(start, start + 100_000)
                         codes = [
                             f"S{s:03d}-{i:07d}"
@@ -422,23 +519,33 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
                                 survey_index[sl].tolist(), sample_ids[sl].tolist(), strict=True
                             )
                         ]
+                        sites = codes
+                        if site_row is not None:  # a second round's site: its first round's code
+                            rows_ = site_row[sl]
+                            sites = [
+                                f"S{s:03d}-{i + 1:07d}"
+                                for s, i in zip(
+                                    survey_index[rows_].tolist(), rows_.tolist(), strict=True
+                                )
+                            ]
                         rows = zip(
                             sample_ids[sl].tolist(),
                             survey_pk[sl].tolist(),
                             codes,
-                            codes,
+                            sites,
                             (
                                 f"SRID=4326;POINT({x!r} {y!r})"
                                 for x, y in zip(lon[sl].tolist(), lat[sl].tolist(), strict=True)
                             ),
                             country[sl].tolist(),
+                            attributes[sl] if attributes else itertools.repeat("{}", len(codes)),
                             *(cells[s][sl].tolist() for s in grid.SCALES_M),
                             strict=True,
                         )
                         copy.write(
                             "".join(
-                                f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t\t\\N\t{{}}\t"
-                                + "\t".join(r[6:])
+                                f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t\t\\N\t{r[6]}\t"
+                                + "\t".join(r[7:])
                                 + "\n"
                                 for r in rows
                             )
@@ -451,8 +558,10 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
         total = 0
         next_id = 1
         starts = np.searchsorted(survey_index, np.arange(len(surveys) + 1))
+        first_of = {index: first for index, first in rounds}
+        first_values: dict[int, dict[tuple, np.ndarray]] = {f: {} for f in first_of.values()}
         with transaction.atomic(), connection.cursor() as cursor:
-            for index in range(len(surveys)):
+            for index in tqdm(range(len(surveys)), desc="surveys", disable=not progress):
                 ids = sample_ids[starts[index] : starts[index + 1]]
                 m = len(ids)
                 if not m:
@@ -465,7 +574,19 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
                     if not analyte.preferred:
                         median *= 0.8  # a partial extraction reads lower
                         dl = analyte.detection_limit
-                    value = np.round(10.0 ** (np.log10(median) + sd * rng.standard_normal(m)), 4)
+                    key = (analyte.element_id, analyte.method)
+                    if index in first_of:  # a second round: the first round's values, changed
+                        before = first_values[first_of[index]][key][resampled[index]]
+                        change = ROUND_DRIFT.get(symbol, 0.0) + ROUND_SPREAD * (
+                            rounds_rng.standard_normal(m)
+                        )
+                        value = np.round(before * 10.0**change, 4)
+                    else:
+                        value = np.round(
+                            10.0 ** (np.log10(median) + sd * rng.standard_normal(m)), 4
+                        )
+                    if index in first_values:
+                        first_values[index][key] = value
                     censored = value < dl
                     parsed = units.ParsedValues(
                         value=np.where(censored, np.nan, value),
@@ -540,6 +661,34 @@ def build_world(samples: int, seed: int, timings: dict[str, float], file_order: 
         Membership.objects.create(organisation=organisation, user=partner)
 
     return {"samples": n, "measurements": total}
+
+
+def soil_attribute_json(rng, plan, rounds, survey_index, site_row, country, china) -> list[str]:
+    """Per sample, its attributes as JSON text: pH and land use for topsoil and subsoil samples
+    (see SOIL_MEDIA); a second round's sample repeats its site's first-round attributes."""
+    n = len(survey_index)
+    medium = [spec["medium"] for spec in plan] + [plan[first]["medium"] for _, first in rounds]
+    soil = np.isin(survey_index, [i for i, m in enumerate(medium) if m in SOIL_MEDIA])
+    ph = np.round(np.clip(rng.normal(6.4, 1.1, n), 3.5, 9.5), 1)
+    has_ph = soil & (rng.random(n) < 0.8)
+    not_determined = has_ph & (rng.random(n) < 0.01)
+    paddy = rng.random(n) < np.where(country == china, 0.35, 0.05)
+    has_land_use = soil & (rng.random(n) < 0.85)
+    # Second rounds: the site's first-round attributes.
+    ph, has_ph, not_determined = ph[site_row], has_ph[site_row], not_determined[site_row]
+    paddy, has_land_use = paddy[site_row], has_land_use[site_row]
+    out = []
+    for p, known, nd, is_paddy, known_use in zip(
+        ph.tolist(), has_ph.tolist(), not_determined.tolist(), paddy.tolist(),
+        has_land_use.tolist(), strict=True,
+    ):  # fmt: skip
+        items = []
+        if known:
+            items.append(f'"ph": "{"n.d." if nd else p}"')
+        if known_use:
+            items.append(f'"land_use": "{"paddy" if is_paddy else "other"}"')
+        out.append("{" + ", ".join(items) + "}")
+    return out
 
 
 # --- timing --------------------------------------------------------------------------------------
