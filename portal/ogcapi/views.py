@@ -277,31 +277,36 @@ class CollectionView(OgcView):
         return json_response(data)
 
 
+def property_schema_response(request, found, kind: str, fields: dict, template: str):
+    """A collection's queryables or sortables as the JSON Schema the standards ask for (or its
+    HTML page): each field's title and type, dates as ``string``/``date``."""
+    properties = {}
+    for name, field in fields.items():
+        schema = {"title": field.title}
+        if field.kind == DATE:
+            schema.update(type="string", format="date")
+        else:
+            schema["type"] = field.kind
+        properties[name] = schema
+    if wants_html(request):
+        return html_response(request, template, {"collection": found, "properties": properties})
+    data = {
+        "$schema": JSON_SCHEMA,
+        "$id": absolute(request, kind, found.id),
+        "type": "object",
+        "title": found.title,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    return json_response(data, SCHEMA_JSON)
+
+
 class QueryablesView(OgcView):
     def get(self, request, collection: str):
-        html = wants_html(request)
         found = Catalogue(request).get(collection)
-        properties = {}
-        for name, queryable in found.queryables.items():
-            schema = {"title": queryable.title}
-            if queryable.kind == DATE:
-                schema.update(type="string", format="date")
-            else:
-                schema["type"] = queryable.kind
-            properties[name] = schema
-        data = {
-            "$schema": JSON_SCHEMA,
-            "$id": absolute(request, "queryables", found.id),
-            "type": "object",
-            "title": found.title,
-            "properties": properties,
-            "additionalProperties": False,
-        }
-        if html:
-            return html_response(
-                request, "queryables.html", {"collection": found, "properties": properties}
-            )
-        return json_response(data, SCHEMA_JSON)
+        return property_schema_response(
+            request, found, "queryables", found.queryables, "queryables.html"
+        )
 
 
 class SortablesView(OgcView):
@@ -310,29 +315,8 @@ class SortablesView(OgcView):
     collection is the 404 of a missing one here too."""
 
     def get(self, request, collection: str):
-        html = wants_html(request)
         found = Catalogue(request).get(collection)
-        properties = {}
-        for name, sortable in SORTABLES.items():
-            schema = {"title": sortable.title}
-            if sortable.kind == DATE:
-                schema.update(type="string", format="date")
-            else:
-                schema["type"] = sortable.kind
-            properties[name] = schema
-        data = {
-            "$schema": JSON_SCHEMA,
-            "$id": absolute(request, "sortables", found.id),
-            "type": "object",
-            "title": found.title,
-            "properties": properties,
-            "additionalProperties": False,
-        }
-        if html:
-            return html_response(
-                request, "sortables.html", {"collection": found, "properties": properties}
-            )
-        return json_response(data, SCHEMA_JSON)
+        return property_schema_response(request, found, "sortables", SORTABLES, "sortables.html")
 
 
 # --- features ----------------------------------------------------------------------------------
