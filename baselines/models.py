@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from . import grid, units
 
 
-def _localised(en: str, zh: str) -> str:
+def localised(en: str, zh: str) -> str:
     """The Chinese name under a Chinese locale, else the English one."""
     return zh if zh and (get_language() or "").startswith("zh") else en
 
@@ -50,7 +50,7 @@ class Element(models.Model):
 
     @property
     def name(self) -> str:
-        return _localised(self.name_en, self.name_zh)
+        return localised(self.name_en, self.name_zh)
 
     # The display unit has one source, baselines/data/elements.csv through ``units.display_unit``
     # (legends, API, pages): an admin-editable copy once made a page label and its legend
@@ -86,7 +86,7 @@ class Medium(models.Model):
 
     @property
     def name(self) -> str:
-        return _localised(self.name_en, self.name_zh)
+        return localised(self.name_en, self.name_zh)
 
 
 class CountryQuerySet(models.QuerySet):
@@ -188,7 +188,7 @@ class Country(models.Model):
 
     @property
     def name(self) -> str:
-        return _localised(self.name_en, self.name_zh)
+        return localised(self.name_en, self.name_zh)
 
 
 class CountryPart(models.Model):

@@ -9,14 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from baselines.models import Element
-
-
-def _localised(en: str, zh: str) -> str:
-    return zh if zh and (get_language() or "").startswith("zh") else en
+from baselines.models import Element, localised
 
 
 class SoilStandard(models.Model):
@@ -38,7 +33,7 @@ class SoilStandard(models.Model):
 
     @property
     def name(self) -> str:
-        return _localised(self.name_en, self.name_zh)
+        return localised(self.name_en, self.name_zh)
 
 
 class LandUse(models.TextChoices):
@@ -120,4 +115,4 @@ class Zone(models.Model):
 
     @property
     def name(self) -> str:
-        return _localised(self.name_en, self.name_zh)
+        return localised(self.name_en, self.name_zh)
