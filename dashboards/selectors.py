@@ -143,7 +143,9 @@ def coverage(scope: Scope, region: Region) -> Figure:
                  "percent": _percent(area, region.area_km2)}
             )  # fmt: skip
         items = []  # (scale, code, ancestors, country, year, survey)
-        for size_m in Survey.objects.values_list("scale_m", flat=True).distinct():
+        # order_by(): Survey's default ordering would add its name to the DISTINCT (one scale per
+        # survey: 43 passes instead of 5 in the 1M benchmark).
+        for size_m in Survey.objects.order_by().values_list("scale_m", flat=True).distinct():
             for row in _sampled_cells(scope, region, size_m):
                 *codes, country, year, survey = row
                 items.append((size_m, codes[0], tuple(codes[1:]), country, year, survey))
@@ -274,6 +276,7 @@ m AS (
                CASE WHEN r.land_text = ANY(%s) THEN r.land_text ELSE 'other' END AS land_use,
                r.cell
         FROM r
+        OFFSET 0  -- a fence: pH and land use parsed once a row, not once a (row, limit) pair
     ) r
     JOIN lim l ON l.element_id = r.element_id AND l.land_use = r.land_use
       AND l.known = (r.ph IS NOT NULL)
