@@ -19,7 +19,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
+from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.fields.json import KeyTextTransform
 
 from baselines import grid, units
@@ -642,7 +642,7 @@ def monitoring_change(
 
     def compute() -> Figure:
         paired = _paired_sites(scope, region, element, rounds, medium)
-        return _change_figure(region, element, rounds, paired, threshold_percent)
+        return _change_figure(scope, region, element, rounds, paired, threshold_percent)
 
     medium_code = medium.code if medium else ""
     parts = (region.cache_part, element.symbol, rounds, medium_code, threshold_percent)
@@ -650,8 +650,10 @@ def monitoring_change(
 
 
 def _paired_sites(scope, region, element, rounds, medium) -> dict:
-    from sharing.locations import shown_point
-
+    """Sites with the element in both rounds, paired in SQL by (country, site code, medium):
+    each round's mean statistics value (a site sampled twice in a round is averaged) and the
+    site's latest sample (where the changed-sites map shows it)."""
+    first, second = rounds
     rows = (
         visible_measurements(scope)
         .preferred()
@@ -660,39 +662,51 @@ def _paired_sites(scope, region, element, rounds, medium) -> dict:
     if medium is not None:
         rows = rows.filter(sample__survey__medium=medium)
     rows = region.narrow(scope, rows).order_by()
-    rows = rows.annotate(stat=_stat_value(), shown=shown_point(scope)).values_list(
-        "sample__country_id", "sample__site_code", "sample__survey__medium_id",
-        "sample__survey__monitoring_round", "stat", "shown", "sample__survey_id",
-    )  # fmt: skip
-    sites: dict = defaultdict(dict)
-    surveys = set()
-    for country, site, medium_id, round_, stat, point, survey in rows:
-        if stat is None or not np.isfinite(stat):
-            continue
-        # A site sampled twice in one round: the mean of its values.
-        values = sites[(country, site, medium_id)].setdefault(round_, [])
-        values.append(stat)
-        sites[(country, site, medium_id)]["point"] = point
-        surveys.add(survey)
-    return {"sites": sites, "surveys": surveys}
+    round_of = "sample__survey__monitoring_round"
+    pairs = (
+        rows.values("sample__country_id", "sample__site_code", "sample__survey__medium_id")
+        .annotate(
+            before=Avg(_stat_value(), filter=Q(**{round_of: first})),
+            after=Avg(_stat_value(), filter=Q(**{round_of: second})),
+            last=Max("sample_id"),
+        )
+        .filter(before__isnull=False, after__isnull=False)
+        .values_list("sample__country_id", "sample__site_code", "before", "after", "last")
+    )
+    surveys = set(rows.values_list("sample__survey_id", flat=True).distinct())
+    return {"pairs": list(pairs), "surveys": surveys}
 
 
-def _change_figure(region, element, rounds, paired, threshold) -> Figure:
-    first, second = rounds
-    changes, points, countries = [], [], set()
-    for (country, site, _medium), site_values in paired["sites"].items():
-        if first not in site_values or second not in site_values:
-            continue
-        before, after = np.mean(site_values[first]), np.mean(site_values[second])
-        if before <= 0:
+def _shown_points(scope, sample_ids: list[int]) -> dict[int, tuple[float, float]]:
+    """Where the viewer may see these samples (the changed sites only)."""
+    from sharing.locations import shown_point
+
+    rows = (
+        visible_samples(scope)
+        .filter(pk__in=sample_ids)
+        .annotate(shown=shown_point(scope, prefix=""))
+        .values_list("pk", "shown")
+    )
+    return {pk: (point.x, point.y) for pk, point in rows if point is not None}
+
+
+def _change_figure(scope, region, element, rounds, paired, threshold) -> Figure:
+    changes, changed, countries = [], [], set()
+    for country, site, before, after, last in paired["pairs"]:
+        if before is None or after is None or before <= 0:
             continue
         change = 100 * (after - before) / before
         changes.append(change)
         countries.add(country)
-        point = site_values["point"]
-        if abs(change) > threshold and point is not None:
-            points.append({"site": site, "lon": round(point.x, 6), "lat": round(point.y, 6),
-                           "change_percent": round(change, 1)})  # fmt: skip
+        if abs(change) > threshold:
+            changed.append((site, last, change))
+    located = _shown_points(scope, [last for _, last, _ in changed])
+    points = [
+        {"site": site, "lon": round(located[last][0], 6), "lat": round(located[last][1], 6),
+         "change_percent": round(change, 1)}
+        for site, last, change in changed
+        if last in located
+    ]  # fmt: skip
     x = np.asarray(changes, dtype="f8")
     n = int(x.size)
     counts, _edges = np.histogram(x, bins=CHANGE_BINS) if n else (np.zeros(11, int), None)
