@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from rest_framework.exceptions import ValidationError
 
 from baselines import grid
 from baselines.models import Country, Element, Medium
@@ -26,7 +25,7 @@ from dashboards.services import ZoneUploadError, zones_upload
 from sharing.access import request_scope
 
 from . import dashboards_api as api
-from .http import element_param, medium_param, region_param
+from .http import BadParameter, element_param, medium_param, region_param, scale_param
 
 TITLES = {
     "coverage": gettext_lazy("Sampling coverage"),
@@ -88,8 +87,8 @@ def _page(request: HttpRequest, name: str, build) -> HttpResponse:
     status = 200
     try:
         context.update(build(request_scope(request)))
-    except ValidationError as error:
-        context["error"] = getattr(error, "reason", None) or str(error.detail)
+    except BadParameter as error:
+        context["error"] = f"{error.parameter}: {error.reason}"
         status = 400
     return render(request, f"portal/dashboards/{name}.html", context, status=status)
 
@@ -142,13 +141,21 @@ def coverage(request: HttpRequest) -> HttpResponse:
                     "rows": [[y["year"], y["area_km2"], y["percent"]] for y in data["years"]]},
             "filename": f"coverage-years-{region.param}",
         }  # fmt: skip
-        map_scale = int(request.GET.get("map_scale") or 80)
-        cells_url = reverse("api:dashboard-coverage-cells") + "?" + _with(request, scale=map_scale)
         return {"region": region, "figure": data, "chart": chart, "years_chart": years,
-                "scales_km": [grid.scale_km(s) for s in grid.SCALES_M],
-                "map_scale": map_scale, "cells_url": cells_url}  # fmt: skip
+                **_cell_map(request, "api:dashboard-coverage-cells")}  # fmt: skip
 
     return _page(request, "coverage", build)
+
+
+def _cell_map(request: HttpRequest, route: str) -> dict:
+    """The page's cell map: its scale (``map_scale`` in km, parsed by the kit: a bad one is the
+    page's 400), the scales offered, and the API address the map reads its cells from."""
+    size_m = scale_param(request.GET, "map_scale", default=80_000)
+    return {
+        "map_scale": grid.scale_km(size_m),
+        "scales_km": [grid.scale_km(s) for s in grid.SCALES_M],
+        "cells_url": reverse(route) + "?" + _with(request, scale=f"{grid.scale_km(size_m):g}"),
+    }
 
 
 def _with(request: HttpRequest, **changes) -> str:
@@ -201,13 +208,8 @@ def exceedance(request: HttpRequest) -> HttpResponse:
                              for e in elements]},
             "filename": f"exceedance-severity-{standard.code}-{region.param}",
         }  # fmt: skip
-        map_scale = int(request.GET.get("map_scale") or 80)
-        cells_url = (
-            reverse("api:dashboard-exceedance-cells") + "?" + _with(request, scale=map_scale)
-        )
         return {"region": region, "standard": standard, "figure": data, "chart": chart,
-                "cells_url": cells_url, "map_scale": map_scale,
-                "scales_km": [grid.scale_km(s) for s in grid.SCALES_M],
+                **_cell_map(request, "api:dashboard-exceedance-cells"),
                 "severity_chart": severity, "severity_labels": SEVERITY_LABELS,
                 "class_rows": [(label, data["samples"][key], data["samples"]["percent"][key])
                                for key, label in CLASS_LABELS.items()]}  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.urls import reverse
@@ -144,3 +145,32 @@ def test_the_exceedance_map_is_geojson_of_cells_with_their_classes(client, world
     properties = [f["properties"] for f in body["features"]]
     assert sum(p["n"] for p in properties) == 30  # both USA rounds; Norway is embargoed
     assert all(p["safe_use"] + p["strict_control"] <= p["n"] for p in properties)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("coverage", {"map_scale": "abc"}),
+        ("coverage", {"map_scale": "7"}),
+        ("exceedance", {"map_scale": "0.3"}),
+        ("exceedance", {"medium": "lava"}),
+        ("change", {"element": "Xx"}),
+        ("change", {"from": "9"}),
+        ("baselines", {"region": "continent:Atlantis"}),
+        ("compare", {"a": "country:XXX"}),
+        ("volume", {"polygon": '{"type": "Point", "coordinates": [0, 0]}'}),
+    ],
+)
+def test_a_page_with_a_bad_parameter_is_a_400_naming_it(client, world, name, params):
+    response = client.get(reverse(f"portal:dashboard-{name}"), params)
+    assert response.status_code == 400
+    alert = re.search(r'role="alert"><p>(.*?)</p>', response.content.decode(), re.S)
+    assert alert and alert.group(1).startswith(f"{next(iter(params))}: "), alert
+
+
+@pytest.mark.django_db
+def test_the_map_scale_in_km_reaches_the_cell_map(client, world):
+    page = client.get(reverse("portal:dashboard-coverage"), {"map_scale": "0.5"})
+    assert page.status_code == 200
+    assert b"scale=0.5" in page.content
