@@ -174,3 +174,16 @@ def test_the_map_scale_in_km_reaches_the_cell_map(client, world):
     page = client.get(reverse("portal:dashboard-coverage"), {"map_scale": "0.5"})
     assert page.status_code == 200
     assert b"scale=0.5" in page.content
+
+
+@pytest.mark.django_db
+def test_compare_names_synthetic_data_and_audits_once(client, world):
+    client.force_login(world)
+    query = {"a": "country:USA", "b": "country:NOR", "medium": "topsoil"}
+    body = client.get(reverse("api:dashboard-compare"), query).json()
+    assert body["synthetic_surveys"] == ["usa round 2"]
+    assert body["b"]["baselines"][0]["n"] == 15  # Norway's embargoed rows, granted to the partner
+    events = AuditEvent.objects.filter(kind=AuditEvent.Kind.ACCESS, country__iso_a3="NOR")
+    assert events.count() == 1
+    page = client.get(reverse("portal:dashboard-compare"), query).content.decode()
+    assert "Synthetic data" in page and "usa round 2" in page
