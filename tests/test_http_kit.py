@@ -26,17 +26,25 @@ PATH_VALUES = {"code": CELL, "key": "no-such-layer", "z": "0", "x": "0", "y": "0
                "token": "not-signed", "collection": "samples", "feature": "1"}  # fmt: skip
 # Parameters every data endpoint understands, all valid: each test spoils one of them.
 VALID = {"element": "Cu", "medium": "topsoil", "scale": "80", "bbox": "20,60,30,65",
-         "lon": "25", "lat": "62"}  # fmt: skip
+         "lon": "25", "lat": "62", "region": "world"}  # fmt: skip
+DASHBOARDS = "/api/v1/dashboards/"
 # The endpoints that must reject each bad parameter (the positive control of the walk).
 MUST_REJECT = {
     "element": {"/api/v1/cells/<code>/stats", "/api/v1/cells/<code>/samples",
-                "/api/v1/viewer/values", "/api/v1/layers", "/api/v1/measurements/"},
+                "/api/v1/viewer/values", "/api/v1/layers", "/api/v1/measurements/",
+                DASHBOARDS + "change"},
     "medium": {"/api/v1/cells/<code>/stats", "/api/v1/viewer/values", "/api/v1/viewer/elements",
-               "/api/v1/layers", "/api/v1/measurements/", "/api/v1/samples/"},
+               "/api/v1/layers", "/api/v1/measurements/", "/api/v1/samples/",
+               *(DASHBOARDS + d for d in ("exceedance", "exceedance/cells", "baselines",
+                                          "compare"))},
     "bbox": {"/api/v1/viewer/values", "/api/v1/measurements/", "/api/v1/samples/"},
-    "scale": {"/api/v1/viewer/values", "/api/v1/cells/at", "/api/v1/layers"},
+    "scale": {"/api/v1/viewer/values", "/api/v1/cells/at", "/api/v1/layers",
+              DASHBOARDS + "coverage/cells", DASHBOARDS + "exceedance/cells"},
+    "region": {DASHBOARDS + d for d in ("coverage", "coverage/cells", "exceedance",
+                                        "exceedance/cells", "volume", "baselines")},
 }  # fmt: skip
-BAD = {"element": "Xx", "medium": "lava", "bbox": "30,60,20,65", "scale": "3"}
+BAD = {"element": "Xx", "medium": "lava", "bbox": "30,60,20,65", "scale": "3",
+       "region": "country:XXX"}  # fmt: skip
 
 
 def walk(patterns, prefix: str = ""):
