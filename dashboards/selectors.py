@@ -199,15 +199,19 @@ def _coverage_by_year(items: list[tuple], land: float) -> list[dict]:
     return result
 
 
-def coverage_cells(scope: Scope, region: Region, size_m: int, limit: int) -> list[str] | None:
-    """Codes of the cells at ``size_m`` holding a visible sample (the coverage map); None when
-    there are more than ``limit`` (the caller asks for a coarser scale instead)."""
+def coverage_cells(scope: Scope, region: Region, size_m: int, limit: int) -> Figure | None:
+    """Codes of the cells at ``size_m`` holding a visible sample (the coverage map, in
+    ``data["cells"]``) and whose rows they are; None when there are more than ``limit`` (the
+    caller asks for a coarser scale instead)."""
     rows = region.narrow(scope, visible_samples(scope, scale_m=size_m), prefix="")
     field_name = grid.cell_field_name(size_m)
-    codes = list(
-        rows.order_by(field_name).values_list(field_name, flat=True).distinct()[: limit + 1]
+    pairs = list(
+        rows.order_by(field_name).values_list(field_name, "country_id").distinct()[: limit + 1]
     )
-    return None if len(codes) > limit else codes
+    codes = sorted({code for code, _ in pairs})
+    if len(pairs) > limit:
+        return None
+    return Figure(data={"cells": codes}, countries=frozenset(c for _, c in pairs))
 
 
 # --- risk-limit exceedance -----------------------------------------------------------------------

@@ -134,13 +134,13 @@ def coverage_cells_view(request: HttpRequest) -> JsonResponse:
     region = region_param(request.GET)
     size_m = scale_param(request.GET, default=80_000)
     scope = request_scope(request)
-    codes = selectors.coverage_cells(scope, region, size_m, MAX_MAP_CELLS)
-    if codes is None:
+    figure = selectors.coverage_cells(scope, region, size_m, MAX_MAP_CELLS)
+    if figure is None:
         raise BadParameter(
             "scale", f"more than {MAX_MAP_CELLS:,} sampled cells at this scale; "
             "choose a coarser scale or a smaller region",
         )  # fmt: skip
-    audit_access(request, scope, f"dashboard coverage cells {grid.scale_label(size_m)}")
+    codes = served(request, figure, f"coverage cells {grid.scale_label(size_m)}")["cells"]
     return JsonResponse(cells_geojson({"code": code} for code in codes))
 
 

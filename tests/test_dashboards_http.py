@@ -187,3 +187,14 @@ def test_compare_names_synthetic_data_and_audits_once(client, world):
     assert events.count() == 1
     page = client.get(reverse("portal:dashboard-compare"), query).content.decode()
     assert "Synthetic data" in page and "usa round 2" in page
+
+
+@pytest.mark.django_db
+def test_the_coverage_map_audits_the_partners_hidden_cells(client, world):
+    anonymous = client.get(reverse("api:dashboard-coverage-cells"), {"scale": "20"}).json()
+    client.force_login(world)
+    partner = client.get(reverse("api:dashboard-coverage-cells"), {"scale": "20"}).json()
+    assert len(partner["features"]) > len(anonymous["features"])  # Norway's cells
+    assert AuditEvent.objects.filter(
+        kind=AuditEvent.Kind.ACCESS, country__iso_a3="NOR", summary__contains="coverage cells"
+    ).exists()
