@@ -331,6 +331,11 @@ CELERY_BEAT_SCHEDULE["cleanup-download-packages"] = {
 }
 # --- end downloads ---
 
+# JSON feature pages of the read API (portal/page_cache.py) are kept this many seconds per (URL,
+# viewer's rights, data version), up to this size each; 0 turns the cache off.
+API_PAGE_CACHE_SECONDS = int(os.environ.get("API_PAGE_CACHE_SECONDS", "300"))
+API_PAGE_CACHE_MAX_BYTES = int(os.environ.get("API_PAGE_CACHE_MAX_BYTES", str(4 * 1024 * 1024)))
+
 # --- health ---
 # /health/ (health/checks.py, portal/health.py): database, PostGIS, migrations, cache, broker,
 # workers, beat's heartbeat, free disk. Everyone gets the status and which checks failed; the

@@ -35,6 +35,7 @@ from sharing.locations import shown_point as shown_point_sql
 from sharing.selectors import VisibleValues
 
 from .http import cell_param, element_param, medium_param, parse_bbox, refuse_unaccepted_licence
+from .page_cache import cached_page
 from .pagination import FeatureCollectionPagination, IdWindowPagination
 from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM
 
@@ -322,15 +323,19 @@ def sample_feature_sql(scope):
 
 
 class SqlFeaturePagesMixin:
-    """JSON list pages written from features PostgreSQL builds (``sample_feature_sql``); other
-    renderers (the browsable API) take the serializer's path. Placed after ``AuditedReadMixin``,
+    """JSON list pages written from features PostgreSQL builds (``sample_feature_sql``) and kept
+    per viewer's rights and data version (``page_cache``); other renderers (the browsable API)
+    take the serializer's path. Placed after ``AuditedReadMixin``,
     which refuses an unaccepted licence before and records the audit after."""
 
     def list(self, request, *args, **kwargs):
         if request.accepted_renderer.format != "json":
             return super().list(request, *args, **kwargs)
-        feature = sample_feature_sql(request_scope(request))
-        rows = self.filter_queryset(self.get_queryset()).annotate(feature=feature)
+        scope = request_scope(request)
+        return cached_page(request, scope, lambda: self.sql_feature_page(request, scope))
+
+    def sql_feature_page(self, request, scope) -> HttpResponse:
+        rows = self.filter_queryset(self.get_queryset()).annotate(feature=sample_feature_sql(scope))
         page = self.paginator.paginate_queryset(
             rows.values("id", "country_id", "feature"), request, view=self
         )

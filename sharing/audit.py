@@ -36,6 +36,11 @@ def note_country_served(request: HttpRequest, country_id: int) -> None:
     seen.add(country_id)
 
 
+def countries_served(request: HttpRequest) -> frozenset[int]:
+    """The countries whose rows this request has served so far (``note_country_served``)."""
+    return frozenset(getattr(request, "_chemearth_countries_served", ()))
+
+
 def audit_access(request: HttpRequest, scope, summary: str) -> None:
     """Record a read that returned non-public rows: one event per country whose data the viewer
     sees beyond the public release (a partner's, steward's or staff's view), so each country's
@@ -43,7 +48,7 @@ def audit_access(request: HttpRequest, scope, summary: str) -> None:
     """
     if scope.is_public_only:
         return
-    served = getattr(request, "_chemearth_countries_served", set())
+    served = countries_served(request)
     beyond_public = served if scope.everything else served & scope.non_public_countries
     if not beyond_public:
         return

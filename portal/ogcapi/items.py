@@ -175,6 +175,7 @@ class FeatureReader:
         return samples
 
     def page(self, query: ItemsQuery) -> Page:
+        """One page of features; the caller records the audit (a cached page is audited too)."""
         samples = self.samples()
         if query.bbox is not None:
             samples = within_bbox(self.scope, samples, query.bbox)
@@ -204,7 +205,6 @@ class FeatureReader:
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         features, lonlat = self.located_features(rows, query.properties, query.crs)
-        audit_access(self.request, self.scope, f"ogcapi items {self.collection.id}")
         return Page(features, sortby.cursor(rows[-1]) if more and rows else None, lonlat)
 
     def feature(

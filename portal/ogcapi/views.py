@@ -26,11 +26,15 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from sharing.access import request_scope
+from sharing.audit import audit_access
+
 from ..http import BadParameter
+from ..page_cache import cached_page
 from . import crs as crs_module
 from .collections import CRS84, Catalogue, Collection
 from .cql import DATE
-from .items import FeatureReader, items_query
+from .items import FeatureReader, ItemsQuery, items_query
 from .openapi import GEOJSON, HTML, JSON, OPENAPI_MEDIA_TYPE, openapi_document
 from .sorting import DEFAULT_SORT_ORDER, SORTABLES
 
@@ -327,6 +331,15 @@ class ItemsView(OgcView):
         html = wants_html(request)
         found = Catalogue(request).get(collection)
         query = items_query(request.GET, found)
+        scope = request_scope(request)
+        if html:  # pages carry the signed-in user's name: never shared
+            response = self.items(request, found, query, html)
+        else:
+            response = cached_page(request, scope, lambda: self.items(request, found, query, html))
+        audit_access(request, scope, f"ogcapi items {found.id}")
+        return response
+
+    def items(self, request, found: Collection, query: ItemsQuery, html: bool) -> HttpResponse:
         page = FeatureReader(request, found).page(query)
         links = self_links(request, GEOJSON)
         if page.next_cursor is not None:
