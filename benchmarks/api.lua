@@ -5,12 +5,19 @@
 --       [-- HEADER]
 --
 -- HEADER  optional "Name: value" sent with every request (e.g. an Authorization token)
+--
+-- With more arguments, every request asks for a bbox of its own (no two alike, so no cache can
+-- answer): "-- HEADER PATH W S E N" requests PATH with "{bbox}" replaced by W,S,E,N moved by up
+-- to ±0.1° east and north at random (a seed per thread) plus 1e-7° × the request's number.
 
 local threads = {}
 
 function setup(thread)
    table.insert(threads, thread)
+   thread:set("id", #threads)
 end
+
+local template, box, counter = nil, nil, 0
 
 local statuses = {}
 local bytes_seen = 0
@@ -21,6 +28,22 @@ function init(args)
       local name, value = header:match("^([^:]+):%s*(.*)$")
       wrk.headers[name] = value
    end
+   if args[2] then
+      template = args[2]
+      box = {tonumber(args[3]), tonumber(args[4]), tonumber(args[5]), tonumber(args[6])}
+      math.randomseed(os.time() * 1000 + (wrk.thread:get("id") or 0))
+   end
+end
+
+function request()
+   if not template then
+      return wrk.request()
+   end
+   counter = counter + 1
+   local dx = (math.random() - 0.5) * 0.2 + counter * 1e-7
+   local dy = (math.random() - 0.5) * 0.2
+   local bbox = string.format("%.7f,%.7f,%.7f,%.7f", box[1] + dx, box[2] + dy, box[3] + dx, box[4] + dy)
+   return wrk.format(nil, (template:gsub("{bbox}", bbox)))
 end
 
 function response(status, headers, body)
