@@ -38,6 +38,7 @@ from .http import cell_param, element_param, medium_param, parse_bbox, refuse_un
 from .page_cache import cached_page
 from .pagination import FeatureCollectionPagination, IdWindowPagination
 from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM
+from .sql import JSONBuild
 
 # --- reference data ------------------------------------------------------------------------------
 
@@ -283,17 +284,6 @@ FEATURE = inline_serializer(
         "properties": serializers.DictField(),
     },
 )
-
-
-class JSONBuild(Func):
-    """``json_build_object(key, value, …)``: ``json``, not ``jsonb`` (half the cost a row, and
-    keys keep their order); nest them, and cast the outermost to text."""
-
-    function = "json_build_object"
-    output_field = TextField()
-
-    def __init__(self, **fields) -> None:
-        super().__init__(*(part for key, value in fields.items() for part in (Value(key), value)))
 
 
 def sample_feature_sql(scope):

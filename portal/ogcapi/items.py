@@ -9,16 +9,23 @@ and the element columns of all of them in one more query that selects five small
 country boundary, no per-feature query). Coordinates are those shown, then transformed to the
 requested ``crs`` (``crs``); a ``bbox`` in another CRS (``bbox-crs``) becomes the equivalent
 longitude/latitude box before ``within_bbox``.
+
+JSON pages in CRS84 are written by PostgreSQL (``page_text``): each sample's head (base
+properties and shown point) is annotated on the page's query and its element values come as one
+JSON object per sample from a query around the gate's rows; Python only splices the texts. The
+HTML page and other CRSs take ``page``; ``tests/test_ogcapi_text_pages.py`` holds both equal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.db.models import Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db import connection
+from django.db.models import F, Func, TextField, Value
+from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import NotFound
 
@@ -33,11 +40,13 @@ from sharing.access import (
     within_bbox,
 )
 from sharing.audit import audit_access, note_country_served
+from sharing.locations import shown_cell, shown_point, shown_precision_km
 
 from ..http import BadParameter
+from ..sql import JSONBuild
 from . import crs as crs_module
 from . import sorting
-from .collections import DECIMALS, Collection
+from .collections import BASE_PROPERTIES, DECIMALS, Collection
 from .cql import filter_q, parse_filter
 
 DEFAULT_LIMIT = 100
@@ -153,6 +162,71 @@ def _properties(text: str | None, collection: Collection) -> tuple[str, ...] | N
     return names
 
 
+# The element values of a page's samples, one JSON object per sample with every element asked
+# for (null where not measured or below detection), around the gate's rows (``{gated}``). A
+# (sample, element) pair measured twice by the preferred method counts once.
+ELEMENT_TEXTS_SQL = """
+WITH gated (sample_id, element_id, value, censored, detection_limit) AS ({gated}),
+     v AS (SELECT DISTINCT ON (sample_id, element_id) * FROM gated)
+SELECT p.id,
+       json_object_agg(e.symbol, CASE WHEN v.censored THEN NULL ELSE v.value END ORDER BY e.ord)
+           ::text,
+       string_agg(e.symbol || '<' || v.detection_limit::text, '; ' ORDER BY e.ord)
+           FILTER (WHERE v.censored)
+FROM unnest(%s::bigint[]) AS p(id)
+CROSS JOIN unnest(%s::int[], %s::text[]) WITH ORDINALITY AS e(id, symbol, ord)
+LEFT JOIN v ON v.sample_id = p.id AND v.element_id = e.id
+GROUP BY p.id
+"""
+
+
+BELOW = "below_detection_limit"
+
+
+def _spliceable(names) -> bool:
+    """Whether ``names`` lists the head's properties, then ``below_detection_limit``, then
+    elements (each part in any order): the order ``feature_texts`` can splice."""
+    part = [0 if name in HEAD_PROPERTIES else 1 if name == BELOW else 2 for name in names]
+    return part == sorted(part)
+
+
+HEAD_PROPERTIES = frozenset(name for name, _, _ in BASE_PROPERTIES) - {BELOW}
+
+
+def feature_head(scope, names) -> Cast:
+    """The base properties among ``names`` but ``below_detection_limit`` (which comes from the
+    element values), as the Python path writes them: blank site codes and depths are null, the
+    location's precision and cell are the viewer's."""
+    every = {
+        "code": F("code"),
+        "site_code": NullIf(F("site_code"), Value("")),
+        "survey": F("survey__slug"),
+        "country": Coalesce(NullIf(F("country__iso_a3"), Value("")), F("country__adm0_a3")),
+        "medium": F("survey__medium__code"),
+        "sampled_on": F("sampled_on"),
+        "depth": NullIf(F("depth"), Value("")),
+        "location_precision_km": shown_precision_km(scope, prefix=""),
+        "cell": shown_cell(scope, prefix=""),
+    }
+    # As text: psycopg would parse ``json`` into a dict.
+    return Cast(JSONBuild(**{name: every[name] for name in names if name in every}), TextField())
+
+
+def feature_point(scope) -> Func:
+    """The shown location (exact, or the centre of the viewer's cell) as GeoJSON, 6 decimals."""
+    return Func(
+        shown_point(scope, prefix=""),
+        template="ST_AsGeoJSON(%(expressions)s, 6)",
+        output_field=TextField(),
+    )
+
+
+@dataclass
+class TextPage:
+    features: list[str]  # GeoJSON features as text, coordinates in CRS84
+    next_cursor: str | None
+
+
 @dataclass
 class Page:
     features: list[dict]  # coordinates in the query's CRS
@@ -176,6 +250,25 @@ class FeatureReader:
 
     def page(self, query: ItemsQuery) -> Page:
         """One page of features; the caller records the audit (a cached page is audited too)."""
+        rows, next_cursor = self.rows(query)
+        features, lonlat = self.located_features(rows, query.properties, query.crs)
+        return Page(features, next_cursor, lonlat)
+
+    def page_text(self, query: ItemsQuery) -> TextPage | None:
+        """The same page as GeoJSON feature texts written by PostgreSQL (``feature_texts``),
+        or None where that path does not apply (another CRS, properties in another order)."""
+        names = self.collection.property_names if query.properties is None else query.properties
+        if query.crs is not crs_module.DEFAULT or not _spliceable(names):
+            return None
+        rows, next_cursor = self.rows(
+            query,
+            feature_head=feature_head(self.scope, names),
+            feature_point=feature_point(self.scope),
+        )
+        return TextPage(self.feature_texts(rows, names), next_cursor)
+
+    def rows(self, query: ItemsQuery, **annotations) -> tuple[list[Sample], str | None]:
+        """The page's samples (with ``annotations``) and the cursor after them, if more follow."""
         samples = self.samples()
         if query.bbox is not None:
             samples = within_bbox(self.scope, samples, query.bbox)
@@ -200,12 +293,57 @@ class FeatureReader:
             )
         if query.cursor is not None:
             samples = samples.filter(sortby.after(query.cursor))
-        samples = samples.annotate(**sorting.annotations(sortby)).order_by(*sortby.order_by())
-        rows = list(samples[: query.limit + 1])
+        samples = samples.annotate(**sorting.annotations(sortby), **annotations)
+        rows = list(samples.order_by(*sortby.order_by())[: query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        features, lonlat = self.located_features(rows, query.properties, query.crs)
-        return Page(features, sortby.cursor(rows[-1]) if more and rows else None, lonlat)
+        return rows, sortby.cursor(rows[-1]) if more and rows else None
+
+    def feature_texts(self, rows: list[Sample], names) -> list[str]:
+        """Each row's feature as JSON text: its head (base properties and point, annotated by
+        ``rows``) and its element values (``element_texts``) spliced, in ``names`` order."""
+        ids = {symbol: pk for pk, symbol in self.collection.elements}
+        elements = [(ids[name], name) for name in names if name in ids]
+        values = self.element_texts(rows, elements)
+        below = BELOW in names
+        texts = []
+        for sample in rows:
+            note_country_served(self.request, sample.country_id)
+            found, limits = values.get(sample.pk, ("{}", None))
+            parts = [sample.feature_head[1:-1]]
+            if below:
+                parts.append('"below_detection_limit":' + json.dumps(limits))
+            parts.append(found[1:-1])
+            properties = ",".join(part for part in parts if part)
+            texts.append(
+                f'{{"type":"Feature","id":{sample.pk},"geometry":{sample.feature_point},'
+                f'"properties":{{{properties}}}}}'
+            )
+        return texts
+
+    def element_texts(
+        self, rows: list[Sample], elements: list[tuple[int, str]]
+    ) -> dict[int, tuple[str, str | None]]:
+        """{sample id: (JSON object of every element of ``elements`` → value or null, the
+        "symbol<limit; …" of those below detection)} of a page, in one query around the gate's
+        own rows (``visible_measurements_of``, preferred method)."""
+        if not rows or not elements:
+            return {}
+        page = [(s.pk, s.country_id, s.survey_id) for s in rows]
+        gated = (
+            visible_measurements_of(self.scope, page)
+            .preferred()
+            .filter(element_id__in=[pk for pk, _ in elements])
+            .values_list("sample_id", "element_id", "value", "censored", "detection_limit")
+        )
+        sql, params = gated.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                ELEMENT_TEXTS_SQL.format(gated=sql),
+                [*params, [s.pk for s in rows], [pk for pk, _ in elements],
+                 [symbol for _, symbol in elements]],
+            )  # fmt: skip
+            return {pk: (found, limits) for pk, found, limits in cursor.fetchall()}
 
     def feature(
         self, feature_id: str, crs: crs_module.Crs = crs_module.DEFAULT

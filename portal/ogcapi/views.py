@@ -112,6 +112,16 @@ def features_response(data: dict, crs: crs_module.Crs) -> HttpResponse:
     return response
 
 
+def feature_texts_response(data: dict, crs: crs_module.Crs) -> HttpResponse:
+    """``features_response`` of a FeatureCollection whose features are JSON texts already."""
+    rest = json.dumps({k: v for k, v in data.items() if k not in ("type", "features")},
+                      cls=DjangoJSONEncoder, ensure_ascii=False)  # fmt: skip
+    body = '{"type":"FeatureCollection","features":[' + ",".join(data["features"]) + "],"
+    response = HttpResponse((body + rest[1:]).encode(), content_type=GEOJSON)
+    response["Content-Crs"] = crs.header
+    return response
+
+
 def html_response(request, template: str, context: dict) -> HttpResponse:
     context = {
         "json_url": this_url(request, f="json"),
@@ -340,7 +350,9 @@ class ItemsView(OgcView):
         return response
 
     def items(self, request, found: Collection, query: ItemsQuery, html: bool) -> HttpResponse:
-        page = FeatureReader(request, found).page(query)
+        reader = FeatureReader(request, found)
+        text = None if html else reader.page_text(query)
+        page = reader.page(query) if text is None else text
         links = self_links(request, GEOJSON)
         if page.next_cursor is not None:
             links.append(
@@ -359,7 +371,9 @@ class ItemsView(OgcView):
             "timeStamp": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "links": links,
         }
-        if html:
+        if text is not None:
+            response = feature_texts_response(data, query.crs)
+        elif html:
             columns = found.property_names if query.properties is None else list(query.properties)
             response = html_response(
                 request,
