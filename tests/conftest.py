@@ -187,9 +187,30 @@ def reference_data(request, django_db_setup, django_db_blocker):
         ensure_reference_data()
 
 
+def wait_for_idle_worker(timeout: float = 60) -> None:
+    """Until the worker has nothing queued or running: tasks a test's work queued after commit
+    (a layer refresh after an ingest) would otherwise race the flush that ends the test (a
+    deadlock of its TRUNCATE with the worker's reads was seen)."""
+    import redis
+    from django.conf import settings
+
+    from chemearth.celery import app
+
+    store = redis.Redis.from_url(TEST_REDIS_URL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not store.llen(settings.CELERY_TASK_DEFAULT_QUEUE):
+            busy = app.control.inspect(timeout=1.0).active() or {}
+            if not any(busy.values()) and not store.llen(settings.CELERY_TASK_DEFAULT_QUEUE):
+                return
+        time.sleep(0.1)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """A transactional test ends with a flush of every table; put the reference data back."""
+    if "celery_worker_process" in getattr(item, "fixturenames", ()):
+        wait_for_idle_worker()
     yield
     marker = item.get_closest_marker("django_db")
     if marker and marker.kwargs.get("transaction"):
