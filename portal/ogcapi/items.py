@@ -22,6 +22,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django.db import connection
 from django.db.models import F, Func, TextField, Value
@@ -262,13 +263,18 @@ class FeatureReader:
             return None
         rows, next_cursor = self.rows(
             query,
+            as_values=True,
             feature_head=feature_head(self.scope, names),
             feature_point=feature_point(self.scope),
         )
         return TextPage(self.feature_texts(rows, names), next_cursor)
 
-    def rows(self, query: ItemsQuery, **annotations) -> tuple[list[Sample], str | None]:
-        """The page's samples (with ``annotations``) and the cursor after them, if more follow."""
+    def rows(
+        self, query: ItemsQuery, as_values: bool = False, **annotations
+    ) -> tuple[list, str | None]:
+        """The page's samples (with ``annotations``) and the cursor after them, if more follow;
+        ``as_values``: as plain rows of ids and annotations (no model, no geometry parsed: a
+        1,000-sample page cost ~38 ms of model instances)."""
         samples = self.samples()
         if query.bbox is not None:
             samples = within_bbox(self.scope, samples, query.bbox)
@@ -293,13 +299,19 @@ class FeatureReader:
             )
         if query.cursor is not None:
             samples = samples.filter(sortby.after(query.cursor))
-        samples = samples.annotate(**sorting.annotations(sortby), **annotations)
-        rows = list(samples.order_by(*sortby.order_by())[: query.limit + 1])
+        keys = sorting.annotations(sortby)
+        samples = samples.annotate(**keys, **annotations).order_by(*sortby.order_by())
+        if as_values:
+            fields = ("id", "country_id", "survey_id", *keys, *annotations)
+            found = samples.values(*fields)[: query.limit + 1]
+            rows = [SimpleNamespace(pk=row["id"], **row) for row in found]
+        else:
+            rows = list(samples[: query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         return rows, sortby.cursor(rows[-1]) if more and rows else None
 
-    def feature_texts(self, rows: list[Sample], names) -> list[str]:
+    def feature_texts(self, rows: list[SimpleNamespace], names) -> list[str]:
         """Each row's feature as JSON text: its head (base properties and point, annotated by
         ``rows``) and its element values (``element_texts``) spliced, in ``names`` order."""
         ids = {symbol: pk for pk, symbol in self.collection.elements}
@@ -322,7 +334,7 @@ class FeatureReader:
         return texts
 
     def element_texts(
-        self, rows: list[Sample], elements: list[tuple[int, str]]
+        self, rows: list[SimpleNamespace], elements: list[tuple[int, str]]
     ) -> dict[int, tuple[str, str | None]]:
         """{sample id: (JSON object of every element of ``elements`` → value or null, the
         "symbol<limit; …" of those below detection)} of a page, in one query around the gate's
