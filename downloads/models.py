@@ -57,6 +57,9 @@ class DownloadJob(models.Model):
     measurement_rows = models.BigIntegerField(null=True, blank=True)
     sample_rows = models.BigIntegerField(null=True, blank=True)
     row_counts = models.JSONField(default=dict, blank=True)  # by survey and by country
+    # The counts the request made (selectors.Contents.as_json); the build reuses them while the
+    # policy and data versions are those they were made at, instead of reading the rows again.
+    contents = models.JSONField(null=True, blank=True)
     countries = models.JSONField(default=list, blank=True)  # ids whose rows are in the file
     policy_version = models.CharField(max_length=64, blank=True)
     data_version = models.CharField(max_length=64, blank=True)

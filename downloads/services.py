@@ -28,7 +28,7 @@ from sharing.models import AuditEvent, Membership, Stewardship
 
 from .models import DownloadJob
 from .query import DownloadQuery
-from .selectors import count_measurements
+from .selectors import Contents, count_measurements, package_contents
 
 log = logging.getLogger(__name__)
 LINK_SALT = "chemearth.downloads.file"
@@ -121,7 +121,10 @@ def download_request(*, user, query: DownloadQuery) -> DownloadJob:
         shared = public_package(query, scope)
         if shared is not None:
             return shared
-    rows = count_measurements(scope, query)
+    # A package's counts are kept for its build (one pass over the rows instead of two); a
+    # layer's rows are only counted here.
+    contents = None if query.is_layer else package_contents(scope, query)
+    rows = count_measurements(scope, query) if contents is None else contents.values_read
     limit = row_limit(user)
     if limit is not None and rows > limit:
         raise TooLarge(rows=rows, limit=limit, role=viewer_role(user), layer=query.is_layer)
@@ -132,6 +135,8 @@ def download_request(*, user, query: DownloadQuery) -> DownloadJob:
         rows_total=rows if not query.wide else 0,
         progress_percent=0.0 if query.is_layer else None,
         policy_version=scope.version,
+        data_version=Survey.objects.all().data_version(),
+        contents=None if contents is None else contents.as_json(),
     )
     queue_build(job)
     return job
@@ -262,7 +267,6 @@ def download_build(*, job_id: int) -> DownloadJob | None:
     """Build a claimed job's package. The viewer's scope is evaluated now, not when the job was
     asked for: rights lost (or a licence changed) in between are not exported."""
     from . import package
-    from .selectors import package_contents
 
     job = DownloadJob.objects.select_related("user").get(pk=job_id)
     user = job.user if job.user is not None and job.user.is_active else None
@@ -271,7 +275,11 @@ def download_build(*, job_id: int) -> DownloadJob | None:
     licence = pending_licence_for(scope, query)
     if licence is not None:
         raise package.PackageRefused(str(LicencePending(licence)))
-    contents = package_contents(scope, query)
+    data_version = Survey.objects.all().data_version()
+    if job.contents and (job.policy_version, job.data_version) == (scope.version, data_version):
+        contents = Contents.from_json(job.contents)  # counted at the request, still true
+    else:
+        contents = package_contents(scope, query)
     limit = row_limit(user)
     if limit is not None and contents.values_read > limit:
         too_large = TooLarge(
@@ -280,8 +288,7 @@ def download_build(*, job_id: int) -> DownloadJob | None:
         raise package.PackageRefused(str(too_large))
     job.rows_total = contents.samples if query.wide else contents.values_read
     job.rows_written = 0
-    job.policy_version = scope.version
-    job.data_version = Survey.objects.all().data_version()
+    job.policy_version, job.data_version = scope.version, data_version
     job.countries = contents.country_ids
     job.row_counts = package.row_counts(contents, scope)
     job.measurement_rows, job.sample_rows = contents.measurements, contents.samples
