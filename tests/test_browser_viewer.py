@@ -165,6 +165,10 @@ def test_permalink_restores_the_view_and_history_works(browser, live_server):
     assert view == [pytest.approx(38.5, abs=0.05), pytest.approx(-100, abs=0.05), 5]
     wait_for_tiles(page)
     shot(page, "5-permalink")
+    # "Download the data of this view" names the element, medium, box and the layer on screen.
+    href = page.locator("#download-view").get_attribute("href")
+    assert re.search(r"element=Zn.*medium=topsoil.*bbox=-?\d", href), href
+    assert "layer_scale=80" in href and "style=cells" in href, href
 
     page.evaluate("window.chemearthViewer.chooseElement('Pb')")
     expect(page).to_have_url(re.compile(r"element=Pb"))

@@ -109,14 +109,18 @@
     if (next) next.value = url;
   }
 
-  // "Download the data of this view": the downloads page, pre-filled with element, medium, box.
+  // "Download the data of this view": the downloads page, pre-filled with element, medium and box,
+  // and for a GeoTIFF with the layer on screen (its scale and style).
   function updateDownloadLink() {
     const link = $("download-view");
     if (!link) return;
     const b = map.getBounds();
     const box = [Math.max(b.getWest(), -180), Math.max(b.getSouth(), -90),
       Math.min(b.getEast(), 180), Math.min(b.getNorth(), 90)].map(function (v) { return v.toFixed(4); });
-    link.href = config.urls.downloads + "?" + query({ element: state.element || "", medium: state.medium, bbox: box.join(",") });
+    link.href = config.urls.downloads + "?" + query({
+      element: state.element || "", medium: state.medium, bbox: box.join(","),
+      layer_scale: state.scale || "", style: state.style,
+    });
   }
 
   function scaleForZoom(z) {
