@@ -67,7 +67,10 @@ def build_now(job: DownloadJob) -> DownloadJob:
 
 @pytest.mark.django_db
 def test_the_build_reuses_the_requests_counts_while_the_versions_hold(
-    world, monkeypatch, tmp_path, settings  # noqa: F811
+    world,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+    settings,
 ):
     settings.DOWNLOAD_ROOT = tmp_path
     monkeypatch.setattr(services, "queue_build", lambda job: None)
