@@ -309,6 +309,9 @@ DEFAULT_FROM_EMAIL = os.environ.get(
 INSTALLED_APPS += ["downloads", "dashboards"]
 # Dashboards print no share of fewer samples than this ("too few samples" instead).
 DASHBOARD_MIN_SAMPLES = int(os.environ.get("DASHBOARD_MIN_SAMPLES", "10"))
+# After an ingest or a policy change a Celery task computes every audience's default figures
+# (dashboards/warm.py), so no viewer waits for a whole-world figure.
+DASHBOARD_WARM_AFTER_CHANGES = env_bool("DASHBOARD_WARM_AFTER_CHANGES", True)
 DOWNLOAD_ROOT = Path(os.environ.get("DOWNLOAD_ROOT", VAR_DIR / "downloads"))
 DOWNLOAD_MAX_ROWS = {
     "anonymous": int(os.environ.get("DOWNLOAD_MAX_ROWS_ANONYMOUS", "2000000")),

@@ -19,6 +19,8 @@ from baselines import grid
 from dashboards import selectors
 from dashboards.models import SoilStandard
 from dashboards.selectors import Figure
+from dashboards.standards import DEFAULT_STANDARD
+from dashboards.warm import DEFAULT_MAP_SCALE_M
 from sharing.access import request_scope
 from sharing.audit import audit_access, note_country_served
 
@@ -40,7 +42,6 @@ OPTIONAL_MEDIUM = query("medium", "medium code, e.g. topsoil", required=False)
 # The coverage map draws at most this many cells (a finer scale over a large region is refused
 # with a reason, never cut short).
 MAX_MAP_CELLS = 20_000
-DEFAULT_STANDARD = "gb15618-2018"
 # (name, page route, API route, title): the index of dashboards, in reading order.
 DASHBOARDS = (
     ("coverage", "Sampling coverage"),
@@ -132,7 +133,7 @@ def coverage_view(request: HttpRequest) -> JsonResponse:
 def coverage_cells_view(request: HttpRequest) -> JsonResponse:
     """The sampled cells at one scale as GeoJSON polygons (the coverage map)."""
     region = region_param(request.GET)
-    size_m = scale_param(request.GET, default=80_000)
+    size_m = scale_param(request.GET, default=DEFAULT_MAP_SCALE_M)
     scope = request_scope(request)
     figure = selectors.coverage_cells(scope, region, size_m, MAX_MAP_CELLS)
     if figure is None:
@@ -186,7 +187,7 @@ def exceedance_cells_view(request: HttpRequest) -> JsonResponse:
     region = region_param(request.GET)
     standard = standard_param(request.GET)
     medium = optional_medium(request.GET)
-    size_m = scale_param(request.GET, default=80_000)
+    size_m = scale_param(request.GET, default=DEFAULT_MAP_SCALE_M)
     figure = selectors.exceedance_cells(request_scope(request), region, standard, size_m, medium)
     cells = served(request, figure, f"exceedance cells {grid.scale_label(size_m)}")["cells"]
     if len(cells) > MAX_MAP_CELLS:

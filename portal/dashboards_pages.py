@@ -22,6 +22,12 @@ from dashboards import selectors
 from dashboards.models import SoilStandard, Zone, ZoneKind
 from dashboards.regions import CONTINENT_NAMES, continents
 from dashboards.services import ZoneUploadError, zones_upload
+from dashboards.warm import (
+    DEFAULT_BASELINE_MEDIUM,
+    DEFAULT_CHANGE_ELEMENT,
+    DEFAULT_COMPARE,
+    DEFAULT_MAP_SCALE_M,
+)
 from sharing.access import request_scope
 
 from . import dashboards_api as api
@@ -150,7 +156,7 @@ def coverage(request: HttpRequest) -> HttpResponse:
 def _cell_map(request: HttpRequest, route: str) -> dict:
     """The page's cell map: its scale (``map_scale`` in km, parsed by the kit: a bad one is the
     page's 400), the scales offered, and the API address the map reads its cells from."""
-    size_m = scale_param(request.GET, "map_scale", default=80_000)
+    size_m = scale_param(request.GET, "map_scale", default=DEFAULT_MAP_SCALE_M)
     return {
         "map_scale": grid.scale_km(size_m),
         "scales_km": [grid.scale_km(s) for s in grid.SCALES_M],
@@ -220,7 +226,7 @@ def exceedance(request: HttpRequest) -> HttpResponse:
 def change(request: HttpRequest) -> HttpResponse:
     def build(scope) -> dict:
         region = region_param(request.GET)
-        element = element_param({"element": request.GET.get("element") or "Cd"})
+        element = element_param({"element": request.GET.get("element") or DEFAULT_CHANGE_ELEMENT})
         rounds = api.rounds_param(request.GET, scope)
         medium = api.optional_medium(request.GET)
         figure = selectors.monitoring_change(scope, region, element, rounds, medium)
@@ -282,7 +288,7 @@ def volume(request: HttpRequest) -> HttpResponse:
 def baselines(request: HttpRequest) -> HttpResponse:
     def build(scope) -> dict:
         region = region_param(request.GET)
-        medium = medium_param({"medium": request.GET.get("medium") or "topsoil"})
+        medium = medium_param({"medium": request.GET.get("medium") or DEFAULT_BASELINE_MEDIUM})
         figure = selectors.element_baselines(scope, region, medium)
         data = api.served(request, figure, "element baselines")
         csv_url = (
@@ -296,9 +302,9 @@ def baselines(request: HttpRequest) -> HttpResponse:
 def compare(request: HttpRequest) -> HttpResponse:
     def build(scope) -> dict:
         params = request.GET.copy()
-        params.setdefault("a", "country:USA")
-        params.setdefault("b", "world")
-        params.setdefault("medium", "topsoil")
+        params.setdefault("a", DEFAULT_COMPARE[0])
+        params.setdefault("b", DEFAULT_COMPARE[1])
+        params.setdefault("medium", DEFAULT_BASELINE_MEDIUM)
         body = api.compare_body(request, params)
         rows = _compare_rows(body)
         ratios = [r for r in rows if r["a"] and r["b"] and r["a"]["median"] and r["b"]["median"]]

@@ -26,6 +26,9 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ["CELERY_BROKER_URL"] = TEST_REDIS_URL
 os.environ["CELERY_RESULT_BACKEND"] = TEST_REDIS_URL
 os.environ["CACHE_URL"] = TEST_REDIS_URL
+# No dashboards warm-up after the tests' ingests: the worker would race their flushes
+# (tests/test_dashboards_warm.py runs it directly).
+os.environ["DASHBOARD_WARM_AFTER_CHANGES"] = "false"
 # Rendered map layers go to a directory of this run, shared with the test worker (which inherits
 # the environment), never to a running demo's var/tiles.
 os.environ["TILE_ROOT"] = tempfile.mkdtemp(prefix="chemearth-tiles-")
@@ -40,6 +43,7 @@ os.environ["DEPLOYMENT_NAME"] = re.sub(
 ISOLATING_SETTINGS = (
     "DEPLOYMENT_NAME", "CACHES", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
     "CELERY_TASK_DEFAULT_QUEUE", "CELERY_CONTROL_EXCHANGE", "CELERY_EVENT_EXCHANGE",
+    "DASHBOARD_WARM_AFTER_CHANGES",
 )  # fmt: skip
 
 
