@@ -167,7 +167,7 @@ demo: install services db $(MO_FILES)
 	@# The maps most visitors open first, rendered now so the viewer answers at once; the rest
 	@# render on first request. Layers already current are left alone, so a second run is quick.
 	@cd $(ROOT) && $(MANAGE) render_layers --medium topsoil --medium subsoil \
-	  --element Cu --element Pb --element Zn --element As --element Ni
+	  --element Cu --element Pb --element Zn --element As --element Ni --featured
 	@pidf=$(RUN)/web.pid; \
 	if ! { $(call alive,$$pidf,gunicorn); } \
 	   && curl -s -o /dev/null --max-time 2 $(WEB_URL); then \

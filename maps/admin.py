@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import MapLayer
+from .models import FeaturedMap, MapLayer
 
 
 @admin.register(MapLayer)
@@ -17,3 +17,16 @@ class MapLayerAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # layers are made by /api/v1/layers, never by hand
+
+
+@admin.register(FeaturedMap)
+class FeaturedMapAdmin(admin.ModelAdmin):
+    """The newest row is the map ``/map/`` opens on; saving it renders its layer (``featured``)."""
+
+    list_display = ["element", "medium", "style", "latitude", "longitude", "zoom", "updated"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        from .featured import seed_featured
+
+        seed_featured()

@@ -518,7 +518,10 @@ def refresh_layers(*, recent: dt.timedelta = dt.timedelta(days=7), limit: int = 
             continue
         new = find_layer(spec, scope, viewer)
         queued += new.state == MapLayer.State.QUEUED
-    return {"retired": len(stale), "queued": queued}
+    from .featured import seed_featured
+
+    featured = seed_featured()  # the layer /map/ opens on, rendered before anyone opens it
+    return {"retired": len(stale), "queued": queued, "featured": featured and featured.key}
 
 
 def delete_retired(*, keep: dt.timedelta = dt.timedelta(hours=1), unused_days: int = 30) -> dict:

@@ -104,3 +104,29 @@ class MapLayer(models.Model):
 
     def tile_path(self, z: int, x: int, y: int) -> Path:
         return self.directory / "tiles" / str(z) / str(x) / f"{y}.png"
+
+
+class FeaturedMap(models.Model):
+    """The map ``/map/`` opens on (and the home page previews) when its address names nothing.
+    The newest row is the one shown; without a row, ``maps.featured.DEFAULT`` (copper in topsoil
+    over the conterminous United States, the demo's best-covered public element)."""
+
+    element = models.ForeignKey(Element, on_delete=models.CASCADE)
+    medium = models.ForeignKey(Medium, on_delete=models.CASCADE)
+    # Not points: the public may not see exact locations everywhere.
+    style = models.CharField(
+        max_length=10,
+        choices=[(v, label) for v, label in MapLayer.Style.choices if v != "points"],
+        default="cells",
+    )
+    latitude = models.FloatField(default=39.0, help_text=_("Centre of the opening view."))
+    longitude = models.FloatField(default=-97.0)
+    zoom = models.PositiveSmallIntegerField(default=4)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+        verbose_name = _("featured map")
+
+    def __str__(self) -> str:
+        return f"{self.element.symbol} in {self.medium.code} ({self.style})"

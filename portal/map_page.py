@@ -15,11 +15,8 @@ from django.utils.translation import gettext as _
 
 from baselines import grid
 from baselines.models import Element, Medium
+from maps.featured import ZOOM_SCALES_KM, featured_view
 from maps.styles import STYLES
-
-# Map zoom → grid scale when the scale follows the zoom: one scale per zoom step from a world
-# view (80 km cells are ~1 px at zoom 2) to a town (0.5 km cells are ~20 px at zoom 12).
-ZOOM_SCALES_KM = ((3, 80), (4, 40), (5, 20), (6, 10), (7, 4), (8, 2), (9, 1), (99, 0.5))
 
 # Periodic table rows of the f-block (lanthanides and actinides), shown below the main table.
 _LANTHANIDES = range(57, 72)
@@ -168,5 +165,7 @@ def viewer(request: HttpRequest) -> HttpResponse:
             "downloads": reverse("downloads:page"),
         },
         "default": {"medium": "topsoil", "style": "cells", "lat": 40.0, "lng": -30.0, "z": 2},
+        # A bare /map/ (no query at all) opens on this; any address naming a view opens it.
+        "featured": featured_view().as_json(),
     }
     return render(request, "portal/map.html", {"config": config})

@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from baselines.models import Survey
+from baselines.models import Element, Survey
+from maps.featured import featured_scale_km, featured_view
 from sharing.access import request_scope, survey_availability, visible_samples
 from sharing.selectors import (
     covers_survey,
@@ -24,7 +25,20 @@ from sharing.selectors import (
 
 def home(request: HttpRequest) -> HttpResponse:
     figures = {"surveys": Survey.objects.count(), **visible_figures(request_scope(request))}
-    return render(request, "portal/home.html", {"figures": figures})
+    featured = featured_view()
+    scale_km = featured_scale_km(featured, request_scope(request))
+    preview = scale_km and {
+        **featured.as_json(),
+        "scale": scale_km,
+        "layers": reverse("api:layers"),
+        "map_url": reverse("portal:map"),
+    }
+    element = Element.objects.filter(symbol=featured.element).first()
+    return render(
+        request,
+        "portal/home.html",
+        {"figures": figures, "preview": preview, "featured_element": element},
+    )
 
 
 def survey_list(request: HttpRequest) -> HttpResponse:

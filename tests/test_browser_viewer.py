@@ -18,6 +18,7 @@ from baselines.demo import DEMO_DATASETS
 from baselines.ingest import survey_ingest
 from sharing.demo import demo_policies_load
 
+from .test_browser_dashboards import serious_violations
 from .test_browser_steward import CHROMIUM, CHROMIUM_ARGS, PHONE_WIDTH, Watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -89,12 +90,48 @@ def wait_for_tiles(page, selector: str = "#map") -> None:
         raise AssertionError(f"no tile of {selector} within the timeout; layer: {layer}") from None
 
 
+def test_the_home_page_leads_to_a_painted_map_without_a_click(browser, live_server):
+    """A newcomer with an empty cache: the home page previews the featured map, its map link opens
+    the viewer on it — tiles painted, legend drawn — and its address names it (a permalink);
+    axe-core finds no serious or critical violation on either page; at 390 px the map and
+    legend show without sideways scrolling."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    watch = Watch(page, urlsplit(live_server.url).netloc)
+    page.goto(live_server.url + "/")
+    preview_tile = page.locator("#featured-map .element-tiles img.leaflet-tile-loaded").first
+    expect(preview_tile).to_be_attached(timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator(".featured-map figcaption")).to_contain_text("Copper")
+    assert serious_violations(page) == []
+    shot(page, "0-home-preview")
+    page.locator(".hero a.button").click()
+    page.wait_for_selector("body[data-viewer-ready='1']")
+    expect(page.locator("#element-symbol")).to_have_text("Cu")
+    wait_for_tiles(page)
+    expect(page.locator("#legend-body .swatch").first).to_be_visible()
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["element"] == ["Cu"] and query["medium"] == ["topsoil"]
+    assert serious_violations(page) == []
+    shot(page, "0-featured")
+    assert watch.problems == []
+
+    phone = browser.new_context(viewport={"width": PHONE_WIDTH, "height": 800}).new_page()
+    phone.goto(live_server.url + "/map/")
+    phone.wait_for_selector("body[data-viewer-ready='1']")
+    wait_for_tiles(phone)
+    expect(phone.locator("#map")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+
+
 def test_map_page_loads_clean_offline(browser, live_server):
-    page, watch = open_page(browser, live_server, "/map/")
+    page, watch = open_page(browser, live_server, "/map/?lat=40&lng=-30&z=2")
     from playwright.sync_api import expect
 
     # The country boundaries (offline base layer) are drawn on a canvas of the map's own pane.
     expect(page.locator("#map .leaflet-base-pane canvas")).to_have_count(1)
+    # An address naming a view without an element opens exactly that: no element chosen.
     expect(page.locator("#element-name")).to_have_text("Choose an element")
     expect(page.locator(".leaflet-control-layers")).to_have_count(1)
     expect(page.locator(".leaflet-control-scale-line")).to_have_count(1)

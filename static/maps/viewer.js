@@ -73,7 +73,11 @@
   let available = {};  // symbol -> {n, finest_scale_km} in the current medium
 
   function readUrl() {
-    const p = new URLSearchParams(location.search);
+    // A bare /map/ opens on the featured map (and its address then names it: a permalink).
+    const f = config.featured;
+    const p = new URLSearchParams(location.search || (f ? query({
+      element: f.element, medium: f.medium, style: f.style, lat: f.lat, lng: f.lng, z: f.z,
+    }) : ""));
     const num_ = function (key, fallback) { const v = parseFloat(p.get(key)); return isFinite(v) ? v : fallback; };
     state.element = elements[p.get("element")] ? p.get("element") : null;
     state.compare = elements[p.get("compare")] ? p.get("compare") : null;

@@ -16,6 +16,7 @@ from baselines import grid
 from baselines.models import Element, Medium
 from maps import layers
 from maps.classification import SCHEMES
+from maps.featured import featured_spec
 from maps.models import MapLayer
 from maps.ramps import RAMPS
 from maps.styles import STYLES
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("--scheme", default="percentiles", choices=SCHEMES)
         parser.add_argument("--ramp", default="geochem", choices=RAMPS)
         parser.add_argument("--as", dest="username", help="render for this user's audience")
+        parser.add_argument("--featured", action="store_true",
+                            help="also the featured map's layer (what /map/ opens on)")  # fmt: skip
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
@@ -63,6 +66,10 @@ class Command(BaseCommand):
                             layers.LayerSpec(element, medium, scale_m, style,
                                              options["scheme"], options["ramp"])
                         )  # fmt: skip
+        if options["featured"]:
+            featured = featured_spec(viewer_scope(user))
+            if featured is not None:
+                specs.append(featured)
         counts: dict[str, int] = {}
         bar = tqdm(total=len(specs), unit="layer", disable=options["no_progress"])
         for index, spec in enumerate(specs):
