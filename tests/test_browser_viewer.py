@@ -18,7 +18,6 @@ from baselines.demo import DEMO_DATASETS
 from baselines.ingest import survey_ingest
 from sharing.demo import demo_policies_load
 
-from .test_browser_dashboards import serious_violations
 from .test_browser_steward import CHROMIUM, CHROMIUM_ARGS, PHONE_WIDTH, Watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -96,6 +95,8 @@ def test_the_home_page_leads_to_a_painted_map_without_a_click(browser, live_serv
     axe-core finds no serious or critical violation on either page; at 390 px the map and
     legend show without sideways scrolling."""
     from playwright.sync_api import expect
+
+    from .test_browser_dashboards import serious_violations  # it imports this module
 
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
@@ -183,6 +184,26 @@ def test_choosing_an_element_shows_tiles_legend_charts_and_cell_statistics(brows
     # The USA publishes exact locations: the samples are drawn as points.
     expect(page.locator("#map path.leaflet-interactive").first).to_be_attached()
     shot(page, "4-cell-popup")
+    assert watch.problems == []
+
+
+def test_an_element_held_in_another_medium_switches_to_it(browser, live_server):
+    """The picker tells this medium's elements from those held in another; choosing one of those
+    (samarium: only the Kola C-horizon, subsoil) switches the medium and paints it."""
+    from playwright.sync_api import expect
+
+    page, watch = open_page(browser, live_server, "/map/?medium=topsoil&lat=69&lng=28&z=5")
+    page.locator("#element-button").click()
+    samarium = page.locator(".pt-el[data-symbol='Sm']")
+    expect(samarium).to_have_class(re.compile(r"\belsewhere\b"))
+    expect(samarium).to_have_attribute("title", re.compile(r"Subsoil / deep soil \d"))
+    expect(page.locator(".pt-el[data-symbol='Cu']")).to_have_class(re.compile(r"\bactive\b"))
+    expect(page.locator(".pt-el[data-symbol='Os']")).to_have_class(re.compile(r"\binactive\b"))
+    samarium.click()
+    expect(page.locator("#element-symbol")).to_have_text("Sm")
+    expect(page.locator("#medium")).to_have_value("subsoil")
+    wait_for_tiles(page)
+    assert parse_qs(urlsplit(page.url).query)["medium"] == ["subsoil"]
     assert watch.problems == []
 
 

@@ -71,6 +71,7 @@
   };
   window.chemearthViewer.state = state;
   let available = {};  // symbol -> {n, finest_scale_km} in the current medium
+  let byMedium = {};  // medium code -> the same for every medium (which media hold an element)
 
   function readUrl() {
     // A bare /map/ opens on the featured map (and its address then names it: a permalink).
@@ -368,7 +369,10 @@
 
   $("medium").addEventListener("change", function () {
     state.medium = this.value;
-    loadAvailability().then(function () { refreshLayers(); writeUrl(true); });
+    available = byMedium[state.medium] || {};
+    updateTable();
+    refreshLayers();
+    writeUrl(true);
   });
   $("style").addEventListener("change", function () { state.style = this.value; refreshLayers(); writeUrl(true); });
   $("scale").addEventListener("change", function () {
@@ -425,7 +429,17 @@
     b.innerHTML = '<span class="z">' + e.z + '</span><span class="sym">' + escapeHtml(e.symbol) +
       '</span><span class="nm">' + escapeHtml(elementName(e)) + '</span><span class="unit">' + escapeHtml(elementUnit(e)) + "</span>";
     b.title = e.symbol + " — " + e.name_en + (e.name_zh ? " / " + e.name_zh : "") + " (" + elementUnit(e) + ")";
-    b.addEventListener("click", function () { if (available[e.symbol]) chooseElement(e.symbol); });
+    b.addEventListener("click", function () {
+      if (available[e.symbol]) { chooseElement(e.symbol); return; }
+      // No data in this medium but in another: switch to the medium holding most of it.
+      const other = mediaOf(e.symbol)[0];
+      if (!other) return;
+      state.medium = other.code;
+      $("medium").value = other.code;
+      available = byMedium[other.code] || {};
+      updateTable();
+      chooseElement(e.symbol);
+    });
     grid.appendChild(b);
   });
   const gap = document.createElement("div");
@@ -433,15 +447,27 @@
   gap.style.gridRow = 8;
   grid.appendChild(gap);
 
+  // The media holding an element, most samples first: [{code, name, n}].
+  function mediaOf(symbol) {
+    return config.media.map(function (m) {
+      const info = (byMedium[m.code] || {})[symbol];
+      return info ? { code: m.code, name: m.name, n: info.n } : null;
+    }).filter(Boolean).sort(function (a, b) { return b.n - a.n; });
+  }
+
   function updateTable() {
     document.querySelectorAll(".pt-el").forEach(function (b) {
       const info = available[b.dataset.symbol];
+      const media = mediaOf(b.dataset.symbol);
+      const elsewhere = !info && media.length > 0;
       b.classList.toggle("active", !!info);
-      b.classList.toggle("inactive", !info);
-      b.setAttribute("aria-disabled", info ? "false" : "true");
+      b.classList.toggle("elsewhere", elsewhere);
+      b.classList.toggle("inactive", !info && !elsewhere);
+      b.setAttribute("aria-disabled", info || elsewhere ? "false" : "true");
       const e = elements[b.dataset.symbol];
+      const held = media.map(function (m) { return m.name + " " + countFormat.format(m.n); }).join("; ");
       b.title = e.symbol + " — " + e.name_en + (e.name_zh ? " / " + e.name_zh : "") + " (" + elementUnit(e) + ") · " +
-        (info ? countFormat.format(info.n) + " " + S.samples : S.no_data);
+        (held ? S.samples + ": " + held : S.no_data);
     });
     const compare = $("compare");
     while (compare.options.length > 1) compare.remove(1);
@@ -470,9 +496,17 @@
     if (event.key !== "Enter") return;
     event.preventDefault();
     const text = this.value;
-    const exact = config.elements.filter(function (e) { return available[e.symbol] && e.symbol.toLowerCase() === text.trim().toLowerCase(); });
-    const hits = exact.length ? exact : config.elements.filter(function (e) { return available[e.symbol] && matches(e, text); });
-    if (hits.length) chooseElement(hits[0].symbol);
+    // This medium's elements first, then those held in another (choosing one switches medium).
+    const held = function (e) { return !!available[e.symbol]; };
+    const elsewhere = function (e) { return !available[e.symbol] && mediaOf(e.symbol).length > 0; };
+    const t = text.trim().toLowerCase();
+    let hits = [];
+    [held, elsewhere].some(function (has) {
+      const exact = config.elements.filter(function (e) { return has(e) && e.symbol.toLowerCase() === t; });
+      hits = exact.length ? exact : config.elements.filter(function (e) { return has(e) && matches(e, text); });
+      return hits.length > 0;
+    });
+    if (hits.length) grid.querySelector(".pt-el[data-symbol='" + hits[0].symbol + "']").click();
   });
   $("element-button").addEventListener("click", function () {
     $("element-search").value = "";
@@ -496,10 +530,19 @@
   window.chemearthViewer.chooseElement = chooseElement;
   window.chemearthViewer.map = map;
 
+  // Every medium's elements at once (cached per rights on the server): the table shows which
+  // media hold each element, and choosing one held elsewhere switches to its medium.
   function loadAvailability() {
-    return getJSON(config.urls.elements + "?" + query({ medium: state.medium })).then(function (data) {
-      available = {};
-      data.elements.forEach(function (e) { available[e.symbol] = e; });
+    return Promise.all(config.media.map(function (m) {
+      return getJSON(config.urls.elements + "?" + query({ medium: m.code })).then(function (data) {
+        const found = {};
+        data.elements.forEach(function (e) { found[e.symbol] = e; });
+        return [m.code, found];
+      });
+    })).then(function (pairs) {
+      byMedium = {};
+      pairs.forEach(function (p) { byMedium[p[0]] = p[1]; });
+      available = byMedium[state.medium] || {};
       updateTable();
     }).catch(function (error) { showMessage(fmt(S.error, { reason: error.message })); });
   }
