@@ -28,7 +28,13 @@ def deployment_env(database: str) -> dict[str, str]:
     (``bench-<database>``), so its cache keys, Celery queue and control exchange are its own even
     on a Redis database the demo or another benchmark uses (docs/architecture.md §12)."""
     name = re.sub(r"[^a-z0-9_.-]+", "-", f"bench-{database}".lower())[:63]
-    return {"DATABASE_URL": database_url(database), "DEPLOYMENT_NAME": name}
+    # No API throttle: the load generators are one client asking thousands of pages a second.
+    return {
+        "DATABASE_URL": database_url(database),
+        "DEPLOYMENT_NAME": name,
+        "API_THROTTLE_ANON": "",
+        "API_THROTTLE_USER": "",
+    }
 
 
 def _drop(conn, name: str) -> None:

@@ -4,6 +4,7 @@ Production sets CHEMEARTH_ENV=production; then SECRET_KEY and ALLOWED_HOSTS have
 `manage.py check --deploy` is clean.
 """
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -38,6 +39,9 @@ def mandatory(name: str) -> str:
 
 if PRODUCTION:
     SECRET_KEY = mandatory("DJANGO_SECRET_KEY")
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        # Django's own deploy check asks for as much: a short key signs guessable sessions.
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 varied characters")
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "")
     DEBUG = False
 else:
@@ -364,3 +368,67 @@ if PRODUCTION:
     # Load balancers probe over plain HTTP inside the network.
     SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 # --- end health ---
+
+# --- hardening ---
+# Content-Security-Policy (django-csp; portal.http.ContentSecurityPolicyMiddleware): scripts and
+# style sheets come from the portal only — no inline script anywhere (the admin's map widgets
+# excepted, staff only). Style *attributes* are allowed: Leaflet, ECharts' SVG and the legends'
+# swatches set them, and a style attribute cannot run script. The viewer's optional
+# OpenStreetMap base layer is the one image source outside the portal.
+INSTALLED_APPS += ["csp", "axes"]
+MIDDLEWARE.insert(1, "portal.http.ContentSecurityPolicyMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:", "https://tile.openstreetmap.org"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Sign-in throttling (django-axes): after SIGN_IN_FAILURES_ALLOWED wrong passwords from one address
+# (or for one user from one address) the next attempt, and every one for AXES_COOLOFF_MINUTES, is
+# refused with a page saying so (429). django-axes locks at its limit, hence the + 1.
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes asks
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+SIGN_IN_FAILURES_ALLOWED = int(os.environ.get("SIGN_IN_FAILURES_ALLOWED", "20"))
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURES_ALLOWED + 1
+AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "1")))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+if PRODUCTION:
+    # Behind deploy/nginx.conf every client arrives from the proxy, which names it in X-Real-IP
+    # (set, never passed on from the client) and last in X-Forwarded-For (DRF's NUM_PROXIES).
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_REAL_IP", "REMOTE_ADDR"]
+    REST_FRAMEWORK["NUM_PROXIES"] = 1
+# Password-reset requests per address and hour (portal: sharing's reset view refuses the rest).
+PASSWORD_RESET_LIMIT_PER_HOUR = int(os.environ.get("PASSWORD_RESET_LIMIT_PER_HOUR", "10"))
+
+# API throttles (DRF): per address for anonymous clients, per user for signed-in ones; over the
+# rate is a 429 with Retry-After and the API's error body. Empty: no throttle (benchmarks).
+_THROTTLE_RATES = {
+    "anon": os.environ.get("API_THROTTLE_ANON", "1200/minute") or None,
+    "user": os.environ.get("API_THROTTLE_USER", "3000/minute") or None,
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    f"rest_framework.throttling.{'Anon' if scope == 'anon' else 'User'}RateThrottle"
+    for scope, rate in _THROTTLE_RATES.items()
+    if rate
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = _THROTTLE_RATES
+# --- end hardening ---

@@ -7,6 +7,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("sharing.urls")),  # before auth's: its password reset is throttled
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("portal.api_urls")),
     path("tiles/", include("portal.tile_urls")),
@@ -14,7 +15,6 @@ urlpatterns = [
     path("health/", include("portal.health_urls")),  # load balancers, monitors, make status
     path("", include("portal.downloads_urls")),
     path("", include("portal.urls")),
-    path("", include("sharing.urls")),
 ]
 
 handler404 = "portal.http.not_found"

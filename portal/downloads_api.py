@@ -179,7 +179,8 @@ class DownloadsView(APIView):
     """``POST``: ask for a package (202, or 400 naming the field, 400 ``too_large``, 403
     ``licence_not_accepted``). ``GET``: the viewer's packages, newest first."""
 
-    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, tags=["downloads"])
+    @extend_schema(operation_id="downloads_list", responses={200: JSON_OBJECT, **ERRORS},
+                   tags=["downloads"])  # fmt: skip
     def get(self, request):
         session = getattr(request, "session", None)
         ids = session.get(SESSION_JOBS, []) if session is not None else []

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.middleware import CSPMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -249,3 +251,15 @@ class RejectNulMiddleware:
                 return error_response(400, reason)
             return HttpResponse(reason, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's policy (settings.CONTENT_SECURITY_POLICY: scripts and style sheets from the
+    portal only) on every response, but for the admin, whose map widgets (GeoDjango's and
+    django-leaflet's) write inline scripts: staff only, and its script-src adds 'unsafe-inline'."""
+
+    def get_policy_parts(self, request, response, report_only: bool = False):
+        parts = super().get_policy_parts(request, response, report_only)
+        if request.path_info.startswith("/admin/") and not report_only:
+            parts.replace = {**(parts.replace or {}), "script-src": [SELF, UNSAFE_INLINE]}
+        return parts

@@ -29,6 +29,9 @@ os.environ["CACHE_URL"] = TEST_REDIS_URL
 # No dashboards warm-up after the tests' ingests: the worker would race their flushes
 # (tests/test_dashboards_warm.py runs it directly).
 os.environ["DASHBOARD_WARM_AFTER_CHANGES"] = "false"
+# API throttles far above any test's pace (the leak walk asks 1,200 pages a viewer); the throttle
+# test lowers its rate itself.
+os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = "1000000/minute"
 # Rendered map layers go to a directory of this run, shared with the test worker (which inherits
 # the environment), never to a running demo's var/tiles.
 os.environ["TILE_ROOT"] = tempfile.mkdtemp(prefix="chemearth-tiles-")
@@ -43,7 +46,7 @@ os.environ["DEPLOYMENT_NAME"] = re.sub(
 ISOLATING_SETTINGS = (
     "DEPLOYMENT_NAME", "CACHES", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
     "CELERY_TASK_DEFAULT_QUEUE", "CELERY_CONTROL_EXCHANGE", "CELERY_EVENT_EXCHANGE",
-    "DASHBOARD_WARM_AFTER_CHANGES",
+    "DASHBOARD_WARM_AFTER_CHANGES", "REST_FRAMEWORK",
 )  # fmt: skip
 
 
