@@ -28,12 +28,14 @@ def deployment_env(database: str) -> dict[str, str]:
     (``bench-<database>``), so its cache keys, Celery queue and control exchange are its own even
     on a Redis database the demo or another benchmark uses (docs/architecture.md §12)."""
     name = re.sub(r"[^a-z0-9_.-]+", "-", f"bench-{database}".lower())[:63]
-    # No API throttle: the load generators are one client asking thousands of pages a second.
+    # No API throttle: the load generators are one client asking thousands of pages a second;
+    # no line per request either (the static reference servers log none).
     return {
         "DATABASE_URL": database_url(database),
         "DEPLOYMENT_NAME": name,
         "API_THROTTLE_ANON": "",
         "API_THROTTLE_USER": "",
+        "REQUEST_LOG_LEVEL": "WARNING",
     }
 
 

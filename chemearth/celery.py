@@ -10,3 +10,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chemearth.settings")
 app = Celery("chemearth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# One JSON line per finished task (chemearth/logs.py).
+from chemearth.logs import connect_task_logs  # noqa: E402
+
+connect_task_logs()

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chemearth.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.http.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -277,11 +278,26 @@ INGEST_PARTITION_MIN_ROWS = int(os.environ.get("INGEST_PARTITION_MIN_ROWS", "200
 # Points this close to a country (but outside its generalised polygon) are assigned to it.
 INGEST_COUNTRY_TOLERANCE_M = float(os.environ.get("INGEST_COUNTRY_TOLERANCE_M", "10000"))
 
+# Logs: one JSON line per record on stderr (chemearth/logs.py), one per request and per task with
+# its id, user id, duration and outcome, credentials scrubbed. LOG_FORMAT=text for plain lines.
+# Requests and tasks log at INFO (REQUEST_LOG_LEVEL); the rest at LOG_LEVEL.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "chemearth.logs.JsonFormatter"}},
+    "filters": {"scrub": {"()": "chemearth.logs.ScrubFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["scrub"],
+            **({"formatter": "json"} if os.environ.get("LOG_FORMAT", "json") == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        name: {"level": os.environ.get("REQUEST_LOG_LEVEL", "INFO")}
+        for name in ("chemearth.requests", "chemearth.tasks")
+    },
 }
 
 if PRODUCTION:
@@ -376,7 +392,7 @@ if PRODUCTION:
 # swatches set them, and a style attribute cannot run script. The viewer's optional
 # OpenStreetMap base layer is the one image source outside the portal.
 INSTALLED_APPS += ["csp", "axes"]
-MIDDLEWARE.insert(1, "portal.http.ContentSecurityPolicyMiddleware")
+MIDDLEWARE.insert(2, "portal.http.ContentSecurityPolicyMiddleware")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

@@ -1,0 +1,118 @@
+"""Structured logs: one JSON line per request (``RequestLogMiddleware``) and per Celery task
+(``connect_task_logs``), each with a request or task id, the user's id (never the name), the
+duration and the outcome — and never a secret: signed download links and capability paths are
+cut to their route, and query values under secret-sounding names are replaced (``scrub``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from urllib.parse import parse_qsl, urlencode
+
+REQUEST_LOGGER = logging.getLogger("chemearth.requests")
+TASK_LOGGER = logging.getLogger("chemearth.tasks")
+# A caller's X-Request-ID is kept when it looks like an id (so a proxy's id follows the request).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Path segments that are credentials: a download link's signed token.
+_SECRET_PATHS = (re.compile(r"(/downloads/file/)[^/\s?\"']+"),)
+_SECRET_NAMES = re.compile(r"token|key|password|secret|signature|sig$|auth", re.I)
+REDACTED = "[redacted]"
+
+
+def scrub(path: str, query: str = "") -> str:
+    """``path?query`` with credentials replaced."""
+    for pattern in _SECRET_PATHS:
+        path = pattern.sub(rf"\g<1>{REDACTED}", path)
+    if not query:
+        return path
+    pairs = [
+        (name, REDACTED if _SECRET_NAMES.search(name) else value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+    ]
+    return f"{path}?{urlencode(pairs, safe='[]')}"
+
+
+class ScrubFilter(logging.Filter):
+    """Cuts credentials out of every record's message (Django's own "Not Found: <path>" names a
+    signed link's path): attached to the console handler, so no logger can write one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = message
+        for pattern in _SECRET_PATHS:
+            cleaned = pattern.sub(rf"\g<1>{REDACTED}", cleaned)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON line: time, level, logger, message, and the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class RequestLogMiddleware:
+    """Gives each request an id (``request.request_id``, echoed as ``X-Request-ID``) and logs one
+    line when it is answered."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        started = time.perf_counter()
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        user = getattr(request, "user", None)
+        fields = {
+            "request_id": request.request_id,
+            "method": request.method,
+            "path": scrub(request.path, request.META.get("QUERY_STRING", "")),
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "user_id": user.pk if user is not None and user.is_authenticated else None,
+        }
+        level = logging.ERROR if response.status_code >= 500 else logging.INFO
+        REQUEST_LOGGER.log(level, "request", extra={"fields": fields})
+        return response
+
+
+def connect_task_logs() -> None:
+    """One line per finished Celery task: its id, name, duration and state (arguments are not
+    logged: they may name files and users)."""
+    from celery.signals import task_postrun, task_prerun
+
+    started: dict[str, float] = {}
+
+    @task_prerun.connect(weak=False)
+    def _started(task_id=None, **kwargs) -> None:
+        started[task_id] = time.perf_counter()
+
+    @task_postrun.connect(weak=False)
+    def _finished(task_id=None, task=None, state=None, **kwargs) -> None:
+        began = started.pop(task_id, None)
+        seconds = None if began is None else time.perf_counter() - began
+        fields = {
+            "task_id": task_id,
+            "task": getattr(task, "name", None),
+            "state": state,
+            "duration_ms": None if seconds is None else round(seconds * 1000, 1),
+        }
+        level = logging.ERROR if state == "FAILURE" else logging.INFO
+        TASK_LOGGER.log(level, "task", extra={"fields": fields})
