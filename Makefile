@@ -36,7 +36,7 @@ BENCH_PIP   := titiler.application uvicorn tipg
 BENCH_STAMP := $(STAMPS)/bench-venv-$(shell printf '%s' "$(BENCH_PIP)" | md5sum | cut -c1-8)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev \
+APT_PACKAGES := postgresql-15 postgresql-client-15 postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev \
 	libproj-dev redis-server gettext chromium fonts-noto-cjk fonts-dejavu-core
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -q -o DPkg::Lock::Timeout=600
 
