@@ -332,6 +332,9 @@ DASHBOARD_MIN_SAMPLES = int(os.environ.get("DASHBOARD_MIN_SAMPLES", "10"))
 # After an ingest or a policy change a Celery task computes every audience's default figures
 # (dashboards/warm.py), so no viewer waits for a whole-world figure.
 DASHBOARD_WARM_AFTER_CHANGES = env_bool("DASHBOARD_WARM_AFTER_CHANGES", True)
+# Every layer refresh (after an ingest or a policy change) also queues the featured map's public
+# layer (maps/featured.py), so /map/ opens painted.
+MAP_SEED_FEATURED = env_bool("MAP_SEED_FEATURED", True)
 DOWNLOAD_ROOT = Path(os.environ.get("DOWNLOAD_ROOT", VAR_DIR / "downloads"))
 DOWNLOAD_MAX_ROWS = {
     "anonymous": int(os.environ.get("DOWNLOAD_MAX_ROWS_ANONYMOUS", "2000000")),
@@ -442,7 +445,7 @@ _THROTTLE_RATES = {
     "user": os.environ.get("API_THROTTLE_USER", "3000/minute") or None,
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    f"rest_framework.throttling.{'Anon' if scope == 'anon' else 'User'}RateThrottle"
+    f"portal.http.{'Anon' if scope == 'anon' else 'User'}Throttle"
     for scope, rate in _THROTTLE_RATES.items()
     if rate
 ]

@@ -520,7 +520,8 @@ def refresh_layers(*, recent: dt.timedelta = dt.timedelta(days=7), limit: int = 
         queued += new.state == MapLayer.State.QUEUED
     from .featured import seed_featured
 
-    featured = seed_featured()  # the layer /map/ opens on, rendered before anyone opens it
+    # The layer /map/ opens on, rendered before anyone opens it.
+    featured = seed_featured() if settings.MAP_SEED_FEATURED else None
     return {"retired": len(stale), "queued": queued, "featured": featured and featured.key}
 
 

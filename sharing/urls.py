@@ -6,13 +6,6 @@ from .views import accounts, requests, steward
 
 app_name = "sharing"
 urlpatterns = [
-    # Django's reset form with a limit per address (chemearth/urls.py puts these first, so this
-    # answers /accounts/password_reset/ before django.contrib.auth.urls does).
-    path(
-        "accounts/password_reset/",
-        accounts.ThrottledPasswordResetView.as_view(),
-        name="password-reset",
-    ),
     path("accounts/register/", accounts.register, name="register"),
     path("accounts/me/", accounts.account, name="account"),
     path("accounts/me/tokens/", accounts.token_create, name="token-create"),

@@ -29,6 +29,9 @@ os.environ["CACHE_URL"] = TEST_REDIS_URL
 # No dashboards warm-up after the tests' ingests: the worker would race their flushes
 # (tests/test_dashboards_warm.py runs it directly).
 os.environ["DASHBOARD_WARM_AFTER_CHANGES"] = "false"
+# Nor a featured map rendered after every refresh (tests/test_featured_map.py turns it on): the
+# tests count the layers they render.
+os.environ["MAP_SEED_FEATURED"] = "false"
 # API throttles far above any test's pace (the leak walk asks 1,200 pages a viewer); the throttle
 # test lowers its rate itself.
 os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = "1000000/minute"
@@ -46,7 +49,7 @@ os.environ["DEPLOYMENT_NAME"] = re.sub(
 ISOLATING_SETTINGS = (
     "DEPLOYMENT_NAME", "CACHES", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
     "CELERY_TASK_DEFAULT_QUEUE", "CELERY_CONTROL_EXCHANGE", "CELERY_EVENT_EXCHANGE",
-    "DASHBOARD_WARM_AFTER_CHANGES", "REST_FRAMEWORK",
+    "DASHBOARD_WARM_AFTER_CHANGES", "REST_FRAMEWORK", "MAP_SEED_FEATURED",
 )  # fmt: skip
 
 

@@ -398,7 +398,10 @@ def test_the_page_offers_geotiff_with_its_fields_and_asks_for_one(client, world)
     assert 'value="geotiff" checked' in html and 'class="layer-fields"' in html
     assert '<option value="Cu" selected>' in html and '<option value="20" selected>' in html
     assert '<option value="surface" selected>' in html
-    assert ":has(input[name=format][value=geotiff]:checked) .table-fields" in html
+    # The page's own style sheet hides the table fields while GeoTIFF is chosen.
+    assert "css/pages/downloads.css" in html
+    css = (Path(__file__).resolve().parent.parent / "static/css/pages/downloads.css").read_text()
+    assert ":has(input[name=format][value=geotiff]:checked) .table-fields" in css
     response = client.post(
         "/downloads/",
         {"format": "geotiff", "layer_element": "Cu", "layer_medium": "topsoil",

@@ -49,7 +49,8 @@ def test_the_default_is_copper_in_topsoil_and_an_administrator_may_change_it(cli
 
 
 @pytest.mark.django_db
-def test_its_public_layer_is_queued_at_the_scale_the_viewer_opens_it_at(usa):
+def test_its_public_layer_is_queued_at_the_scale_the_viewer_opens_it_at(usa, settings):
+    settings.MAP_SEED_FEATURED = True
     # Zoom 4 asks for 40 km cells, the survey's own scale.
     layer = featured.seed_featured()
     assert layer.state == MapLayer.State.QUEUED and layer.is_public
