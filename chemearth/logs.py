@@ -1,7 +1,8 @@
 """Structured logs: one JSON line per request (``RequestLogMiddleware``) and per Celery task
-(``connect_task_logs``), each with a request or task id, the user's id (never the name), the
-duration and the outcome — and never a secret: signed download links and capability paths are
-cut to their route, and query values under secret-sounding names are replaced (``scrub``).
+(``connect_task_logs``), each also counted in ``chemearth.metrics``. A line has a request or task
+id, the user's id (never the name), the duration and the outcome — and never a secret: signed
+download links are cut to their route, and query values under secret-sounding names are replaced
+(``scrub``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 import time
 import uuid
 from urllib.parse import parse_qsl, urlencode
+
+from . import metrics
 
 REQUEST_LOGGER = logging.getLogger("chemearth.requests")
 TASK_LOGGER = logging.getLogger("chemearth.tasks")
@@ -90,7 +93,16 @@ class RequestLogMiddleware:
         }
         level = logging.ERROR if response.status_code >= 500 else logging.INFO
         REQUEST_LOGGER.log(level, "request", extra={"fields": fields})
+        _count_request(request, response.status_code, fields["duration_ms"] / 1000)
         return response
+
+
+def _count_request(request, status: int, seconds: float) -> None:
+    # The route pattern, not the path: one label value per endpoint, not per sample id.
+    match = getattr(request, "resolver_match", None)
+    route = match.route if match is not None else "unmatched"
+    metrics.REQUESTS.labels(request.method, route, f"{status // 100}xx").inc()
+    metrics.REQUEST_SECONDS.labels(route).observe(seconds)
 
 
 def connect_task_logs() -> None:
@@ -116,3 +128,6 @@ def connect_task_logs() -> None:
         }
         level = logging.ERROR if state == "FAILURE" else logging.INFO
         TASK_LOGGER.log(level, "task", extra={"fields": fields})
+        metrics.TASKS.labels(fields["task"], state or "UNKNOWN").inc()
+        if seconds is not None:
+            metrics.TASK_SECONDS.labels(fields["task"]).observe(seconds)

@@ -445,9 +445,12 @@ _THROTTLE_RATES = {
     "user": os.environ.get("API_THROTTLE_USER", "3000/minute") or None,
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    f"portal.http.{'Anon' if scope == 'anon' else 'User'}Throttle"
+    f"portal.throttles.{'Anon' if scope == 'anon' else 'User'}Throttle"
     for scope, rate in _THROTTLE_RATES.items()
     if rate
 ]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = _THROTTLE_RATES
+# /metrics (portal/metrics.py): a scraper sends "Authorization: Bearer <METRICS_TOKEN>"; empty:
+# staff only. Under gunicorn set PROMETHEUS_MULTIPROC_DIR to add up the workers' counts.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # --- end hardening ---

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from baselines.models import Country, Survey
+from chemearth import metrics
 from sharing.access import PendingLicence, Scope, pending_licence, viewer_scope
 from sharing.audit import audit_record
 from sharing.models import AuditEvent, Membership, Stewardship
@@ -325,6 +326,8 @@ def download_build(*, job_id: int) -> DownloadJob | None:
         job.progress_percent = 100.0
     job.state, job.finished, job.error = DownloadJob.State.READY, timezone.now(), ""
     job.save()
+    metrics.DOWNLOAD_PACKAGES.labels(job.format).inc()
+    metrics.DOWNLOAD_BYTES.inc(job.size_bytes or 0)
     audit_package(job, action="built", path=f"/api/v1/downloads/{job.public_id}")
     return job
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from baselines import grid
 from baselines.models import Element, Medium, Survey
 from baselines.statistics import stat_values
+from chemearth import metrics
 from sharing.access import (
     Scope,
     aggregate_rows,
@@ -391,6 +392,7 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     if legend.n == 0 and not legend.prerelease_cells:
         _set(layer, state=MapLayer.State.EMPTY, message="no visible data", **done,
              rendered_at=timezone.now(), render_seconds=time.monotonic() - started)  # fmt: skip
+        metrics.LAYER_RENDERS.labels("empty").inc()
         return layer
     progress(0.25, f"{len(features)} {'points' if layer.style == 'points' else 'cells'}")
     result, seeded = _write_layer_files(layer, legend, features, progress)
@@ -410,7 +412,9 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     if not MapLayer.objects.filter(pk=layer.pk, state=MapLayer.State.RENDERING).update(**done):
         layer.state = MapLayer.State.RETIRED
         retire_directory(layer.directory, layer.key)
+        metrics.LAYER_RENDERS.labels("superseded").inc()
         return layer
+    metrics.LAYER_RENDERS.labels("ready").inc()
     for name, value in done.items():
         setattr(layer, name, value)
     return layer
@@ -428,6 +432,7 @@ def claim_render(layer_id: int) -> bool:
 
 
 def render_failed(layer_id: int, exc: BaseException) -> None:
+    metrics.LAYER_RENDERS.labels("failed").inc()
     MapLayer.objects.filter(pk=layer_id).exclude(state=MapLayer.State.RETIRED).update(
         state=MapLayer.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], message="failed"
     )

@@ -27,7 +27,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import exception_handler
 
 from baselines import grid
@@ -266,23 +265,3 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if request.path_info.startswith("/admin/") and not report_only:
             parts.replace = {**(parts.replace or {}), "script-src": [SELF, UNSAFE_INLINE]}
         return parts
-
-
-class _DegradingThrottle:
-    """A DRF throttle whose cache outage lets the request through: a dead Redis costs the limit,
-    never an answer (DRF's own raised, and every API request was a 500)."""
-
-    def allow_request(self, request, view) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except Exception:  # noqa: BLE001
-            logger.warning("throttle cache unavailable; not limiting", exc_info=True)
-            return True
-
-
-class AnonThrottle(_DegradingThrottle, AnonRateThrottle):
-    """Per address, for clients not signed in (``API_THROTTLE_ANON``)."""
-
-
-class UserThrottle(_DegradingThrottle, UserRateThrottle):
-    """Per user, for signed-in clients (``API_THROTTLE_USER``)."""

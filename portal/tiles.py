@@ -23,6 +23,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from chemearth import metrics
 from maps.layers import data_version, retire
 from maps.models import MapLayer
 from sharing.access import request_scope
@@ -134,7 +135,9 @@ def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse
         return _cache_headers(HttpResponse(EMPTY_TILE, content_type="image/png"), layer, etag)
     path = layer.tile_path(z, x, y)
     if path.exists():
+        metrics.TILES.labels("hit").inc()
         return _file(request, layer, path, "image/png", etag)
+    metrics.TILES.labels("miss").inc()
     try:
         png = TileSource.open(layer.directory).tile_png(z, x, y)
     except FileNotFoundError:

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import dashboards_pages, developer_page, map_page, pages
+from . import dashboards_pages, developer_page, map_page, metrics, pages
 
 app_name = "portal"
 urlpatterns = [
@@ -21,6 +21,7 @@ urlpatterns = [
     # Redoc page loads web fonts from Google, so only Swagger UI is offered).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/api/", developer_page.developer_page, name="developer"),
+    path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus; token or staff only
     # The split view serves its start-up script as a file: no inline script for the CSP to refuse.
     path(
         "api/docs/",

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from psycopg.copy import QueuedLibpqWriter
+
+from chemearth import metrics
 
 from .. import grid, storage, units
 from ..models import Analyte, Country, Element, Ingestion, Measurement, Sample, Survey
@@ -211,6 +213,13 @@ def _record(survey: Survey, file: ValidFile, countries: np.ndarray, report: Inge
     report.countries = {
         names[pk]: int((countries == pk).sum()) for pk in sorted(used, key=lambda p: names[p])
     }
+    samples, measurements = report.samples_added, report.measurements_added
+    transaction.on_commit(
+        lambda: (
+            metrics.INGESTED_ROWS.labels("samples").inc(samples),
+            metrics.INGESTED_ROWS.labels("measurements").inc(measurements),
+        )
+    )
     Ingestion.objects.create(
         survey=survey,
         file_name=file.name,
