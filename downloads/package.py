@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from baselines import units
 from baselines.models import Country, Survey
+from chemearth.files import file_sha256
 from sharing.access import Scope
 from sharing.models import Agreement, LicenceAcceptance, ReleasePolicy, Stewardship
 
@@ -223,14 +224,6 @@ def assemble(job: DownloadJob, write: Callable[[zipfile.ZipFile, Path], int]) ->
         sha256=digest,
         rows_written=rows,
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(BLOCK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -11,7 +11,6 @@ order, and a changed, missing or extra row changes it (short of a 64-bit collisi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 import subprocess
@@ -24,6 +23,8 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 from psycopg import sql
+
+from chemearth.files import file_sha256
 
 MANIFEST = "manifest.json"
 DUMP = "database.dump"
@@ -88,14 +89,6 @@ def database_figures(database: Database) -> dict:
     return {"row_counts": counts, "checksums": checksums}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def backup(target: Path, step: Callable[[str], None] = lambda _: None) -> Path:
     """Write a backup into a new directory under ``target``; returns it."""
     database = Database.from_settings()
@@ -122,7 +115,7 @@ def backup(target: Path, step: Callable[[str], None] = lambda _: None) -> Path:
         **figures,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    sums = [f"{_sha256(p)}  {p.name}" for p in sorted(folder.iterdir()) if p.is_file()]
+    sums = [f"{file_sha256(p)}  {p.name}" for p in sorted(folder.iterdir()) if p.is_file()]
     (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     return folder
 
@@ -181,7 +174,7 @@ def _verify_sums(folder: Path) -> None:
         raise BackupError(f"{folder} holds no SHA256SUMS: not a backup of this portal")
     for line in sums.read_text().splitlines():
         digest, name = line.split("  ", 1)
-        if not (folder / name).exists() or _sha256(folder / name) != digest:
+        if not (folder / name).exists() or file_sha256(folder / name) != digest:
             raise BackupError(f"{name} is missing or damaged (its SHA-256 differs)")
 
 

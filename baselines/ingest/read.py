@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import re
 from collections.abc import Iterator
@@ -13,17 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from chemearth.files import file_sha256  # noqa: F401 (read.file_sha256: ingest and its benchmark)
+
 from .problems import Problems
 
 CHUNK_ROWS = 50_000
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_text(path: Path, encoding: str, problems: Problems) -> str:
