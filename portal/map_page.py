@@ -125,6 +125,12 @@ def viewer_strings() -> dict[str, str]:
         ),
         "km": _("km"),
         "open_table": _("Periodic table"),
+        "zoom_in": _("Zoom in"),
+        "zoom_out": _("Zoom out"),
+        "map_keys": _(
+            "Map. Arrow keys move it, plus and minus zoom; Enter shows the statistics of the cell "
+            "at its centre."
+        ),
     }
 
 

@@ -251,6 +251,22 @@ def test_permalink_restores_the_view_and_history_works(browser, live_server):
     assert watch.problems == []
 
 
+def test_the_cell_popup_opens_from_the_keyboard(browser, live_server):
+    """Tab to the map, Enter: the statistics of the cell at its centre, as a click gives them."""
+    from playwright.sync_api import expect
+
+    page, watch = open_page(
+        browser, live_server, "/map/?element=Cu&medium=topsoil&lat=38.5&lng=-98.5&z=5"
+    )
+    wait_for_tiles(page)
+    page.locator("#map").focus()
+    page.keyboard.press("Enter")
+    popup = page.locator(".cell-popup[data-cell]")
+    expect(popup).to_be_visible()
+    expect(popup.locator("td.median")).to_have_text(re.compile(r"\d"))
+    assert watch.problems == []
+
+
 def test_chinese_version_shows_chinese_text(browser, live_server):
     from playwright.sync_api import expect
 
@@ -265,6 +281,10 @@ def test_chinese_version_shows_chinese_text(browser, live_server):
     text = page.locator("body").inner_text()
     for english in ("Element", "Medium", "Cell size", "Opacity", "Legend", "Map viewer", "Sign in"):
         assert english not in text, english
+    # Leaflet's own controls speak Chinese too.
+    expect(page.locator("#map .leaflet-control-zoom-in")).to_have_attribute("title", "放大")
+    expect(page.locator("#map .leaflet-control-zoom-out")).to_have_attribute("title", "缩小")
+    expect(page.locator("#map .leaflet-control-layers-toggle")).to_have_attribute("title", "图层")
     page.locator("#element-button").click()
     page.locator("#element-search").fill("锌")
     expect(page.locator(".pt-el.match")).to_have_count(1)

@@ -142,11 +142,21 @@
   // --- maps -------------------------------------------------------------------------------------
 
   function makeMap(id) {
-    const map = L.map(id, { center: [state.lat, state.lng], zoom: state.z, minZoom: 1, maxZoom: 14, worldCopyJump: true, zoomControl: true });
+    // Leaflet's own controls in the page's language (its titles are English otherwise).
+    const map = L.map(id, { center: [state.lat, state.lng], zoom: state.z, minZoom: 1, maxZoom: 14, worldCopyJump: true, zoomControl: false });
+    L.control.zoom({ zoomInTitle: S.zoom_in, zoomOutTitle: S.zoom_out }).addTo(map);
     map.createPane("base");
     map.getPane("base").style.zIndex = 150;
     L.control.scale({ imperial: false }).addTo(map);
     map.attributionControl.setPrefix(false);
+    map.getContainer().setAttribute("aria-label", S.map_keys);
+    // Enter or space on the focused map opens the statistics of the cell at its centre: the cell
+    // popup without a pointer (the arrow keys and + / − move and zoom the map first).
+    map.getContainer().addEventListener("keydown", function (event) {
+      if ((event.key !== "Enter" && event.key !== " ") || event.target !== map.getContainer()) return;
+      event.preventDefault();
+      map.fire("click", { latlng: map.getCenter(), target: map });
+    });
     return map;
   }
 
@@ -170,6 +180,8 @@
     base[S.base_osm] = osm;
     countries.addTo(target);
     L.control.layers(base, null, { position: "topright" }).addTo(target);
+    const toggle = target.getContainer().querySelector(".leaflet-control-layers-toggle");
+    if (toggle) { toggle.title = S.layers; toggle.setAttribute("aria-label", S.layers); }
     function fill() { countries.addData(boundaries); }
     if (boundaries) fill(); else boundariesReady.then(fill);
   }
@@ -590,7 +602,10 @@
     if (!symbol) return;
     const latlng = event.latlng.wrap();
     const lat = Math.max(-85, Math.min(85, latlng.lat));
-    const popup = L.popup({ maxWidth: 300, className: "cell-popup-wrap" }).setLatLng(event.latlng)
+    // Kept clear of the zoom buttons (top left) and the layer switch (top right) when it pans
+    // itself into view, on a phone too.
+    const popup = L.popup({ maxWidth: 300, className: "cell-popup-wrap", autoPanPaddingTopLeft: [56, 90],
+      autoPanPaddingBottomRight: [16, 16] }).setLatLng(event.latlng)
       .setContent('<div class="cell-popup">' + escapeHtml(S.loading) + "</div>").openOn(target);
     if (cellLayers[target._leaflet_id]) target.removeLayer(cellLayers[target._leaflet_id]);
     const group = L.layerGroup().addTo(target);
