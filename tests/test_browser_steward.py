@@ -210,3 +210,51 @@ def test_steward_previews_saves_and_audits_a_policy(live_server, steward_session
         finally:
             browser.close()
     assert Survey.objects.filter(name="Oslo topsoil").exists()
+
+
+def test_axe_finds_nothing_serious_on_the_survey_sign_in_and_steward_pages(
+    live_server, steward_session, monkeypatch
+):
+    """axe-core (#18) on the pages a newcomer and a steward use, in English and Chinese: no serious
+    or critical violation; the steward's pages with the steward signed in."""
+    from playwright.sync_api import sync_playwright
+
+    from .test_browser_dashboards import serious_violations
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    survey = Survey.objects.get(name="Oslo topsoil")
+    public = ["/surveys/", reverse("portal:survey-detail", kwargs={"slug": survey.slug}),
+              "/accounts/login/", "/accounts/register/", "/accounts/password_reset/"]  # fmt: skip
+    steward = [reverse("sharing:steward-home"),
+               reverse("sharing:policy-edit", kwargs={"country": "NOR"}),
+               reverse("sharing:audit-log", kwargs={"country": "NOR"})]  # fmt: skip
+    found = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for language in ("en", "zh-hans"):
+                for signed_in, paths in ((False, public), (True, steward)):
+                    context = browser.new_context(viewport={"width": 1280, "height": 900})
+                    names = [settings.LANGUAGE_COOKIE_NAME]
+                    values = [language]
+                    if signed_in:
+                        names.append(settings.SESSION_COOKIE_NAME)
+                        values.append(steward_session)
+                    cookies = [
+                        {"name": n, "value": v, "url": live_server.url}
+                        for n, v in zip(names, values, strict=True)
+                    ]
+                    context.add_cookies(cookies)
+                    page = context.new_page()
+                    watch = Watch(page, urlsplit(live_server.url).netloc)
+                    for path in paths:
+                        page.goto(live_server.url + path)
+                        assert page.locator("html").get_attribute("lang") == language, path
+                        violations = serious_violations(page)
+                        if violations:
+                            found[f"{language} {path}"] = violations
+                    assert watch.problems == [], watch.problems
+                    context.close()
+        finally:
+            browser.close()
+    assert found == {}, found
