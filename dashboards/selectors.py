@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
@@ -655,8 +656,8 @@ def monitoring_change(
 
 def _paired_sites(scope, region, element, rounds, medium) -> dict:
     """Sites with the element in both rounds, paired in SQL by (country, site code, medium):
-    each round's mean statistics value (a site sampled twice in a round is averaged) and the
-    site's latest sample (where the changed-sites map shows it)."""
+    each round's mean statistics value (a site sampled twice in a round is averaged), the
+    site's latest sample (where the changed-sites map shows it) and the surveys of its rows."""
     first, second = rounds
     rows = (
         visible_measurements(scope)
@@ -667,18 +668,25 @@ def _paired_sites(scope, region, element, rounds, medium) -> dict:
         rows = rows.filter(sample__survey__medium=medium)
     rows = region.narrow(scope, rows).order_by()
     round_of = "sample__survey__monitoring_round"
-    pairs = (
+    found = (
         rows.values("sample__country_id", "sample__site_code", "sample__survey__medium_id")
         .annotate(
             before=Avg(_stat_value(), filter=Q(**{round_of: first})),
             after=Avg(_stat_value(), filter=Q(**{round_of: second})),
             last=Max("sample_id"),
+            # The surveys of the paired rows, in the same pass (a second query read them all).
+            surveys=ArrayAgg("sample__survey_id", distinct=True),
         )
         .filter(before__isnull=False, after__isnull=False)
-        .values_list("sample__country_id", "sample__site_code", "before", "after", "last")
+        .values_list(
+            "sample__country_id", "sample__site_code", "before", "after", "last", "surveys"
+        )
     )
-    surveys = set(rows.values_list("sample__survey_id", flat=True).distinct())
-    return {"pairs": list(pairs), "surveys": surveys}
+    pairs, surveys = [], set()
+    for *pair, pair_surveys in found:
+        pairs.append(tuple(pair))
+        surveys.update(pair_surveys)
+    return {"pairs": pairs, "surveys": surveys}
 
 
 def _shown_points(scope, sample_ids: list[int]) -> dict[int, tuple[float, float]]:
