@@ -255,10 +255,13 @@ class Contents:
         """The rows a build reads: what the role limits count."""
         return self.measurements + self.prerelease_values
 
-    def as_json(self) -> dict:
-        """A package's contents as the job keeps them (not a layer's: no pre-release rows)."""
+    def as_json(self, rights: str) -> dict:
+        """A package's contents as the job keeps them (not a layer's: no pre-release rows),
+        with the rights they were counted for (``Scope.cache_key``: the viewer's grants and the
+        policy version)."""
         pairs = sorted(self.by_survey_country.items())
         return {
+            "rights": rights,
             "pairs": [[s, c, n["measurements"], n["samples"]] for (s, c), n in pairs],
             "elements": [e.pk for e in self.elements],
         }

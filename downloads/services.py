@@ -137,7 +137,7 @@ def download_request(*, user, query: DownloadQuery) -> DownloadJob:
         progress_percent=0.0 if query.is_layer else None,
         policy_version=scope.version,
         data_version=Survey.objects.all().data_version(),
-        contents=None if contents is None else contents.as_json(),
+        contents=None if contents is None else contents.as_json(scope.cache_key),
     )
     queue_build(job)
     return job
@@ -277,8 +277,11 @@ def download_build(*, job_id: int) -> DownloadJob | None:
     if licence is not None:
         raise package.PackageRefused(str(LicencePending(licence)))
     data_version = Survey.objects.all().data_version()
-    if job.contents and (job.policy_version, job.data_version) == (scope.version, data_version):
-        contents = Contents.from_json(job.contents)  # counted at the request, still true
+    # Reused only for the same rights (a user deactivated meanwhile builds as the public, under
+    # the same policy version) and the same data.
+    counted = job.contents or {}
+    if (counted.get("rights"), job.data_version) == (scope.cache_key, data_version):
+        contents = Contents.from_json(counted)  # counted at the request, still true
     else:
         contents = package_contents(scope, query)
     limit = row_limit(user)

@@ -57,7 +57,7 @@ def test_one_scan_counts_what_the_gate_shows(world, body, viewer):  # noqa: F811
         .values_list("element__symbol", flat=True)
     }
     assert [e.symbol for e in contents.elements] == sorted(symbols, key=["Ni", "Cu"].index)
-    assert selectors.Contents.from_json(contents.as_json()) == contents
+    assert selectors.Contents.from_json(contents.as_json("rights")) == contents
 
 
 def build_now(job: DownloadJob) -> DownloadJob:
@@ -95,3 +95,24 @@ def test_the_build_reuses_the_requests_counts_while_the_versions_hold(
     assert built.measurement_rows == built.rows_written == 2
     assert set(built.row_counts["by_country"]) == {"FIN"}
     assert package.PROGRESS_SECONDS > 0
+
+
+@pytest.mark.django_db
+def test_counts_made_for_other_rights_are_made_again(world, monkeypatch, tmp_path, settings):  # noqa: F811
+    """A partner deactivated between the request and the build builds as the public under the
+    same policy version: the partner's counts are not reused for the public's rows."""
+    from tests.worlds import accept_licences
+
+    settings.DOWNLOAD_ROOT = tmp_path
+    monkeypatch.setattr(services, "queue_build", lambda job: None)
+    partner = world["partner"]
+    accept_licences(partner)
+    job = services.download_request(user=partner, query=DownloadQuery.from_json({"format": "csv"}))
+    assert job.rows_total == 8  # the public's 4 and EST's 4
+    type(partner).objects.filter(pk=partner.pk).update(is_active=False)
+    recounts = []
+    real = selectors.package_contents
+    monkeypatch.setattr(services, "package_contents", lambda *a: recounts.append(1) or real(*a))
+    built = build_now(job)
+    assert recounts == [1]
+    assert built.measurement_rows == built.rows_written == 4
