@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -23,6 +24,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from chemearth.files import file_sha256
 
@@ -37,19 +39,26 @@ class BackupError(RuntimeError):
 
 @dataclass(frozen=True)
 class Database:
-    """Where a database is: libpq's connection string and the name pg_dump/pg_restore get."""
+    """Where a database is: libpq's connection string (no password: it would show in the
+    process list of pg_dump and pg_restore) and the password, passed as ``PGPASSWORD``."""
 
     name: str
     dsn: str
+    password: str = ""
 
     @classmethod
     def from_settings(cls, name: str | None = None) -> Database:
         db = connection.settings_dict
         name = name or db["NAME"]
-        parts = {"dbname": name, "user": db.get("USER"), "host": db.get("HOST"),
-                 "port": db.get("PORT"), "password": db.get("PASSWORD")}  # fmt: skip
-        dsn = " ".join(f"{k}={v}" for k, v in parts.items() if v)
-        return cls(name, dsn)
+        parts = {"user": db.get("USER"), "host": db.get("HOST"), "port": db.get("PORT")}
+        dsn = make_conninfo(dbname=name, **{k: str(v) for k, v in parts.items() if v})
+        return cls(name, dsn, db.get("PASSWORD") or "")
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn, password=self.password or None)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **({"PGPASSWORD": self.password} if self.password else {})}
 
 
 def file_roots() -> dict[str, Path]:
@@ -62,7 +71,7 @@ def file_roots() -> dict[str, Path]:
 
 def database_figures(database: Database) -> dict:
     """Row counts of every table of the public schema, and checksums of the two data tables."""
-    with psycopg.connect(database.dsn) as conn:
+    with database.connect() as conn:
         tables = [
             row[0]
             for row in conn.execute(
@@ -96,7 +105,8 @@ def backup(target: Path, step: Callable[[str], None] = lambda _: None) -> Path:
     folder = Path(target) / f"chemearth-backup-{stamp}"
     folder.mkdir(parents=True)
     step("database: pg_dump")
-    _run(["pg_dump", "--format=custom", "--no-owner", f"--file={folder / DUMP}", database.dsn])
+    _run(["pg_dump", "--format=custom", "--no-owner", f"--file={folder / DUMP}", database.dsn],
+         database)  # fmt: skip
     step("database: row counts and checksums")
     figures = database_figures(database)
     archives = {}
@@ -130,7 +140,7 @@ def restore(
     step("checking the backup's files")
     _verify_sums(folder)
     manifest = json.loads((folder / MANIFEST).read_text())
-    with psycopg.connect(database.dsn) as conn:
+    with database.connect() as conn:
         used = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
             " AND tablename <> 'spatial_ref_sys'"
@@ -145,7 +155,7 @@ def restore(
             raise BackupError(f"{root} is not empty: restore needs empty file roots")
     step("database: pg_restore")
     _run(["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={database.dsn}",
-          str(folder / DUMP)])  # fmt: skip
+          str(folder / DUMP)], database)  # fmt: skip
     for name, archive in manifest["archives"].items():
         step(f"files: {name}")
         roots[name].mkdir(parents=True, exist_ok=True)
@@ -178,9 +188,9 @@ def _verify_sums(folder: Path) -> None:
             raise BackupError(f"{name} is missing or damaged (its SHA-256 differs)")
 
 
-def _run(argv: list[str]) -> None:
+def _run(argv: list[str], database: Database) -> None:
     if shutil.which(argv[0]) is None:
         raise BackupError(f"{argv[0]} is not installed (Debian: postgresql-client)")
-    result = subprocess.run(argv, capture_output=True, text=True)
+    result = subprocess.run(argv, capture_output=True, text=True, env=database.env())
     if result.returncode:
         raise BackupError(f"{argv[0]} failed: {result.stderr.strip()[-2000:]}")
