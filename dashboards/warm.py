@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -55,12 +56,33 @@ def default_change_rounds(scope: Scope) -> tuple[int, int] | None:
     return (rounds[0], rounds[-1]) if len(rounds) >= 2 else None
 
 
-def figures(scope: Scope, region: Region) -> Iterator[tuple[str, Callable[[], object]]]:
+@dataclass(frozen=True)
+class Defaults:
+    """The pages' default arguments for one audience, looked up once (the rounds read the
+    audience's visible samples)."""
+
+    standard: SoilStandard | None
+    medium: Medium | None
+    element: Element | None
+    rounds: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, scope: Scope) -> Defaults:
+        return cls(
+            SoilStandard.objects.filter(code=DEFAULT_STANDARD).first(),
+            Medium.objects.filter(code=DEFAULT_BASELINE_MEDIUM).first(),
+            Element.objects.filter(symbol=DEFAULT_CHANGE_ELEMENT).first(),
+            default_change_rounds(scope),
+        )
+
+
+def figures(
+    scope: Scope, region: Region, defaults: Defaults
+) -> Iterator[tuple[str, Callable[[], object]]]:
     """The figures a region's pages show by default, each as (name, compute)."""
-    standard = SoilStandard.objects.filter(code=DEFAULT_STANDARD).first()
-    medium = Medium.objects.filter(code=DEFAULT_BASELINE_MEDIUM).first()
-    element = Element.objects.filter(symbol=DEFAULT_CHANGE_ELEMENT).first()
-    rounds = default_change_rounds(scope)
+    standard, medium, element, rounds = (
+        defaults.standard, defaults.medium, defaults.element, defaults.rounds,
+    )  # fmt: skip
     yield "coverage", lambda: selectors.coverage(scope, region)
     yield "volume", lambda: selectors.data_volume(scope, region)
     if standard is not None:
@@ -91,12 +113,13 @@ def regions_of(scope: Scope) -> list[Region]:
 def plan() -> list[tuple[str, Callable[[], object]]]:
     """Every figure to compute, labelled "audience region figure" (the audiences' regions are
     found from their data volume, itself one of the figures)."""
-    return [
-        (f"{scope.audience[:8]} {region.param} {name}", compute)
-        for scope in audiences()
-        for region in regions_of(scope)
-        for name, compute in figures(scope, region)
-    ]
+    todo = []
+    for scope in audiences():
+        defaults = Defaults.of(scope)
+        for region in regions_of(scope):
+            for name, compute in figures(scope, region, defaults):
+                todo.append((f"{scope.audience[:8]} {region.param} {name}", compute))
+    return todo
 
 
 def warm(
