@@ -16,6 +16,8 @@ from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import connections, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -185,6 +187,12 @@ class Country(models.Model):
     @property
     def code(self) -> str:
         return self.iso_a3 or self.adm0_a3
+
+    @staticmethod
+    def code_sql(prefix: str = "") -> Coalesce:
+        """``code`` in SQL, for a queryset reaching the country through ``prefix``
+        (``"country__"`` from a sample, ``"sample__country__"`` from a measurement)."""
+        return Coalesce(F(f"{prefix}iso_a3"), F(f"{prefix}adm0_a3"))
 
     @property
     def name(self) -> str:

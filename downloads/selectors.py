@@ -90,12 +90,6 @@ def package_measurements(scope: Scope, query: DownloadQuery) -> QuerySet[Measure
     return rows.order_by()
 
 
-def _country_code(prefix: str = SAMPLE):
-    return Coalesce(
-        NullIf(F(f"{prefix}country__iso_a3"), Value("")), F(f"{prefix}country__adm0_a3")
-    )
-
-
 def sample_columns(scope: Scope, prefix: str = SAMPLE) -> dict[str, object]:
     """The columns describing a sample as the viewer may see it, from a measurement queryset
     (``prefix="sample__"``) or a sample queryset (``prefix=""``)."""
@@ -105,7 +99,7 @@ def sample_columns(scope: Scope, prefix: str = SAMPLE) -> dict[str, object]:
         "sample": F(f"{prefix}code"),
         "site_code": F(f"{prefix}site_code"),
         "survey": F(f"{prefix}survey__slug"),
-        "country": _country_code(prefix),
+        "country": Country.code_sql(f"{prefix}country__"),
         "medium": F(f"{prefix}survey__medium__code"),
         "survey_year": F(f"{prefix}survey__year"),
         "monitoring_round": F(f"{prefix}survey__monitoring_round"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from django.db.models import Count, F, FloatField, Func, TextField, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
@@ -302,7 +302,7 @@ def sample_feature_sql(scope):
             code=F("code"),
             site_code=F("site_code"),
             survey=F("survey__slug"),
-            country=Coalesce(F("country__iso_a3"), F("country__adm0_a3")),
+            country=Country.code_sql("country__"),
             sampled_on=F("sampled_on"),
             depth=F("depth"),
             location_precision_km=shown_precision_km(scope, prefix=""),

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 from django.db import connection
 from django.db.models import F, Func, TextField, Value
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models.functions import Cast, NullIf
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import NotFound
 
@@ -202,7 +202,7 @@ def feature_head(scope, names) -> Cast:
         "code": F("code"),
         "site_code": NullIf(F("site_code"), Value("")),
         "survey": F("survey__slug"),
-        "country": Coalesce(NullIf(F("country__iso_a3"), Value("")), F("country__adm0_a3")),
+        "country": Country.code_sql("country__"),
         "medium": F("survey__medium__code"),
         "sampled_on": F("sampled_on"),
         "depth": NullIf(F("depth"), Value("")),
@@ -288,7 +288,7 @@ class FeatureReader:
         sortby = query.sortby
         if query.filter is not None or not sortby.by_id:
             samples = samples.alias(
-                shown_country=Coalesce("country__iso_a3", "country__adm0_a3"),
+                shown_country=Country.code_sql("country__"),
                 shown_site_code=NullIf("site_code", Value("")),
                 shown_depth=NullIf("depth", Value("")),
             )
