@@ -24,6 +24,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _SECRET_PATHS = (re.compile(r"(/downloads/file/)[^/\s?\"']+"),)
 _SECRET_NAMES = re.compile(r"token|key|password|secret|signature|sig$|auth", re.I)
 REDACTED = "[redacted]"
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
 
 def scrub(path: str, query: str = "") -> str:
@@ -101,7 +102,9 @@ def _count_request(request, status: int, seconds: float) -> None:
     # The route pattern, not the path: one label value per endpoint, not per sample id.
     match = getattr(request, "resolver_match", None)
     route = match.route if match is not None else "unmatched"
-    metrics.REQUESTS.labels(request.method, route, f"{status // 100}xx").inc()
+    # Any other method counts as "other": a label per invented method would grow without end.
+    method = request.method if request.method in _METHODS else "other"
+    metrics.REQUESTS.labels(method, route, f"{status // 100}xx").inc()
     metrics.REQUEST_SECONDS.labels(route).observe(seconds)
 
 
