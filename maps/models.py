@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -111,17 +112,29 @@ class FeaturedMap(models.Model):
     The newest row is the one shown; without a row, ``maps.featured.DEFAULT`` (copper in topsoil
     over the conterminous United States, the demo's best-covered public element)."""
 
-    element = models.ForeignKey(Element, on_delete=models.CASCADE)
-    medium = models.ForeignKey(Medium, on_delete=models.CASCADE)
+    element = models.ForeignKey(Element, on_delete=models.CASCADE, verbose_name=_("element"))
+    medium = models.ForeignKey(Medium, on_delete=models.CASCADE, verbose_name=_("medium"))
     # Not points: the public may not see exact locations everywhere.
     style = models.CharField(
         max_length=10,
         choices=[(v, label) for v, label in MapLayer.Style.choices if v != "points"],
         default="cells",
+        verbose_name=_("style"),
     )
-    latitude = models.FloatField(default=39.0, help_text=_("Centre of the opening view."))
-    longitude = models.FloatField(default=-97.0)
-    zoom = models.PositiveSmallIntegerField(default=4)
+    # The viewer's own bounds (static/maps/viewer.js clamps to them): out of them is an error
+    # on the admin form, not a view that opens somewhere else.
+    latitude = models.FloatField(
+        _("latitude"),
+        default=39.0,
+        help_text=_("Centre of the opening view."),
+        validators=[MinValueValidator(-85), MaxValueValidator(85)],
+    )
+    longitude = models.FloatField(
+        _("longitude"), default=-97.0, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    zoom = models.PositiveSmallIntegerField(
+        _("zoom"), default=4, validators=[MinValueValidator(1), MaxValueValidator(14)]
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

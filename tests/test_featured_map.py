@@ -81,3 +81,22 @@ def test_the_home_page_previews_it_when_the_viewer_sees_its_data(client, usa):
 def test_no_featured_layer_without_public_data(monkeypatch):
     monkeypatch.setattr(layers, "queue_render", lambda layer: None)
     assert featured.seed_featured() is None
+
+
+@pytest.mark.django_db
+def test_an_opening_view_outside_the_viewers_bounds_is_refused_by_name():
+    from django.core.exceptions import ValidationError
+
+    row = FeaturedMap(
+        element=Element.objects.get(symbol="Cu"), medium=Medium.objects.get(code="topsoil"),
+        latitude=120.0, longitude=-97.0, zoom=30,
+    )  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        row.full_clean()
+    assert set(refused.value.message_dict) == {"latitude", "zoom"}
+
+
+@pytest.mark.django_db
+def test_the_preview_says_while_its_layer_renders(client, usa):
+    html = client.get("/").content.decode()
+    assert 'id="featured-map-status" role="status" hidden>Rendering the map…' in html

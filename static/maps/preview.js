@@ -7,6 +7,8 @@
   const source = document.getElementById("featured-config");
   if (!box || !source || !window.L) return;
   const f = JSON.parse(source.textContent);
+  const status = document.getElementById("featured-map-status");
+  if (status) status.dataset.label = status.textContent;
   const map = L.map(box, {
     zoomControl: false, dragging: false, scrollWheelZoom: false, doubleClickZoom: false,
     boxZoom: false, keyboard: false, touchZoom: false, attributionControl: false,
@@ -18,7 +20,13 @@
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (layer) {
         box.dataset.layerState = layer.state;
-        if (layer.state === "queued" || layer.state === "rendering") {
+        // While the layer renders the page says so (with its progress), then the tiles appear.
+        const busy = layer.state === "queued" || layer.state === "rendering";
+        if (status) {
+          status.hidden = !busy;
+          if (busy) status.textContent = status.dataset.label + " " + Math.round(layer.progress || 0) + " %";
+        }
+        if (busy) {
           setTimeout(poll, delay);
           delay = Math.min(2000, delay * 1.5);
           return;
@@ -26,7 +34,10 @@
         if (layer.state !== "ready") return;
         L.tileLayer(layer.tiles, { maxNativeZoom: layer.maxzoom, className: "element-tiles" }).addTo(map);
       })
-      .catch(function () { box.dataset.layerState = "failed"; });
+      .catch(function () {
+        box.dataset.layerState = "failed";
+        if (status) status.hidden = true;
+      });
   }
   poll();
 })();
