@@ -199,6 +199,9 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 TILE_ROOT = Path(os.environ.get("TILE_ROOT", VAR_DIR / "tiles"))
 TILE_ACCEL_REDIRECT = os.environ.get("TILE_ACCEL_REDIRECT", "")  # e.g. "/_protected_tiles/"
 TILE_SEED_MAX_ZOOM = int(os.environ.get("TILE_SEED_MAX_ZOOM", "5"))
+# The tile path keeps layer rows and versions in process memory, cleared by PostgreSQL's change
+# notices (chemearth/change_feed.py): a warm tile request makes no query.
+CHANGE_FEED_MEMOS = env_bool("CHANGE_FEED_MEMOS", True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -11,7 +11,9 @@ changes the version at the next request, before any scheduled job runs.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db import connection
 from django.utils import timezone
@@ -36,10 +38,11 @@ _RELEASE_DAYS_SQL = """
     UNION ALL SELECT valid_to + 1 FROM sharing_agreement WHERE valid_to IS NOT NULL
 """
 
-_VERSION_SQL = f"""
+# The inputs of a version, in one query: the counter, its token and every release day in order.
+_INPUTS_SQL = f"""
 SELECT (SELECT value FROM sharing_policycounter WHERE id = 1),
        (SELECT token FROM sharing_policycounter WHERE id = 1),
-       (SELECT count(*) FROM ({_RELEASE_DAYS_SQL}) boundaries WHERE day <= %s)
+       ARRAY(SELECT day FROM ({_RELEASE_DAYS_SQL}) boundaries WHERE day IS NOT NULL ORDER BY day)
 """
 
 _RELEASES_BETWEEN_SQL = f"""
@@ -49,13 +52,29 @@ ORDER BY day
 """
 
 
+@dataclass(frozen=True)
+class VersionInputs:
+    """What a policy version is made of, before the instant it is read at."""
+
+    counter: int
+    token: str
+    release_days: tuple[dt.date, ...]  # sorted; repeated when several rules open on one day
+
+    def version_at(self, now: dt.datetime) -> str:
+        passed = bisect.bisect_right(self.release_days, now.astimezone(dt.UTC).date())
+        return f"{self.counter}.{passed}.{self.token[:8]}"
+
+
+def version_inputs() -> VersionInputs:
+    with connection.cursor() as cursor:
+        cursor.execute(_INPUTS_SQL)
+        counter, token, days = cursor.fetchone()
+    return VersionInputs(counter or 0, token or "-", tuple(days))
+
+
 def policy_version(now: dt.datetime | None = None) -> str:
     """e.g. "17.4.9f0c2a1b": counter 17, four release instants passed by ``now``, token."""
-    now = now or timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_VERSION_SQL, [now.astimezone(dt.UTC).date()])
-        counter, token, passed = cursor.fetchone()
-    return f"{counter or 0}.{passed}.{(token or '-')[:8]}"
+    return version_inputs().version_at(now or timezone.now())
 
 
 def release_instants_between(start: dt.datetime | None, end: dt.datetime) -> list[dt.date]:

@@ -32,6 +32,9 @@ os.environ["DASHBOARD_WARM_AFTER_CHANGES"] = "false"
 # Nor a featured map rendered after every refresh (tests/test_featured_map.py turns it on): the
 # tests count the layers they render.
 os.environ["MAP_SEED_FEATURED"] = "false"
+# Nor the tile path's memos: most tests change policies inside a transaction whose change notices
+# never commit (tests/test_tile_memos.py turns them on around committed changes).
+os.environ["CHANGE_FEED_MEMOS"] = "false"
 # API throttles far above any test's pace (the leak walk asks 1,200 pages a viewer); the throttle
 # test lowers its rate itself.
 os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = "1000000/minute"
@@ -49,7 +52,7 @@ os.environ["DEPLOYMENT_NAME"] = re.sub(
 ISOLATING_SETTINGS = (
     "DEPLOYMENT_NAME", "CACHES", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
     "CELERY_TASK_DEFAULT_QUEUE", "CELERY_CONTROL_EXCHANGE", "CELERY_EVENT_EXCHANGE",
-    "DASHBOARD_WARM_AFTER_CHANGES", "REST_FRAMEWORK", "MAP_SEED_FEATURED",
+    "DASHBOARD_WARM_AFTER_CHANGES", "REST_FRAMEWORK", "MAP_SEED_FEATURED", "CHANGE_FEED_MEMOS",
 )  # fmt: skip
 
 
