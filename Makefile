@@ -27,9 +27,10 @@ PYTEST_ARGS ?=
 BENCH_ARGS  ?= --samples 100000
 TILES_BENCH_ARGS ?= --samples 100000
 DASHBOARDS_BENCH_ARGS ?= --samples 1000000
-# The tile benchmark's tools: nginx and wrk from Debian, TiTiler in a venv of its own (its pinned
+# The tile benchmark's tools: wrk from Debian (nginx with njs is in APT_PACKAGES: the tests run
+# deploy/nginx.conf), TiTiler in a venv of its own (its pinned
 # rio-tiler, rasterio and pydantic must not meet the project's).
-BENCH_APT_PACKAGES := nginx wrk
+BENCH_APT_PACKAGES := wrk
 BENCH_VENV  := $(VAR)/bench-venv
 BENCH_PIP   := titiler.application uvicorn tipg
 # The bench venv's stamp names its package list, so adding a package installs it.
@@ -37,7 +38,7 @@ BENCH_STAMP := $(STAMPS)/bench-venv-$(shell printf '%s' "$(BENCH_PIP)" | md5sum 
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postgresql-15 postgresql-client-15 postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev \
-	libproj-dev redis-server gettext chromium fonts-noto-cjk fonts-dejavu-core
+	libproj-dev redis-server gettext chromium fonts-noto-cjk fonts-dejavu-core nginx libnginx-mod-http-js
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -q -o DPkg::Lock::Timeout=600
 
 .NOTPARALLEL:

@@ -20,8 +20,12 @@ REQUEST_LOGGER = logging.getLogger("chemearth.requests")
 TASK_LOGGER = logging.getLogger("chemearth.tasks")
 # A caller's X-Request-ID is kept when it looks like an id (so a proxy's id follows the request).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-# Path segments that are credentials: a download link's signed token.
-_SECRET_PATHS = (re.compile(r"(/downloads/file/)[^/\s?\"']+"),)
+# Path segments that are credentials: a download link's signed token, a tile capability's
+# signature (/tiles/c/<key>/<expires>/<signature>/…).
+_SECRET_PATHS = (
+    re.compile(r"(/downloads/file/)[^/\s?\"']+"),
+    re.compile(r"(/tiles/c/[^/\s]+/[0-9]+/)[^/\s?\"']+"),
+)
 _SECRET_NAMES = re.compile(r"token|key|password|secret|signature|sig$|auth", re.I)
 REDACTED = "[redacted]"
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))

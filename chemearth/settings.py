@@ -5,6 +5,8 @@ Production sets CHEMEARTH_ENV=production; then SECRET_KEY and ALLOWED_HOSTS have
 """
 
 import datetime as dt
+import hashlib
+import hmac
 import os
 import re
 from pathlib import Path
@@ -202,6 +204,15 @@ TILE_SEED_MAX_ZOOM = int(os.environ.get("TILE_SEED_MAX_ZOOM", "5"))
 # The tile path keeps layer rows and versions in process memory, cleared by PostgreSQL's change
 # notices (chemearth/change_feed.py): a warm tile request makes no query.
 CHANGE_FEED_MEMOS = env_bool("CHANGE_FEED_MEMOS", True)
+# Restricted layers' tile URLs carry a capability: the layer key and an expiry signed with
+# HMAC-SHA256 (portal/tile_capabilities.py), which nginx checks without the portal
+# (deploy/tile_capability.js; give nginx the same TILE_CAPABILITY_SECRET in its environment).
+# Unset, it is derived from SECRET_KEY (enough without nginx in front).
+TILE_CAPABILITY_SECRET = (
+    os.environ.get("TILE_CAPABILITY_SECRET")
+    or hmac.new(SECRET_KEY.encode(), b"chemearth tile capabilities", hashlib.sha256).hexdigest()
+)
+TILE_CAPABILITY_SECONDS = int(os.environ.get("TILE_CAPABILITY_SECONDS", "900"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -18,11 +18,14 @@ from sharing.audit import audit_access, note_country_served
 
 from .http import choice_param, element_param, medium_param, scale_param
 from .schema import ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, query
-from .tiles import tiles_template
+from .tiles import tiles_expire, tiles_template
 
 
 def layer_document(layer: MapLayer) -> dict:
-    """What a client needs to draw a layer (relative URLs; TileJSON has absolute ones)."""
+    """What a client needs to draw a layer (relative URLs; TileJSON has absolute ones). A
+    restricted layer's ``tiles`` is a capability URL valid until ``tiles_expire`` (epoch
+    seconds): ask again before then for a fresh one."""
+    tiles = tiles_template(layer)
     return {
         "id": layer.key,
         "state": layer.state,
@@ -35,7 +38,8 @@ def layer_document(layer: MapLayer) -> dict:
         "scheme": layer.scheme,
         "ramp": layer.ramp,
         "tilejson": reverse("tiles:tilejson", args=[layer.key]),
-        "tiles": tiles_template(layer),
+        "tiles": tiles,
+        "tiles_expire": tiles_expire(tiles),
         "legend": reverse("tiles:legend-json", args=[layer.key]),
         "legend_png": reverse("tiles:legend-png", args=[layer.key]),
         "minzoom": 0,

@@ -10,4 +10,9 @@ urlpatterns = [
     path("<str:key>/legend.json", tiles.legend_json, name="legend-json"),
     path("<str:key>/legend.png", tiles.legend_png, name="legend-png"),
     path("<str:key>/<int:z>/<int:x>/<int:y>.png", tiles.tile, name="tile"),
+    path(
+        "c/<str:key>/<int:expires>/<str:signature>/<int:z>/<int:x>/<int:y>.png",
+        tiles.capability_tile,
+        name="capability-tile",
+    ),
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from maps.models import MapLayer
 from sharing.access import request_scope
 from sharing.versioning import VersionInputs, version_inputs
 
+from . import tile_capabilities
 from .http import NOT_FOUND_REASON, error_response
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -46,21 +48,42 @@ def visible_layer(request: HttpRequest, key: str) -> MapLayer | None:
     A public layer's check makes no query in steady state: its row and the current versions come
     from memos that PostgreSQL's change notices clear (``chemearth.change_feed``).
     """
+    layer = _live_layer(key)
+    _authenticate_token(request)
+    if layer is None:
+        return None
+    if layer.is_public:
+        return _current(layer, _policy_inputs().version_at(timezone.now()))
+    scope = request_scope(request)
+    if scope.audience != layer.audience:
+        return None
+    return _current(layer, scope.version)
+
+
+def capability_layer(key: str, expires: int, signature: str) -> MapLayer | None:
+    """The layer a tile capability opens (``portal.tile_capabilities``), if it is genuine,
+    unexpired and its layer still current; no session, no query in steady state."""
+    if not tile_capabilities.is_valid(key, expires, signature):
+        return None
+    layer = _live_layer(key)
+    return layer and _current(layer, _policy_inputs().version_at(timezone.now()))
+
+
+def _live_layer(key: str) -> MapLayer | None:
     layer = _layer_row(key)
     if layer is not None and layer.is_pending:
         layer = _layer_row.__wrapped__(key)  # its state moves on without a notice; read it fresh
-    _authenticate_token(request)
     if layer is None or layer.state == MapLayer.State.RETIRED:
         return None
-    if layer.is_public:
-        version = _policy_inputs().version_at(timezone.now())
-    else:
-        scope = request_scope(request)
-        if scope.audience != layer.audience:
-            return None
-        version = scope.version
-    # A layer keyed by an older version is retired here, so its tiles stop at the first request.
-    if layer.policy_version != version or layer.data_version != _data_version(layer.medium_id):
+    return layer
+
+
+def _current(layer: MapLayer, policy_version: str) -> MapLayer | None:
+    """``layer`` if it is keyed by the current versions; else it is retired here, so its tiles
+    stop at the first request."""
+    if layer.policy_version != policy_version or layer.data_version != _data_version(
+        layer.medium_id
+    ):
         retire(MapLayer.objects.filter(pk=layer.pk), reason="superseded")
         return None
     return layer
@@ -112,15 +135,27 @@ def tile_view(view):
     return wrapper
 
 
-def _cache_headers(response: HttpResponse, layer: MapLayer, etag: str) -> HttpResponse:
+def _cache_headers(
+    response: HttpResponse, layer: MapLayer, etag: str, expires: int | None = None
+) -> HttpResponse:
     response["ETag"] = etag
+    if expires is not None:  # a capability URL: anyone holding it may see it, until it expires
+        response["Cache-Control"] = f"private, max-age={max(0, expires - int(time.time()))}"
+        return response
     response["Cache-Control"] = IMMUTABLE if layer.is_public else PRIVATE
     if not layer.is_public:
         response["Vary"] = "Cookie, Authorization"
     return response
 
 
-def _file(request: HttpRequest, layer: MapLayer, path: Path, content_type: str, etag: str):
+def _file(
+    request: HttpRequest,
+    layer: MapLayer,
+    path: Path,
+    content_type: str,
+    etag: str,
+    expires: int | None = None,
+):
     if settings.TILE_ACCEL_REDIRECT:
         response = HttpResponse(content_type=content_type)
         relative = path.relative_to(settings.TILE_ROOT)
@@ -129,7 +164,7 @@ def _file(request: HttpRequest, layer: MapLayer, path: Path, content_type: str, 
         )
     else:
         response = FileResponse(path.open("rb"), content_type=content_type)
-    return _cache_headers(response, layer, etag)
+    return _cache_headers(response, layer, etag, expires)
 
 
 def _pending_tile(layer: MapLayer) -> HttpResponse:
@@ -145,9 +180,27 @@ def _pending_tile(layer: MapLayer) -> HttpResponse:
 
 @tile_view
 def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse:
+    return _tile(visible_layer(request, key), request, z, x, y)
+
+
+@tile_view
+def capability_tile(
+    request: HttpRequest, key: str, expires: int, signature: str, z: int, x: int, y: int
+) -> HttpResponse:
+    """A restricted layer's tile by capability URL (``/tiles/c/<key>/<expires>/<sig>/…``)."""
+    return _tile(capability_layer(key, expires, signature), request, z, x, y, expires)
+
+
+def _tile(
+    layer: MapLayer | None,
+    request: HttpRequest,
+    z: int,
+    x: int,
+    y: int,
+    expires: int | None = None,
+) -> HttpResponse:
     from maps.tiling import EMPTY_TILE, TileSource
 
-    layer = visible_layer(request, key)
     if layer is None:
         return _not_found()
     if not (0 <= z <= 22 and 0 <= x < 2**z and 0 <= y < 2**z):
@@ -156,13 +209,14 @@ def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse
         return _pending_tile(layer)
     etag = f'"{layer.key}-{z}-{x}-{y}"'
     if request.headers.get("If-None-Match") == etag:
-        return _cache_headers(HttpResponse(status=304), layer, etag)
+        return _cache_headers(HttpResponse(status=304), layer, etag, expires)
     if layer.state == MapLayer.State.EMPTY or z > (layer.maxzoom or 0):
-        return _cache_headers(HttpResponse(EMPTY_TILE, content_type="image/png"), layer, etag)
+        response = HttpResponse(EMPTY_TILE, content_type="image/png")
+        return _cache_headers(response, layer, etag, expires)
     path = layer.tile_path(z, x, y)
     if path.exists():
         metrics.TILES.labels("hit").inc()
-        return _file(request, layer, path, "image/png", etag)
+        return _file(request, layer, path, "image/png", etag, expires)
     metrics.TILES.labels("miss").inc()
     try:
         png = TileSource.open(layer.directory).tile_png(z, x, y)
@@ -173,7 +227,7 @@ def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse
         _link_empty(layer, path)
     else:
         _write_atomically(path, png)
-    return _cache_headers(HttpResponse(png, content_type="image/png"), layer, etag)
+    return _cache_headers(HttpResponse(png, content_type="image/png"), layer, etag, expires)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -202,10 +256,20 @@ def _link_empty(layer: MapLayer, path: Path) -> None:
 
 
 def tiles_template(layer: MapLayer) -> str:
-    """``/tiles/<key>/{z}/{x}/{y}.png``: the XYZ URL template clients fill in."""
-    return reverse("tiles:tile", args=[layer.key, 0, 0, 0]).replace(
-        "/0/0/0.png", "/{z}/{x}/{y}.png"
-    )
+    """The XYZ URL template clients fill in: ``/tiles/<key>/{z}/{x}/{y}.png`` for a public
+    layer, a capability URL for a restricted one (valid until :func:`tiles_expire`)."""
+    if layer.is_public:
+        url = reverse("tiles:tile", args=[layer.key, 0, 0, 0])
+    else:
+        expires, signature = tile_capabilities.issue(layer.key)
+        url = reverse("tiles:capability-tile", args=[layer.key, expires, signature, 0, 0, 0])
+    return url.replace("/0/0/0.png", "/{z}/{x}/{y}.png")
+
+
+def tiles_expire(template: str) -> int | None:
+    """When a template from :func:`tiles_template` stops working (epoch seconds), or None."""
+    parts = template.split("/")
+    return int(parts[4]) if len(parts) > 4 and parts[2] == "c" else None
 
 
 def tilejson_document(request: HttpRequest, layer: MapLayer) -> dict:

@@ -12,6 +12,7 @@ import pytest
 
 from downloads.models import DownloadJob
 from downloads.services import sign_job
+from portal import tile_capabilities
 from sharing.models import ApiToken
 from tests.worlds import api_token
 
@@ -49,17 +50,20 @@ def test_every_request_is_one_json_line_with_its_id_and_no_secret(
     )
     client.post("/accounts/login/", {"username": "secret-name", "password": "pw-Secret-123456"})
     client.get(link)
+    expires, capability = tile_capabilities.issue("0" * 24)
+    client.get(f"/tiles/c/{'0' * 24}/{expires}/{capability}/1/0/0.png")
     lines = log_lines()
     text = "\n".join(lines)
     for secret in (key, sign_job(job), "pw-Secret-123456", "query-secret-value", "another-secret",
-                   "secret-name"):  # fmt: skip
+                   "secret-name", capability):  # fmt: skip
         assert secret not in text, secret
 
     logged = requests_logged(lines)
     assert [r["path"].split("?")[0] for r in logged] == [
         "/api/v1/samples/", "/api/v1/elements/", "/accounts/login/", "/downloads/file/[redacted]",
+        f"/tiles/c/{'0' * 24}/{expires}/[redacted]/1/0/0.png",
     ]  # fmt: skip
-    token_request, named, login, download = logged
+    token_request, named, login, download, _tile = logged
     assert token_request["user_id"] == user.pk and token_request["status"] == 200
     assert named["request_id"] == "proxy-id-12345"  # a proxy's id follows the request
     assert login["status"] == 302 and download["status"] in (404, 410)

@@ -241,8 +241,10 @@
           delay = Math.min(1000, delay * 1.5);
           return;
         }
-        if (layer.state === "ready") self.display(layer, token);
-        else {
+        if (layer.state === "ready") {
+          self.display(layer, token);
+          self.renewLater(layer, token, params, symbol);
+        } else {
           self.removeTiles();
           $("legend" + self.slot).hidden = true;
           showMessage(layer.state === "empty" ? S.empty : (layer.message || S.failed));
@@ -263,6 +265,27 @@
       });
     }
     poll();
+  };
+
+  // A restricted layer's tile URL is a capability that expires (tiles_expire, epoch seconds):
+  // ask for a fresh one a minute before and swap it in without redrawing the tiles on screen.
+  ElementLayer.prototype.renewLater = function (layer, token, params, symbol) {
+    const self = this;
+    clearTimeout(this.renewal);
+    if (!layer.tiles_expire) return;
+    const wait = Math.max(5000, layer.tiles_expire * 1000 - Date.now() - 60000);
+    this.renewal = setTimeout(function () {
+      if (token !== self.token) return;
+      getJSON(config.urls.layers + "?" + query(params)).then(function (fresh) {
+        if (token !== self.token || !self.tiles) return;
+        if (fresh.id === self.key && fresh.state === "ready") {
+          self.tiles.setUrl(fresh.tiles, true);
+          self.renewLater(fresh, token, params, symbol);
+        } else {
+          self.show(symbol);  // a new version of the layer: show it as a change would
+        }
+      }).catch(function () { self.renewLater(layer, token, params, symbol); });
+    }, wait);
   };
 
   ElementLayer.prototype.setTitle = function (symbol) {
