@@ -82,34 +82,59 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.META.get("HTTP_X_REQUEST_ID", "")
-        request.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.request_id = request_id(request.META)
         started = time.perf_counter()
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         user = getattr(request, "user", None)
-        fields = {
-            "request_id": request.request_id,
-            "method": request.method,
-            "path": scrub(request.path, request.META.get("QUERY_STRING", "")),
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            "user_id": user.pk if user is not None and user.is_authenticated else None,
-        }
-        level = logging.ERROR if response.status_code >= 500 else logging.INFO
-        REQUEST_LOGGER.log(level, "request", extra={"fields": fields})
-        _count_request(request, response.status_code, fields["duration_ms"] / 1000)
+        match = getattr(request, "resolver_match", None)
+        log_request(
+            request_id=request.request_id,
+            method=request.method,
+            path=request.path,
+            query=request.META.get("QUERY_STRING", ""),
+            status=response.status_code,
+            started=started,
+            user_id=user.pk if user is not None and user.is_authenticated else None,
+            route=match.route if match is not None else "unmatched",
+        )
         return response
 
 
-def _count_request(request, status: int, seconds: float) -> None:
-    # The route pattern, not the path: one label value per endpoint, not per sample id.
-    match = getattr(request, "resolver_match", None)
-    route = match.route if match is not None else "unmatched"
+def request_id(environ: dict) -> str:
+    """A caller's X-Request-ID when it looks like an id (so a proxy's id follows the request),
+    else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def log_request(
+    *,
+    request_id: str,
+    method: str,
+    path: str,
+    query: str,
+    status: int,
+    started: float,
+    user_id: int | None,
+    route: str,
+) -> None:
+    """The one JSON line of an answered request, and its metrics (``route``: the URL pattern,
+    not the path — one label value per endpoint, not per sample id)."""
+    fields = {
+        "request_id": request_id,
+        "method": method,
+        "path": scrub(path, query),
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        "user_id": user_id,
+    }
+    level = logging.ERROR if status >= 500 else logging.INFO
+    REQUEST_LOGGER.log(level, "request", extra={"fields": fields})
     # Any other method counts as "other": a label per invented method would grow without end.
-    method = request.method if request.method in _METHODS else "other"
-    metrics.REQUESTS.labels(method, route, f"{status // 100}xx").inc()
-    metrics.REQUEST_SECONDS.labels(route).observe(seconds)
+    label = method if method in _METHODS else "other"
+    metrics.REQUESTS.labels(label, route, f"{status // 100}xx").inc()
+    metrics.REQUEST_SECONDS.labels(route).observe(fields["duration_ms"] / 1000)
 
 
 def connect_task_logs() -> None:

@@ -149,7 +149,6 @@ def _cache_headers(
 
 
 def _file(
-    request: HttpRequest,
     layer: MapLayer,
     path: Path,
     content_type: str,
@@ -180,7 +179,7 @@ def _pending_tile(layer: MapLayer) -> HttpResponse:
 
 @tile_view
 def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse:
-    return _tile(visible_layer(request, key), request, z, x, y)
+    return _tile(visible_layer(request, key), request.headers.get("If-None-Match"), z, x, y)
 
 
 @tile_view
@@ -188,12 +187,37 @@ def capability_tile(
     request: HttpRequest, key: str, expires: int, signature: str, z: int, x: int, y: int
 ) -> HttpResponse:
     """A restricted layer's tile by capability URL (``/tiles/c/<key>/<expires>/<sig>/…``)."""
-    return _tile(capability_layer(key, expires, signature), request, z, x, y, expires)
+    layer = capability_layer(key, expires, signature)
+    return _tile(layer, request.headers.get("If-None-Match"), z, x, y, expires)
+
+
+def fast_tile(
+    key: str,
+    z: int,
+    x: int,
+    y: int,
+    if_none_match: str | None,
+    capability: tuple[int, str] | None = None,
+) -> HttpResponse | None:
+    """A tile answered without Django's request handling (``portal.tile_fast_path``): a public
+    layer's, or any layer's by capability (``(expires, signature)``). None when the answer needs
+    the full path — a restricted layer without capability, a refused capability, a missing or
+    superseded layer — which then answers (and logs) it as usual."""
+    if capability is not None:
+        layer = capability_layer(key, *capability)
+    else:
+        layer = _live_layer(key)
+        if layer is None or not layer.is_public:
+            return None
+        layer = _current(layer, _policy_inputs().version_at(timezone.now()))
+    if layer is None:
+        return None
+    return _tile(layer, if_none_match, z, x, y, capability and capability[0])
 
 
 def _tile(
     layer: MapLayer | None,
-    request: HttpRequest,
+    if_none_match: str | None,
     z: int,
     x: int,
     y: int,
@@ -208,7 +232,7 @@ def _tile(
     if layer.is_pending or layer.state == MapLayer.State.FAILED:
         return _pending_tile(layer)
     etag = f'"{layer.key}-{z}-{x}-{y}"'
-    if request.headers.get("If-None-Match") == etag:
+    if if_none_match == etag:
         return _cache_headers(HttpResponse(status=304), layer, etag, expires)
     if layer.state == MapLayer.State.EMPTY or z > (layer.maxzoom or 0):
         response = HttpResponse(EMPTY_TILE, content_type="image/png")
@@ -216,7 +240,7 @@ def _tile(
     path = layer.tile_path(z, x, y)
     if path.exists():
         metrics.TILES.labels("hit").inc()
-        return _file(request, layer, path, "image/png", etag, expires)
+        return _file(layer, path, "image/png", etag, expires)
     metrics.TILES.labels("miss").inc()
     try:
         png = TileSource.open(layer.directory).tile_png(z, x, y)
@@ -328,4 +352,4 @@ def legend_png(request: HttpRequest, key: str) -> HttpResponse:
         if layer.state == MapLayer.State.EMPTY:
             return error_response(404, "No visible data in this layer.", "empty")
         return _legend_pending(layer)
-    return _file(request, layer, path, "image/png", f'"{layer.key}-legend-png"')
+    return _file(layer, path, "image/png", f'"{layer.key}-legend-png"')
