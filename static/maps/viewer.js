@@ -172,16 +172,8 @@
       style: { color: "#8aa0ad", weight: 0.7, fillColor: "#f4f1ea", fillOpacity: 1 },
       attribution: "Natural Earth",
     });
-    const osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-      maxZoom: 19, attribution: "&copy; OpenStreetMap contributors",
-    });
-    const base = {};
-    base[S.base_boundaries] = countries;
-    base[S.base_osm] = osm;
+    // The only base layer: served by the portal, drawn offline (no tile server at run time).
     countries.addTo(target);
-    L.control.layers(base, null, { position: "topright" }).addTo(target);
-    const toggle = target.getContainer().querySelector(".leaflet-control-layers-toggle");
-    if (toggle) { toggle.title = S.layers; toggle.setAttribute("aria-label", S.layers); }
     function fill() { countries.addData(boundaries); }
     if (boundaries) fill(); else boundariesReady.then(fill);
   }
