@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,14 @@ from .problems import Problems
 CHUNK_ROWS = 50_000
 
 
-def read_text(path: Path, encoding: str, problems: Problems) -> str:
+# Bytes that are printable ASCII, tab, line feed or carriage return: a file of nothing else holds
+# no control character, and its columns need not be searched for one.
+_PLAIN_BYTES = bytes([9, 10, 13, *range(32, 127)])
+
+
+def read_text(path: Path, encoding: str, problems: Problems) -> tuple[str, bool]:
+    """The file's text, and whether it may hold a control character (any byte that is not
+    printable ASCII or a tab or line break: one C pass over the bytes, ~30 ms for 50 MB)."""
     data = path.read_bytes()
     if not data.strip():
         problems.add("the file is empty")
@@ -38,7 +46,7 @@ def read_text(path: Path, encoding: str, problems: Problems) -> str:
     except LookupError:
         problems.add(f"unknown encoding {encoding!r}")
         problems.raise_if_any()
-    return text
+    return text, bool(data.translate(None, _PLAIN_BYTES))
 
 
 def csv_chunks(text: str, problems: Problems) -> tuple[list[str], Iterator[pd.DataFrame]]:
@@ -113,13 +121,22 @@ def read_detection_limits(path: Path, problems: Problems) -> dict[str, float]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         for n, row in enumerate(csv.DictReader(handle), start=2):
             try:
-                limits[row["column"].strip()] = float(row["detection_limit"])
-            except (KeyError, TypeError, ValueError):
+                limit = float(row["detection_limit"])
+                name = row["column"].strip()
+            except (KeyError, TypeError, ValueError, AttributeError):
                 problems.add(
                     "needs columns 'column' and 'detection_limit' with a number",
                     row=n,
                     column="detection_limit",
                 )
+                continue
+            if not (math.isfinite(limit) and limit > 0):
+                problems.add(
+                    f"detection limit {row['detection_limit'].strip()!r} is not a number above 0",
+                    row=n,
+                    column="detection_limit",
+                )
+            limits[name] = limit
     return limits
 
 
