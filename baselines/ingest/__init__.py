@@ -136,7 +136,8 @@ def _read_and_validate(
     if path.suffix.lower() in {".gpkg", ".geopackage"}:
         header, chunks = read.geopackage_chunks(path, problems)
     else:
-        text, control_characters = read.read_text(path, options.encoding, problems)
+        text = read.read_text(path, options.encoding, problems)
+        control_characters = text.control_characters
         header, chunks = read.csv_chunks(text, problems)
     cols = classify.classify_columns(header, options, problems)
     if options.fraction is not None and cols.sample_id and not cols.fraction:

@@ -68,6 +68,7 @@ def assign_countries(
     need = np.ones(n, dtype=bool)
     if cols.country:
         mapped = _code_map(options, lookup, problems)
+        problems.raise_if_any()  # a wrong map would misname every row's country
         given = parsed.country_text
         # Looked up once per distinct code, not once per row.
         codes, distinct = pd.factorize(given)

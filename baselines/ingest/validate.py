@@ -131,12 +131,8 @@ def _text(
     if not column:
         return np.full(len(frame), "", dtype=object)
     text = frame[column].str.strip()
-    long = _too_long(text, limit, rows, column, problems, what)
-    values = text.to_numpy(dtype=object)
-    if long.any():
-        values = values.copy()
-        values[long] = ""
-    return values
+    _too_long(text, limit, rows, column, problems, what)
+    return text.to_numpy(dtype=object)
 
 
 def _control_characters(frame: pd.DataFrame, rows: np.ndarray, problems: Problems) -> None:
