@@ -260,6 +260,12 @@ def test_control_characters_in_any_field_are_refused(write_csv, column, cell, co
     assert f"control character {code}" in error.problems[0].reason
 
 
+def test_a_control_character_in_a_column_name_is_refused(write_csv):
+    path = write_csv([[*HEADER, "no\x00te"], ["S1", *KANSAS, "USA", 10, "x"]])
+    problem = only_problem(rejected(path))
+    assert (problem.row, problem.reason) == (1, "the name of column 6 holds a control character")
+
+
 def test_a_method_longer_than_the_analyte_table_holds_is_refused(write_csv):
     path = write_csv([HEADER, ["S1", *KANSAS, "USA", 10]])
     problem = only_problem(rejected(path, column_methods={"Cu_ppm": "M" * 41}))

@@ -4,6 +4,7 @@ which are elements (with unit, species and method), their flag columns, attribut
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from .. import units
@@ -24,6 +25,9 @@ DATE_COLUMNS = ("collection_date", "sampled_on", "sample_date", "sampling_date",
 # and ``--fraction`` takes one of its values (``ingest._validate_rows``).
 FRACTION_COLUMNS = ("fraction", "size_fraction", "grain_size_fraction", "sieve_fraction")
 FLAG_SUFFIXES = ("_flag", "_qual", "_qualifier", " flag", "_dl_flag", "_q")
+# C0 controls but tab, line feed and carriage return; DEL; C1 controls (U+0080–U+009F, which a
+# Windows-1252 file read as latin-1 is full of). PostgreSQL refuses NUL in text and JSON.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # What the analyte table holds (Analyte.method, Analyte.source_column).
 MAX_METHOD_CHARS = 40
 MAX_HEADER_CHARS = 120
@@ -110,7 +114,9 @@ def classify_columns(header: list[str], options: IngestOptions, problems: Proble
 def _check_names(header: list[str], problems: Problems) -> None:
     seen: dict[str, int] = {}
     for position, name in enumerate(header, start=1):
-        if not name:
+        if CONTROL_CHARACTERS.search(name):
+            problems.add(f"the name of column {position} holds a control character", row=1)
+        elif not name:
             problems.add(f"column {position} has no name", row=1)
         elif name in seen:
             problems.add(f"column name repeated (columns {seen[name]} and {position})", 1, name)

@@ -22,7 +22,7 @@ import pandas as pd
 from django.conf import settings
 
 from .. import units
-from .classify import Columns
+from .classify import CONTROL_CHARACTERS, Columns
 from .problems import Problems
 
 # Text columns' lengths, as the sample table holds them.
@@ -32,9 +32,6 @@ MAX_DEPTH_CHARS = 40  # Sample.depth
 MAX_NUMBER_CHARS = 64
 # A sample attribute is a short note or a class, not a document.
 MAX_ATTRIBUTE_CHARS = 2000
-# C0 controls but tab, line feed and carriage return; DEL; C1 controls (U+0080–U+009F, which a
-# Windows-1252 file read as latin-1 is full of). PostgreSQL refuses NUL in text and JSON.
-CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # 100 % by mass, the bound no concentration can pass.
 ALL_OF_IT_MG_KG = 1_000_000.0
 
