@@ -101,7 +101,7 @@ def _target(options: IngestOptions, problems: Problems) -> surveys.Target:
         field = Survey._meta.get_field("name" if name == "--survey" else name[2:])
         if len(value) > field.max_length:
             problems.add(f"{name} is longer than {field.max_length} characters")
-        if classify.CONTROL_CHARACTERS.search(value):
+        if read.CONTROL_CHARACTERS.search(value):
             problems.add(f"{name} holds a control character")
     medium = Medium.objects.filter(code=options.medium).first()
     if medium is None:

@@ -4,12 +4,12 @@ which are elements (with unit, species and method), their flag columns, attribut
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 
 from .. import units
 from .options import IngestOptions
 from .problems import Problems
+from .read import CONTROL_CHARACTERS
 
 # Header names recognised for the non-element columns (compared in lower case).
 ID_COLUMNS = ("sample_id", "sample", "sampleid", "sample_code", "sample_no", "lab_id", "id")
@@ -25,9 +25,6 @@ DATE_COLUMNS = ("collection_date", "sampled_on", "sample_date", "sampling_date",
 # and ``--fraction`` takes one of its values (``ingest._validate_rows``).
 FRACTION_COLUMNS = ("fraction", "size_fraction", "grain_size_fraction", "sieve_fraction")
 FLAG_SUFFIXES = ("_flag", "_qual", "_qualifier", " flag", "_dl_flag", "_q")
-# C0 controls but tab, line feed and carriage return; DEL; C1 controls (U+0080–U+009F, which a
-# Windows-1252 file read as latin-1 is full of). PostgreSQL refuses NUL in text and JSON.
-CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # What the analyte table holds (Analyte.method, Analyte.source_column).
 MAX_METHOD_CHARS = 40
 MAX_HEADER_CHARS = 120

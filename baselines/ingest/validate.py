@@ -22,8 +22,9 @@ import pandas as pd
 from django.conf import settings
 
 from .. import units
-from .classify import CONTROL_CHARACTERS, Columns
+from .classify import Columns
 from .problems import Problems
+from .read import CONTROL_CHARACTERS
 
 # Text columns' lengths, as the sample table holds them.
 MAX_ID_CHARS = 80  # Sample.code and Sample.site_code
