@@ -249,7 +249,7 @@ def parse_element_header(header: str) -> ElementColumn | None:
 # --- values and detection limits -----------------------------------------------------------------
 
 MISSING_TOKENS = frozenset(
-    ["", "na", "n/a", "n.a.", "nan", "null", "none", "-", "--", "n.s.", "ns", "is", "i.s.", "nr"]
+    ["", "na", "n/a", "n.a.", "null", "none", "-", "--", "n.s.", "ns", "is", "i.s.", "nr"]
 )
 # Words meaning "below detection" without a number; the limit then comes from a DL table.
 BELOW_DL_WORDS = frozenset(["bdl", "<dl", "<lod", "nd", "n.d.", "<d.l.", "bd", "<ql"])
@@ -280,8 +280,12 @@ def parse_values(
     flags: pd.Series | None = None,
     detection_limit: float | None = None,
     zero_is_below_dl: bool = False,
+    max_chars: int | None = None,
 ) -> ParsedValues:
     """Parse one column of reported strings, vectorised.
+
+    With ``max_chars``, a cell longer than that is ``invalid`` and never parsed: a 30 MB string of
+    digits would otherwise cost the C reader hundreds of MB (and read as infinity).
 
     ``detection_limit`` is the column's limit from a separate table: it fills in the limit for
     ``BDL``-style words and, with ``zero_is_below_dl``, turns ``0`` into a censored value.
@@ -293,8 +297,9 @@ def parse_values(
     reading (``_read_words``) gives it for that cell alone: tests/test_units.py checks this on
     random mixtures of every encoding.
     """
-    missing, word_below, less, more, number = _read_cells(raw)
-    invalid = ~missing & ~word_below & np.isnan(number)
+    missing, word_below, less, more, number, too_long = _read_cells(raw, max_chars)
+    invalid = (~missing & ~word_below & np.isnan(number)) | too_long
+    missing &= ~too_long
 
     censored = less.copy()
     dl = np.where(less, number, np.nan)
@@ -343,10 +348,11 @@ def parse_values(
 
 
 def _read_cells(
-    raw: pd.Series,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(missing, below-limit word, ``<``, ``>``, number) of each cell: plain numbers in C
-    (``_plain_numbers``), the other cells by ``_read_words``, once per distinct string."""
+    raw: pd.Series, max_chars: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(missing, below-limit word, ``<``, ``>``, number, too long) of each cell: plain numbers
+    in C (``_plain_numbers``), the other cells by ``_read_words``, once per distinct string;
+    cells longer than ``max_chars`` are read as blanks and marked too long."""
     strings = raw.to_numpy(dtype=object)
     try:
         joined = "\n".join(strings)
@@ -354,6 +360,13 @@ def _read_cells(
         strings = raw.fillna("").astype(str).to_numpy(dtype=object)
         joined = "\n".join(strings)
     n = len(strings)
+    too_long = np.zeros(n, dtype=bool)
+    if max_chars is not None and len(joined) > max_chars:
+        too_long = _longer_than(strings, joined, max_chars)
+        if too_long.any():
+            strings = strings.copy()
+            strings[too_long] = ""
+            joined = "\n".join(strings)
     number, sign, plain = _plain_numbers(joined, n)
     less, more = sign == _LESS, sign == _MORE
     missing = np.zeros(n, dtype=bool)
@@ -372,7 +385,18 @@ def _read_cells(
             body = body[1:].strip()
         if not any(c in body for c in ".eE"):
             number[i] = 0.0
-    return missing, word_below, less, more, number
+    return missing, word_below, less, more, number, too_long
+
+
+def _longer_than(strings: np.ndarray, joined: str, max_chars: int) -> np.ndarray:
+    """Which of the strings (joined one a line in ``joined``) are longer than ``max_chars``:
+    from the line breaks' positions, without a Python call per string."""
+    data = np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8)
+    ends = np.flatnonzero(data == _NEWLINE)
+    if len(ends) != len(strings) - 1:  # a string holds a line break: count them one by one
+        return np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)) > max_chars
+    bounds = np.concatenate(([-1], ends, [len(data)]))
+    return np.diff(bounds) - 1 > max_chars
 
 
 def _read_words(

@@ -161,6 +161,8 @@ FIXED_DL = {
     "Zr_mg_kg": 5, "Sr_mg_kg": 5, "P_mg_kg": 10, "Rb_mg_kg": 5, "N_mg_kg": 20,
 }  # fmt: skip
 SIO2_MAX = 95.0  # % (a soil is not pure quartz; the oxides must stay below 100 %)
+# Every other oxide's log-normal tail is cut here too: ingest refuses a value above 100 %.
+OXIDE_MAX = 60.0  # %
 NEGATIVE_SHARE = 0.10  # of censored cells written as −DL instead of <DL
 
 # Boxes well inside each country's land (lon_min, lon_max, lat_min, lat_max); the country comes
@@ -232,6 +234,7 @@ def generate_csv(path: Path, n: int, seed: int, symbols: list[str] | None = None
     dl = np.array([s.dl for s in specs])
     symbols_in_file = [s.symbol for s in specs]
     si = symbols_in_file.index("Si") if "Si" in symbols_in_file else None
+    percent = np.array([s.header.endswith("_pct") for s in specs], dtype=bool)
     isos = np.array(list(COUNTRY_BOXES))
     boxes = np.array(list(COUNTRY_BOXES.values()))
     header = ["sample_id", "longitude", "latitude", "country_iso3", *(s.header for s in specs)]
@@ -245,6 +248,7 @@ def generate_csv(path: Path, n: int, seed: int, symbols: list[str] | None = None
             lon = box[:, 0] + rng.random(m) * (box[:, 1] - box[:, 0])
             lat = box[:, 2] + rng.random(m) * (box[:, 3] - box[:, 2])
             values = 10.0 ** (log_median + sd * rng.standard_normal((m, len(specs))))
+            values[:, percent] = np.minimum(values[:, percent], OXIDE_MAX)
             if si is not None:
                 values[:, si] = np.minimum(values[:, si], SIO2_MAX)
             below = values < dl

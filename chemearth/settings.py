@@ -289,8 +289,16 @@ INGEST_SKIP_REFERENCE_CHECKS = env_bool("INGEST_SKIP_REFERENCE_CHECKS", True)
 # the measurement table, indexed and attached in its transaction; fewer go to the default
 # partition (baselines/storage.py, load_partition).
 INGEST_PARTITION_MIN_ROWS = int(os.environ.get("INGEST_PARTITION_MIN_ROWS", "200000"))
-# Points this close to a country (but outside its generalised polygon) are assigned to it.
+# Points this close to a country (but outside its generalised polygon) are assigned to it, and a
+# country a file states for a row must contain the row's point or lie this close to it.
 INGEST_COUNTRY_TOLERANCE_M = float(os.environ.get("INGEST_COUNTRY_TOLERANCE_M", "10000"))
+# Element → the largest concentration an ingest accepts (CSV symbol,max_mg_kg); elements it does
+# not list are bounded by 100 % alone (baselines/ingest/validate.py, plausible_max).
+INGEST_PLAUSIBLE_MAX_FILE = Path(
+    os.environ.get(
+        "INGEST_PLAUSIBLE_MAX_FILE", BASE_DIR / "baselines" / "data" / "plausible_max.csv"
+    )
+)
 
 # Logs: one JSON line per record on stderr (chemearth/logs.py), one per request and per task with
 # its id, user id, duration and outcome, credentials scrubbed. LOG_FORMAT=text for plain lines.

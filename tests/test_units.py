@@ -436,9 +436,33 @@ def test_a_below_limit_word_without_a_table_limit_is_invalid(word):
     _assert_invalid(_row(_parse([word]), 0))
 
 
-@pytest.mark.parametrize("token", ["", "  ", "NA", "na", "N/A", "N.S.", "-", "--", "NaN", None])
+@pytest.mark.parametrize("token", ["", "  ", "NA", "na", "N/A", "N.S.", "-", "--", None])
 def test_missing_tokens_are_not_present_and_not_invalid(token):
     _assert_missing(_row(_parse([token]), 0))
+
+
+@pytest.mark.parametrize("token", ["NaN", "nan", "-nan"])
+def test_nan_is_not_a_missing_value_but_invalid(token):
+    """NaN is what a failed calculation leaves in a cell; ingest refuses it (issue 17)."""
+    _assert_invalid(_row(_parse([token]), 0))
+
+
+def test_cells_longer_than_max_chars_are_invalid_and_not_parsed():
+    digits = "9" * 5_000_000
+    parsed = parse_values(
+        pd.Series(["3.2", digits, "<0.5", "<" + digits], dtype=object), max_chars=64
+    )
+    assert parsed.invalid.tolist() == [False, True, False, True]
+    assert parsed.present.tolist() == [True, False, True, False]
+    assert parsed.value[0] == 3.2 and parsed.detection_limit[2] == 0.5
+    # Without the bound the same cells are read as before (a number of 5 million digits).
+    assert np.isinf(parse_values(pd.Series([digits], dtype=object)).value[0])
+
+
+def test_max_chars_counts_each_cell_also_when_a_cell_holds_a_line_break():
+    parsed = parse_values(pd.Series(["1\n2", "7" * 100, "5"], dtype=object), max_chars=64)
+    assert parsed.invalid.tolist() == [True, True, False]
+    assert parsed.value[2] == 5
 
 
 def test_numpy_nan_is_missing():

@@ -3,11 +3,13 @@ which are elements (with unit, species and method), their flag columns, attribut
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .. import units
 from .options import IngestOptions
 from .problems import Problems
+from .read import CONTROL_CHARACTERS
 
 # Header names recognised for the non-element columns (compared in lower case).
 ID_COLUMNS = ("sample_id", "sample", "sampleid", "sample_code", "sample_no", "lab_id", "id")
@@ -19,7 +21,13 @@ Y_COLUMNS = ("y", "northing", "north", "n", "y_m", "ycoo")
 COUNTRY_COLUMNS = ("country_iso3", "country", "iso3", "country_code", "iso_a3")
 DEPTH_COLUMNS = ("depth", "depth_cm", "sample_depth")
 DATE_COLUMNS = ("collection_date", "sampled_on", "sample_date", "sampling_date", "date")
+# A size fraction (or other split of one site's material) per row: kept as a sample attribute,
+# and ``--fraction`` takes one of its values (``ingest._validate_rows``).
+FRACTION_COLUMNS = ("fraction", "size_fraction", "grain_size_fraction", "sieve_fraction")
 FLAG_SUFFIXES = ("_flag", "_qual", "_qualifier", " flag", "_dl_flag", "_q")
+# What the analyte table holds (Analyte.method, Analyte.source_column).
+MAX_METHOD_CHARS = 40
+MAX_HEADER_CHARS = 120
 # Methods that give totals; preferred over partial extractions when an element has several.
 TOTAL_METHODS = ("XRF", "INAA", "FA", "ICP-MS_4ACID", "ICPMS", "ICP-MS", "ICP-AES", "ICPAES")
 
@@ -33,6 +41,7 @@ class Columns:
     country: str | None
     depth: str | None
     date: str | None
+    fraction: str | None  # also an attribute column
     elements: list[units.ElementColumn]
     flags: dict[str, str]  # element header → its flag column
     attributes: list[str]
@@ -79,6 +88,7 @@ def classify_columns(header: list[str], options: IngestOptions, problems: Proble
     for name in sorted(skip - set(header)):
         problems.add("--skip-columns names a column the file does not have", 1, name)
     rest = _other_columns(header, taken, skip, problems)
+    rest.elements = _mapped_methods(rest.elements, options.column_methods, header, problems)
     _check_methods(rest.elements, problems)
     if not rest.elements and sample_id:
         problems.add("no element columns recognised (headers such as Cu_ppm or SiO2_pct)", 1)
@@ -90,6 +100,7 @@ def classify_columns(header: list[str], options: IngestOptions, problems: Proble
         country=roles["country"],
         depth=roles["depth"],
         date=roles["date"],
+        fraction=_pick(rest.attributes, FRACTION_COLUMNS),
         elements=rest.elements,
         flags=rest.flags,
         attributes=rest.attributes,
@@ -100,7 +111,9 @@ def classify_columns(header: list[str], options: IngestOptions, problems: Proble
 def _check_names(header: list[str], problems: Problems) -> None:
     seen: dict[str, int] = {}
     for position, name in enumerate(header, start=1):
-        if not name:
+        if CONTROL_CHARACTERS.search(name):
+            problems.add(f"the name of column {position} holds a control character", row=1)
+        elif not name:
             problems.add(f"column {position} has no name", row=1)
         elif name in seen:
             problems.add(f"column name repeated (columns {seen[name]} and {position})", 1, name)
@@ -164,10 +177,42 @@ def _other_columns(header: list[str], taken: set, skip: set[str], problems: Prob
     return rest
 
 
+def _mapped_methods(
+    elements: list[units.ElementColumn],
+    methods: dict[str, str],
+    header: list[str],
+    problems: Problems,
+) -> list[units.ElementColumn]:
+    """The element columns with the method ``--column-methods`` gives them (over their
+    header's); problems for a map naming no element column of the file."""
+    by_header = {c.header: c for c in elements}
+    for name, method in methods.items():
+        if name not in by_header:
+            where = "is not an element column" if name in header else "is not in the file"
+            problems.add(f"--column-methods names a column that {where}", 1, name)
+        elif not method.strip():
+            problems.add("--column-methods gives this column an empty method", 1, name)
+    return [
+        dataclasses.replace(c, method=methods[c.header].strip())
+        if methods.get(c.header, "").strip()
+        else c
+        for c in elements
+    ]
+
+
 def _check_methods(elements: list[units.ElementColumn], problems: Problems) -> None:
-    """One column per element and method: a second one would be a second analyte row."""
+    """One column per element and method: a second one would be a second analyte row. Methods
+    and headers fit the analyte table."""
     pairs: dict[tuple[str, str], str] = {}
     for column in elements:
+        if len(column.method) > MAX_METHOD_CHARS:
+            problems.add(
+                f"method {column.method[:60]!r} is longer than {MAX_METHOD_CHARS} characters",
+                1,
+                column.header,
+            )
+        if len(column.header) > MAX_HEADER_CHARS:
+            problems.add(f"the column name is longer than {MAX_HEADER_CHARS} characters", 1)
         key = (column.symbol, column.method)
         if key in pairs:
             problems.add(
@@ -198,8 +243,14 @@ def choose_preferred(elements: list[units.ElementColumn], prefer: dict[str, str]
     return chosen
 
 
-def describe_column(column: units.ElementColumn) -> str:
-    """e.g. "Fe by XRF, reported as Fe2O3 in %" or "Cu, reported in mg/kg"."""
-    method = f" by {column.method}" if column.method else ""
+def describe_column(column: units.ElementColumn, default_method: str = "") -> str:
+    """e.g. "Fe by XRF, reported as Fe2O3 in %", "Cu by ICP-MS (the survey's method), reported
+    in mg/kg" or "Cu, reported in mg/kg" (no method known)."""
+    if column.method:
+        method = f" by {column.method}"
+    elif default_method:
+        method = f" by {default_method} (the survey's method)"
+    else:
+        method = ""
     species = f" as {column.species}" if column.species else ""
     return f"{column.symbol}{method}, reported{species} in {column.unit}"

@@ -46,13 +46,19 @@ class Problems:
         if len(self.items) < self.limit:
             self.items.append(Problem(self.file, reason, row, column))
 
-    def add_rows(self, mask: np.ndarray, first_row: int, column: str, reason: Callable) -> None:
-        """One problem per flagged row of a chunk; ``reason(i)`` words it for chunk index i."""
+    def add_rows(
+        self, mask: np.ndarray, rows: int | np.ndarray, column: str, reason: Callable
+    ) -> None:
+        """One problem per flagged row of a chunk; ``reason(i)`` words it for chunk index i.
+
+        ``rows`` is the file row of the chunk's first line, or every line's file row (a chunk
+        filtered to one ``--fraction`` keeps its rows' own numbers)."""
         idx = np.flatnonzero(mask)
         self.total += len(idx)
         room = self.limit - len(self.items)
         for i in idx[: max(room, 0)]:
-            self.items.append(Problem(self.file, reason(int(i)), first_row + int(i), column))
+            row = rows + int(i) if isinstance(rows, int) else int(rows[i])
+            self.items.append(Problem(self.file, reason(int(i)), row, column))
 
     def raise_if_any(self) -> None:
         if self.total:

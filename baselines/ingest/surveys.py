@@ -34,8 +34,9 @@ def survey_for(target: Target, problems: Problems) -> Survey | None:
 
 
 def create_or_update(target: Target, survey: Survey | None) -> Survey:
-    """A new survey from the options, or ``survey`` with the citation, licence, description and
-    year the options give (when given); ``synthetic`` only ever turns the label on."""
+    """A new survey from the options, or ``survey`` with the method, laboratory, citation,
+    licence, description and year the options give (when given); ``synthetic`` only ever turns
+    the label on."""
     options = target.options
     if survey is None:
         return Survey.objects.create(
@@ -49,9 +50,13 @@ def create_or_update(target: Target, survey: Survey | None) -> Survey:
             licence=options.licence,
             description=options.description,
             synthetic=options.synthetic,
+            method=options.method,
+            laboratory=options.laboratory,
         )
     changed = False
     for attr, value in (
+        ("method", options.method),
+        ("laboratory", options.laboratory),
         ("citation", options.citation),
         ("licence", options.licence),
         ("description", options.description),

@@ -18,7 +18,7 @@ from psycopg.copy import QueuedLibpqWriter
 from chemearth import metrics
 
 from .. import grid, storage, units
-from ..models import Analyte, Country, Element, Ingestion, Measurement, Sample, Survey
+from ..models import Analyte, Element, Ingestion, Measurement, Sample, Survey
 from . import binary, classify, surveys
 from .classify import Columns
 from .options import IngestReport, Progress
@@ -131,16 +131,14 @@ class _Load:
 
     def make_analytes(self, prefer_methods: dict[str, str]) -> None:
         """The survey's analyte for every element column, one preferred per element."""
-        report, cols = self.report, self.cols
+        cols = self.cols
         preferred = classify.choose_preferred(cols.elements, prefer_methods)
-        report.preferred = {s: m or "(as reported)" for s, m in preferred.items()}
         self.elements = {e.symbol: e.pk for e in Element.objects.all()}
         self.analytes: dict[str, Analyte] = {}
         for column in cols.elements:
             self.analytes[column.header] = surveys.analyte_for(
                 self.survey, column, preferred, self.file.limits
             )
-            report.element_columns[column.header] = classify.describe_column(column)
         total_cells = sum(int(self.parsed.values[c.header].present.sum()) for c in cols.elements)
         self.counted = _Counter(total_cells, self.progress)
         # Columns in element order: element_id then rises with the rows' position, so the
@@ -204,15 +202,10 @@ class _Load:
 
 
 def _record(survey: Survey, file: ValidFile, countries: np.ndarray, report: IngestReport) -> None:
-    """The survey's new data version and countries, the report's countries, the Ingestion row."""
+    """The survey's new data version and countries, the Ingestion row."""
     survey.data_version += 1
     survey.save(update_fields=["data_version", "updated"])
-    used = set(countries.tolist())
-    survey.countries.add(*used)
-    names = dict(Country.objects.filter(pk__in=used).values_list("pk", "name_en"))
-    report.countries = {
-        names[pk]: int((countries == pk).sum()) for pk in sorted(used, key=lambda p: names[p])
-    }
+    survey.countries.add(*set(countries.tolist()))
     samples, measurements = report.samples_added, report.measurements_added
     transaction.on_commit(
         lambda: (
@@ -229,7 +222,12 @@ def _record(survey: Survey, file: ValidFile, countries: np.ndarray, report: Inge
         measurements_added=report.measurements_added,
         summary={
             "element_columns": report.element_columns,
+            "without_method": report.without_method,
             "preferred": report.preferred,
+            "countries": report.countries,
+            "sites": report.sites,
+            "samples_per_site": report.samples_per_site,
+            "fraction": report.fraction,
             "attribute_columns": report.attribute_columns,
             "skipped_columns": report.skipped_columns,
             "warnings": report.warnings,

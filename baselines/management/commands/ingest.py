@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from django.conf import settings
@@ -18,6 +19,33 @@ def _methods(text: str) -> dict[str, str]:
     return {el.strip(): method.strip() for el, method in pairs}
 
 
+def _mapping(text: str, option: str, columns: tuple[str, str], example: str) -> dict[str, str]:
+    """``KEY=VALUE[,KEY=VALUE]``, or the path of a CSV file with the two named columns."""
+    if not text.strip():
+        return {}
+    usage = (
+        f"{option} takes {columns[0].upper()}={columns[1].upper()}[,…] (e.g. {example}) or a "
+        f"CSV file with columns {columns[0]},{columns[1]}"
+    )
+    if "=" not in text:
+        path = Path(text)
+        if not path.is_file():
+            raise CommandError(f"{usage}; no such file: {text}")
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if not set(columns) <= set(reader.fieldnames or ()):
+                raise CommandError(f"{usage}; {path.name} has columns {reader.fieldnames}")
+            return {
+                row[columns[0]].strip(): (row[columns[1]] or "").strip()
+                for row in reader
+                if (row[columns[0]] or "").strip()
+            }
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if any(len(p) != 2 or not p[0].strip() for p in pairs):
+        raise CommandError(usage)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
 class Command(BaseCommand):
     help = (
         "Validate a survey file (CSV or GeoPackage) and load its samples and measurements. "
@@ -29,7 +57,17 @@ class Command(BaseCommand):
         parser.add_argument("--survey", required=True, help="survey (dataset) name")
         parser.add_argument("--medium", required=True, help="medium code, e.g. topsoil")
         parser.add_argument("--scale", required=True, help="sampling scale in km: 80 … 0.5")
-        parser.add_argument("--country", help="ISO 3166 code for every sample (else derived)")
+        parser.add_argument(
+            "--country",
+            help="ISO 3166 code for every sample, not checked against the locations "
+            "(else the file's country column, checked, or the locations)",
+        )
+        parser.add_argument(
+            "--country-codes",
+            default="",
+            help="the survey's own country codes → ISO 3166: CODE=ISO[,CODE=ISO] "
+            "(e.g. AUS=AUT) or a CSV file with columns code,iso",
+        )
         parser.add_argument("--year", type=int, help="campaign year")
         parser.add_argument("--round", type=int, default=1, help="monitoring round (default 1)")
         parser.add_argument("--citation", default="")
@@ -50,6 +88,24 @@ class Command(BaseCommand):
         parser.add_argument("--skip-columns", default="", help="comma-separated columns to skip")
         parser.add_argument(
             "--prefer-method", default="", help="preferred method per element, e.g. Al=XRF"
+        )
+        parser.add_argument(
+            "--method",
+            default="",
+            help="the survey's analytical method: of every element column whose header or "
+            "--column-methods names none",
+        )
+        parser.add_argument("--laboratory", default="", help="the survey's laboratory")
+        parser.add_argument(
+            "--column-methods",
+            default="",
+            help="method per element column: COLUMN=METHOD[,COLUMN=METHOD] "
+            "(e.g. Cu_ppm=ICP-MS) or a CSV file with columns column,method",
+        )
+        parser.add_argument(
+            "--fraction",
+            help="load only the rows whose fraction column holds this value (one size "
+            "fraction per survey and medium)",
         )
         parser.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
         parser.add_argument("--max-errors", type=int, default=settings.INGEST_MAX_ERRORS)
@@ -72,6 +128,15 @@ class Command(BaseCommand):
             detection_limits=opts["detection_limits"],
             skip_columns=tuple(c for c in opts["skip_columns"].split(",") if c.strip()),
             prefer_methods=_methods(opts["prefer_method"]),
+            country_codes=_mapping(
+                opts["country_codes"], "--country-codes", ("code", "iso"), "AUS=AUT"
+            ),
+            method=opts["method"],
+            laboratory=opts["laboratory"],
+            column_methods=_mapping(
+                opts["column_methods"], "--column-methods", ("column", "method"), "Cu_ppm=ICP-MS"
+            ),
+            fraction=opts["fraction"],
             dry_run=opts["dry_run"],
             max_errors=opts["max_errors"],
         )
@@ -116,9 +181,10 @@ def summary(report: IngestReport) -> str:
             f"({report.rows} rows); nothing added."
         )
     verb = "would add" if report.dry_run else "added"
+    fraction = f" of fraction {report.fraction!r}" if report.fraction else ""
     lines = [
         f"{report.file} → survey {report.survey!r}: {report.rows} rows; {verb} "
-        f"{report.samples_added} samples and {report.measurements_added} measurements"
+        f"{report.samples_added} samples{fraction} and {report.measurements_added} measurements"
         + (f" ({report.censored} below detection)" if report.censored else "")
         + (
             f"; {report.samples_skipped} samples already present were skipped"
@@ -130,6 +196,12 @@ def summary(report: IngestReport) -> str:
     if report.element_columns:
         lines.append("Element columns:")
         lines += [f"  {header:<20} → {what}" for header, what in report.element_columns.items()]
+    if report.without_method:
+        lines.append(
+            "No method known for: "
+            + ", ".join(report.without_method)
+            + " (give --method, or --column-methods)"
+        )
     multi = {s: m for s, m in report.preferred.items() if m != "(as reported)"}
     if multi:
         lines.append(
@@ -143,5 +215,11 @@ def summary(report: IngestReport) -> str:
         lines.append(
             "Countries: " + ", ".join(f"{name} {n}" for name, n in report.countries.items())
         )
+    if report.sites:
+        per_site = ", ".join(
+            f"{k} at {n} site{'s' if n != 1 else ''}"
+            for k, n in sorted(report.samples_per_site.items())
+        )
+        lines.append(f"Sites: {report.sites} (samples per site: {per_site})")
     lines += [f"Warning: {w}" for w in report.warnings]
     return "\n".join(lines)
