@@ -639,18 +639,27 @@ def monitoring_change(
     rounds: tuple[int, int],
     medium: Medium | None = None,
     threshold_percent: float = 50.0,
+    within_m: float = 0.0,
 ) -> Figure:
-    """Sites sampled in both rounds (paired by country, site code and medium): the distribution
-    of relative change of the element from the first round to the second, the share changing by
-    more than ±``threshold_percent``, and the sites that did (at their shown locations)."""
+    """Sites sampled in both rounds (paired by country, site code and medium; with ``within_m``,
+    samples without a site code also to the nearest one of the other round within that many
+    metres): the distribution of relative change of the element from the first round to the
+    second, the share changing by more than ±``threshold_percent``, and the sites that did (at
+    their shown locations)."""
     scope = viewer_scope(scope)
 
     def compute() -> Figure:
         paired = _paired_sites(scope, region, element, rounds, medium)
-        return _change_figure(scope, region, element, rounds, paired, threshold_percent)
+        if within_m > 0:
+            nearby = _paired_within(scope, region, element, rounds, medium, within_m)
+            paired = {"pairs": paired["pairs"] + nearby["pairs"],
+                      "surveys": paired["surveys"] | nearby["surveys"]}  # fmt: skip
+        figure = _change_figure(scope, region, element, rounds, paired, threshold_percent)
+        figure.data["within_m"] = within_m
+        return figure
 
     medium_code = medium.code if medium else ""
-    parts = (region.cache_part, element.symbol, rounds, medium_code, threshold_percent)
+    parts = (region.cache_part, element.symbol, rounds, medium_code, threshold_percent, within_m)
     return _cached("change", scope, parts, compute)
 
 
@@ -685,6 +694,67 @@ def _paired_sites(scope, region, element, rounds, medium) -> dict:
     pairs, surveys = [], set()
     for *pair, pair_surveys in found:
         pairs.append(tuple(pair))
+        surveys.update(pair_surveys)
+    return {"pairs": pairs, "surveys": surveys}
+
+
+def _paired_within(scope, region, element, rounds, medium, within_m: float) -> dict:
+    """Samples whose site code has no partner in the other round (a survey without a site
+    column gets its sample ids as site codes) paired across the rounds by distance: each
+    first-round sample to the nearest such second-round one of its country and medium within
+    ``within_m`` metres (geodesic), and each second-round sample kept with the nearest of the
+    first-round samples that chose it, so a sample is in one pair at most. The pairs read like
+    ``_paired_sites``' (their site label says the distance)."""
+    first, second = rounds
+    rows = (
+        visible_measurements(scope)
+        .preferred()
+        .filter(element=element, sample__survey__monitoring_round__in=rounds)
+    )
+    if medium is not None:
+        rows = rows.filter(sample__survey__medium=medium)
+    found = _sql(
+        region.narrow(scope, rows)
+        .order_by()
+        .values_list(
+            "sample_id", "sample__country_id", "sample__survey__medium_id",
+            "sample__survey__monitoring_round", "sample__survey_id", "sample__geom",
+            "sample__site_code",
+        )
+        .annotate(v=_stat_value())
+    )  # fmt: skip
+    if found is None:
+        return {"pairs": [], "surveys": set()}
+    inner, params = found
+    sql = f"""
+        WITH r (sample_id, country_id, medium_id, rnd, survey_id, g, site, v)
+            AS MATERIALIZED ({inner}),
+        alone AS MATERIALIZED (  -- paired by site code already: not again by distance
+            SELECT * FROM r WHERE NOT EXISTS (
+                SELECT 1 FROM r o WHERE o.rnd <> r.rnd AND o.site = r.site
+                  AND o.country_id = r.country_id AND o.medium_id = r.medium_id)
+        ),
+        nearest AS (
+            SELECT a.country_id, a.v AS before, n.v AS after, n.d, n.sample_id AS b_id,
+                   ARRAY[a.survey_id, n.survey_id] AS surveys
+            FROM alone a CROSS JOIN LATERAL (
+                SELECT b.sample_id, b.v, b.survey_id,
+                       ST_Distance(a.g::geography, b.g::geography) AS d
+                FROM alone b
+                WHERE b.rnd = %s AND b.country_id = a.country_id AND b.medium_id = a.medium_id
+                  AND ST_DWithin(a.g::geography, b.g::geography, %s)
+                ORDER BY d LIMIT 1
+            ) n
+            WHERE a.rnd = %s
+        )
+        SELECT DISTINCT ON (b_id) country_id, d, before, after, b_id, surveys
+        FROM nearest ORDER BY b_id, d
+    """
+    pairs, surveys = [], set()
+    for country, distance, before, after, last, pair_surveys in _fetch(
+        sql, (*params, second, within_m, first)
+    ):
+        pairs.append((country, f"~{distance:.0f} m", before, after, last))
         surveys.update(pair_surveys)
     return {"pairs": pairs, "surveys": surveys}
 

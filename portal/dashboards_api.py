@@ -28,6 +28,7 @@ from .http import (
     BadParameter,
     choice_param,
     element_param,
+    float_param,
     medium_param,
     region_param,
     scale_param,
@@ -42,6 +43,8 @@ OPTIONAL_MEDIUM = query("medium", "medium code, e.g. topsoil", required=False)
 # The coverage map draws at most this many cells (a finer scale over a large region is refused
 # with a reason, never cut short).
 MAX_MAP_CELLS = 20_000
+# Monitoring sites re-found by position are metres apart; beyond 5 km a pair is another site.
+MAX_PAIRING_DISTANCE_M = 5000
 # (name, page route, API route, title): the index of dashboards, in reading order.
 DASHBOARDS = (
     ("coverage", "Sampling coverage"),
@@ -75,6 +78,13 @@ def rounds_param(params, scope) -> tuple[int, int]:
     if first == second:
         raise BadParameter("to", "choose two different rounds")
     return first, second
+
+
+def pairing_distance_param(params) -> float:
+    """``within_m``: metres within which unpaired sites are paired by distance (0: none)."""
+    if not params.get("within_m"):
+        return 0.0
+    return float_param(params, "within_m", 0, MAX_PAIRING_DISTANCE_M)
 
 
 def served(request: HttpRequest, figure: Figure, label: str) -> dict:
@@ -199,7 +209,10 @@ def exceedance_cells_view(request: HttpRequest) -> JsonResponse:
 @extend_schema(
     parameters=[REGION, POLYGON, ELEMENT, OPTIONAL_MEDIUM,
                 query("from", "first monitoring round", required=False),
-                query("to", "second monitoring round", required=False)],
+                query("to", "second monitoring round", required=False),
+                query("within_m", "also pair samples whose site code has no partner in the other "
+                      "round with the nearest one within this many metres (0–5000; default 0: "
+                      "by site code only)", required=False)],
     responses={200: JSON_OBJECT, **ERRORS}, tags=["dashboards"],
 )  # fmt: skip
 @api_get
@@ -210,7 +223,8 @@ def change_view(request: HttpRequest) -> JsonResponse:
     element = element_param(request.GET)
     rounds = rounds_param(request.GET, scope)
     medium = optional_medium(request.GET)
-    figure = selectors.monitoring_change(scope, region, element, rounds, medium)
+    within_m = pairing_distance_param(request.GET)
+    figure = selectors.monitoring_change(scope, region, element, rounds, medium, within_m=within_m)
     body = served(request, figure, f"change {element.symbol}")
     rounds_seen = selectors.monitoring_rounds(scope)
     return _answer(request, "change", {**body, "available_rounds": rounds_seen})

@@ -229,7 +229,10 @@ def change(request: HttpRequest) -> HttpResponse:
         element = element_param({"element": request.GET.get("element") or DEFAULT_CHANGE_ELEMENT})
         rounds = api.rounds_param(request.GET, scope)
         medium = api.optional_medium(request.GET)
-        figure = selectors.monitoring_change(scope, region, element, rounds, medium)
+        within_m = api.pairing_distance_param(request.GET)
+        figure = selectors.monitoring_change(
+            scope, region, element, rounds, medium, within_m=within_m
+        )
         data = api.served(request, figure, f"change {element.symbol}")
         edges, counts = data["histogram"]["edges"], data["histogram"]["counts"]
         labels = [

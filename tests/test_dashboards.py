@@ -292,3 +292,27 @@ def expected_rows(screening: dict, intervention: list, column: int) -> list[int]
         value = None if raw.startswith("<") else float(raw)
         classes.append(0 if value is None or value <= s else 2 if value > i else 1)
     return classes
+
+
+@pytest.mark.django_db
+def test_monitoring_change_pairs_unnamed_sites_within_a_distance(write_csv):
+    """Rounds without site ids (each sample its own site code): paired by distance when asked,
+    each sample once, nothing farther than the distance."""
+    header = ["sample_id", "longitude", "latitude", "Cd_ppm"]
+    first = [[f"A{i}", -100 + i, 40.0, 0.2] for i in range(12)]
+    # ~55 m north of each first-round site, one far away, and a second candidate for A0 at ~110 m.
+    second = [[f"B{i}", -100 + i, 40.0005, 0.2 * (1 + i / 10)] for i in range(12)]
+    second += [["B98", -100.0, 40.001, 5.0], ["B99", -80.0, 40.0, 9.9]]
+    ingest(write_csv, "round 1", "USA", first, header, year=2010, round_=1)
+    ingest(write_csv, "round 2", "USA", second, header, year=2020, round_=2)
+    ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    cd, world = Element.objects.get(symbol="Cd"), region_of("world")
+    assert monitoring_change(viewer_scope(None), world, cd, (1, 2)).data["sites"] == 0
+    figure = monitoring_change(viewer_scope(None), world, cd, (1, 2), within_m=100)
+    assert figure.data["sites"] == 12 and figure.data["within_m"] == 100
+    after = np.array([row[3] for row in second[:12]])  # B98 (110 m) and B99 stay unpaired
+    expected = 100 * (after - 0.2) / 0.2
+    assert figure.data["percentiles"]["median"] == pytest.approx(np.median(expected))
+    assert figure.data["percent_increase"] == pytest.approx(100 * (expected > 50).sum() / 12, 0.01)
+    assert all(s["site"].startswith("~5") for s in figure.data["changed_sites"])
+    assert monitoring_change(viewer_scope(None), world, cd, (1, 2), within_m=10).data["sites"] == 0

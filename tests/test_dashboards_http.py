@@ -157,6 +157,8 @@ def test_the_exceedance_map_is_geojson_of_cells_with_their_classes(client, world
         ("exceedance", {"medium": "lava"}),
         ("change", {"element": "Xx"}),
         ("change", {"from": "9"}),
+        ("change", {"within_m": "-5"}),
+        ("change", {"within_m": "9000"}),
         ("baselines", {"region": "continent:Atlantis"}),
         ("compare", {"a": "country:XXX"}),
         ("volume", {"polygon": '{"type": "Point", "coordinates": [0, 0]}'}),
