@@ -27,11 +27,11 @@ import pandas as pd
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import FloatField, Func
+from django.db.models import FloatField, Func, QuerySet
 from django.utils import timezone
 
 from baselines import grid
-from baselines.models import Element, Medium, Survey
+from baselines.models import Element, Measurement, Medium, Survey
 from baselines.statistics import stat_values
 from chemearth import metrics
 from sharing.access import (
@@ -216,19 +216,34 @@ def _fetch_rows(queryset) -> list[tuple]:
         return cursor.fetchall()
 
 
-def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
-    """Rows of one layer from the gate: released and pre-release rows at the layer's scale for
-    cells and surfaces, exact-location rows for points."""
-    if spec.style == "points":
-        released = _fetch_rows(
+def released_rows(
+    scope: Scope, *, style: str, scale_m: int, element: Element, medium: Medium
+) -> QuerySet[Measurement]:
+    """The released rows a layer of ``style`` is drawn from — the one definition the legend, the
+    charts of the view (``api/v1/viewer/values``) and the layer's ``n_values`` all count, so they
+    agree on n: exact-location rows for points (a sample shown only as a cell centre is no
+    point), the rows visible at the layer's scale for cells and surfaces (each survey's preferred
+    method)."""
+    if style == "points":
+        return (
             visible_exact_measurements(scope)
             .preferred()
-            .filter(element_id=spec.element.pk, sample__survey__medium_id=spec.medium.pk)
+            .filter(element_id=element.pk, sample__survey__medium_id=medium.pk)
         )
-        prerelease: list[tuple] = []
-    else:
+    return aggregate_rows(scope, scale_m=scale_m, element=element, medium=medium).released
+
+
+def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
+    """Rows of one layer from the gate: released and pre-release rows at the layer's scale for
+    cells and surfaces, exact-location rows for points (``released_rows``)."""
+    released = _fetch_rows(
+        released_rows(
+            scope, style=spec.style, scale_m=spec.scale_m, element=spec.element, medium=spec.medium
+        )
+    )
+    prerelease: list[tuple] = []
+    if spec.style != "points":
         rows = aggregate_rows(scope, scale_m=spec.scale_m, element=spec.element, medium=spec.medium)
-        released = _fetch_rows(rows.released)
         prerelease = _fetch_rows(rows.prerelease)
     frame = pd.DataFrame.from_records(
         released + prerelease, columns=["lon", "lat", "value", "censored", "dl", "country"]
