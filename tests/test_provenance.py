@@ -168,3 +168,16 @@ def test_survey_page_and_api_show_the_methods_and_detection_limits(
     assert all("analytes" not in s for s in listed)
     usgs_page = client.get(f"/surveys/{usgs.slug}/").content.decode()
     assert 'data-element="Hg" data-method="Cold-vapour AAS"' in usgs_page
+
+
+@pytest.mark.django_db
+def test_the_synthetic_survey_carries_the_methods_of_the_survey_it_derives_from(
+    client, tmp_path, demo_surveys
+):
+    (synthetic,) = [s.build(tmp_path) for s in demo.SYNTHETIC_DATASETS]
+    load(synthetic, USGS_KEEP)
+    survey = Survey.objects.get(name=synthetic.options.survey)
+    assert survey.synthetic and survey.laboratory == demo.USGS_PROVENANCE.laboratory
+    assert not survey.analytes.filter(method="").exists()
+    page = client.get(f"/surveys/{survey.slug}/").content.decode()
+    assert 'data-element="Hg" data-method="Cold-vapour AAS"' in page
