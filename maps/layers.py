@@ -217,20 +217,31 @@ def _fetch_rows(queryset) -> list[tuple]:
 
 
 def released_rows(
-    scope: Scope, *, style: str, scale_m: int, element: Element, medium: Medium
+    scope: Scope,
+    *,
+    style: str,
+    scale_m: int,
+    element: Element,
+    medium: Medium,
+    cell: str | None = None,
 ) -> QuerySet[Measurement]:
     """The released rows a layer of ``style`` is drawn from — the one definition the legend, the
-    charts of the view (``api/v1/viewer/values``) and the layer's ``n_values`` all count, so they
-    agree on n: exact-location rows for points (a sample shown only as a cell centre is no
-    point), the rows visible at the layer's scale for cells and surfaces (each survey's preferred
-    method)."""
+    charts of the view (``api/v1/viewer/values``), the layer's ``n_values`` and the cell popups
+    (``cell``: one cell's rows, a code at ``scale_m``) all count, so they agree on n:
+    exact-location rows for points (a sample shown only as a cell centre is no point), the rows
+    visible at the layer's scale for cells and surfaces (each survey's preferred method)."""
     if style == "points":
-        return (
+        rows = (
             visible_exact_measurements(scope)
             .preferred()
             .filter(element_id=element.pk, sample__survey__medium_id=medium.pk)
         )
-    return aggregate_rows(scope, scale_m=scale_m, element=element, medium=medium).released
+        if cell is not None:
+            rows = rows.filter(**{f"sample__{grid.cell_field_name(scale_m)}": cell})
+        return rows
+    return aggregate_rows(
+        scope, scale_m=scale_m, element=element, medium=medium, cell=cell
+    ).released
 
 
 def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:

@@ -18,6 +18,8 @@ from rest_framework.views import APIView
 
 from baselines import grid, units
 from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
+from maps.layers import released_rows
+from maps.styles import STYLES
 from sharing.access import (
     aggregate_rows,
     prime_centroids,
@@ -34,10 +36,17 @@ from sharing.locations import shown_cell, shown_precision_km
 from sharing.locations import shown_point as shown_point_sql
 from sharing.selectors import VisibleValues, survey_analytes
 
-from .http import cell_param, element_param, medium_param, parse_bbox, refuse_unaccepted_licence
+from .http import (
+    cell_param,
+    choice_param,
+    element_param,
+    medium_param,
+    parse_bbox,
+    refuse_unaccepted_licence,
+)
 from .page_cache import cached_page
 from .pagination import FeatureCollectionPagination, IdWindowPagination
-from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM
+from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, STYLE
 from .sql import JSONBuild
 
 # --- reference data ------------------------------------------------------------------------------
@@ -471,10 +480,14 @@ class MeasurementViewSet(RowPointsMixin, AuditedReadMixin, viewsets.ReadOnlyMode
 
 
 @extend_schema(
-    parameters=[CELL, ELEMENT, MEDIUM], responses={200: JSON_OBJECT, **ERRORS}, tags=["cells"]
+    parameters=[CELL, ELEMENT, MEDIUM, STYLE],
+    responses={200: JSON_OBJECT, **ERRORS},
+    tags=["cells"],
 )
 class CellStatsView(APIView):
-    """``/api/v1/cells/<code>/stats?element=Cu&medium=topsoil``: statistics of one grid cell.
+    """``/api/v1/cells/<code>/stats?element=Cu&medium=topsoil[&style=]``: statistics of one
+    grid cell — of the rows the map of that style shows there (``maps.layers.released_rows``;
+    points: exact locations only), so the popup counts what the legend counts.
 
     Statistics come from the rows the viewer may see at the cell's own scale, so a viewer limited
     to 20 km cells gets nothing from a 0.5 km cell. Embargoed rows a policy lets into maps before
@@ -488,16 +501,25 @@ class CellStatsView(APIView):
         element = element_param(request.query_params)
         symbol = element.symbol
         medium = medium_param(request.query_params)
+        style = choice_param(request.query_params, "style", STYLES, "cells")
         scope = request_scope(request)
-        rows = aggregate_rows(
-            scope, scale_m=cell.size_m, element=element, medium=medium, cell=cell.code
+        # The rows the map of this style shows in the cell (points: exact locations only).
+        released = released_rows(
+            scope, style=style, scale_m=cell.size_m, element=element, medium=medium, cell=cell.code
         )
-        values = VisibleValues.of(rows.released, symbol)
+        values = VisibleValues.of(released, symbol)
         for country_id in values.countries:
             note_country_served(request, country_id)
         summary = values.summary
-        # Preferred method only: one row per sample and element, so rows count samples.
-        prerelease = rows.prerelease.count()
+        # Preferred method only: one row per sample and element, so rows count samples. Points
+        # never show pre-release rows.
+        prerelease = (
+            0
+            if style == "points"
+            else aggregate_rows(
+                scope, scale_m=cell.size_m, element=element, medium=medium, cell=cell.code
+            ).prerelease.count()
+        )
         audit_access(request, scope, f"cell statistics {cell.code} {symbol}")
         unit, species = units.display_unit(symbol)
         return Response(

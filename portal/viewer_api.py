@@ -42,8 +42,6 @@ from sharing.access import (
     EXACT,
     request_scope,
     shown_location,
-    visible_measurements,
-    visible_samples,
     within_bbox,
 )
 from sharing.audit import audit_access, note_country_served
@@ -59,7 +57,7 @@ from .http import (
     medium_param,
     scale_param,
 )
-from .schema import BBOX, CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, SCALE, query
+from .schema import BBOX, CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, SCALE, STYLE, query
 
 # Samples listed in one cell's popup at most (a 0.5 km cell of a mining survey may hold many).
 CELL_SAMPLE_LIMIT = 200
@@ -221,35 +219,35 @@ def cell_at_view(request: HttpRequest) -> JsonResponse:
 
 
 @extend_schema(
-    parameters=[CELL, ELEMENT, MEDIUM], responses={200: JSON_OBJECT, **ERRORS}, tags=["cells"]
+    parameters=[CELL, ELEMENT, MEDIUM, STYLE],
+    responses={200: JSON_OBJECT, **ERRORS},
+    tags=["cells"],
 )
 @api_get
 def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
-    """``api/v1/cells/<code>/samples?element=Cu&medium=topsoil``: the cell's samples and their
-    values. Only rows visible at the cell's own scale: a viewer limited to 20 km cells learns
-    nothing of a 10 km cell. Points only where the viewer may see exact locations."""
+    """``api/v1/cells/<code>/samples?element=Cu&medium=topsoil[&style=]``: the cell's samples
+    and their values, each with its method and detection limit. Only rows visible at the cell's
+    own scale: a viewer limited to 20 km cells learns nothing of a 10 km cell; with
+    ``style=points`` only the samples the points map shows (exact locations). Points only where
+    the viewer may see exact locations."""
     cell = cell_param(code)
     element = element_param(request.GET)
-    medium = medium_param(request.GET).code
+    medium_obj = medium_param(request.GET)
+    medium = medium_obj.code
+    style = choice_param(request.GET, "style", STYLES, "cells")
     scope = request_scope(request)
-    cell_filter = {f"sample__{grid.cell_field_name(cell.size_m)}": cell.code}
+    # The rows the map of this style shows in the cell, as the cell's statistics count them.
+    released = released_rows(
+        scope, style=style, scale_m=cell.size_m, element=element, medium=medium_obj, cell=cell.code
+    )
     rows = list(
-        visible_measurements(scope, scale_m=cell.size_m)
-        .preferred()
-        .with_provenance()
-        .filter(element=element, sample__survey__medium__code=medium, **cell_filter)
+        released.with_provenance()
         .select_related("sample__survey", "sample__country")
         .defer("sample__country__boundary")
         .order_by("sample__code", "pk")[: CELL_SAMPLE_LIMIT + 1]
     )
-    total = (
-        visible_samples(scope, scale_m=cell.size_m)
-        .filter(
-            survey__medium__code=medium,
-            **{grid.cell_field_name(cell.size_m): cell.code},
-        )
-        .count()
-    )
+    # Preferred method only: one row per sample, so rows count the cell's samples.
+    total = released.count() if len(rows) > CELL_SAMPLE_LIMIT else len(rows)
     samples = []
     for m in rows[:CELL_SAMPLE_LIMIT]:
         sample = m.sample

@@ -63,17 +63,20 @@ def test_legend_charts_and_api_agree_on_n_in_every_style(client, kola, style):
 
 
 @pytest.mark.django_db
-def test_cell_popups_count_what_the_cells_map_counts(client, kola):
-    """Every 20 km cell's popup (statistics and sample list) counts the rows the cells map
-    classed: over all cells they add up to the legend's n."""
+@pytest.mark.parametrize("style", ["cells", "points"])
+def test_cell_popups_count_what_the_map_counts(client, kola, style):
+    """Every 20 km cell's popup (statistics and sample list) counts the rows the map of its style
+    shows: over all cells they add up to the legend's n (points: Finland's samples, shown only
+    as cell centres, are in no points popup)."""
     steward = User.objects.get(username="steward")
     client.force_login(steward)
-    render(steward, "cells")
-    layer = client.get("/api/v1/layers", {"element": "Ni", "medium": "subsoil", "scale": 20})
-    legend = client.get(layer.json()["legend"]).json()
+    render(steward, style)
+    params = {"element": "Ni", "medium": "subsoil", "scale": 20, "style": style}
+    legend = client.get(client.get("/api/v1/layers", params).json()["legend"]).json()
     codes = set(kola.samples.values_list(grid.cell_field_name(20_000), flat=True))
     total = 0
-    params = {"element": "Ni", "medium": "subsoil"}
+    params = {"element": "Ni", "medium": "subsoil", "style": style}
+    countries = set()
     for code in sorted(codes):
         stats = client.get(f"/api/v1/cells/{code}/stats", params).json()
         samples = client.get(f"/api/v1/cells/{code}/samples", params).json()
@@ -81,5 +84,7 @@ def test_cell_popups_count_what_the_cells_map_counts(client, kola):
         assert n == len(samples["samples"]) == samples["samples_in_cell"]
         for s in samples["samples"]:
             assert s["method"] == "Aqua regia" and s["detection_limit"] is not None
+            countries.add(s["country"])
         total += n
-    assert total == legend["n"] == EXPECTED["cells"]
+    assert total == legend["n"] == EXPECTED[style]
+    assert ("FIN" in countries) is (style == "cells")

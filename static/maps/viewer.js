@@ -637,7 +637,8 @@
     getJSON(config.urls.cell_at + "?" + query({ lon: latlng.lng.toFixed(6), lat: lat.toFixed(6), scale: state.scale }))
       .then(function (cell) {
         L.polygon(cell.outline.map(function (p) { return [p[1], p[0]]; }), { color: "#9a3412", weight: 2, fill: false, interactive: false }).addTo(group);
-        const params = query({ element: symbol, medium: state.medium });
+        // The style too: a points map's popup counts the points it shows (as its legend does).
+        const params = query({ element: symbol, medium: state.medium, style: state.style });
         return Promise.all([
           getJSON(config.urls.cell_stats.replace("CODE", encodeURIComponent(cell.code)) + "?" + params),
           getJSON(config.urls.cell_samples.replace("CODE", encodeURIComponent(cell.code)) + "?" + params),
