@@ -352,10 +352,12 @@
     });
     html += "</table>";
     if (legend.n !== undefined) {
-      const share = legend.n ? (legend.censored_pct !== undefined && legend.censored_pct !== null ? legend.censored_pct : 100 * (legend.censored_count || 0) / legend.n) : 0;
+      const share = legend.n ? 100 * (legend.censored_count || 0) / legend.n : 0;
+      // A few censored values among thousands are not "0 %".
+      const shareText = share > 0 && share < 0.1 ? "< " + percentFormat.format(0.1) + " %" : percentFormat.format(share) + " %";
       html += '<p class="muted small legend-n" data-n="' + legend.n + '">' + escapeHtml(fmt(S.legend_n, {
         n: countFormat.format(legend.n), censored: countFormat.format(legend.censored_count || 0),
-        share: percentFormat.format(share) + " %",
+        share: shareText,
       })) + "</p>";
     }
     const before = legend.before_release || {};
