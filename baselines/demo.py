@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from .ingest import IngestOptions
+from .ingest import IngestOptions, IngestReport, survey_ingest
+from .models import Survey
+from .provenance import read_column_methods, survey_provenance_update
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo_data"
 USGS_CSV = DEMO_DIR / "usgs_ds801_top5cm_soil" / "usgs_ds801_top5cm_soil.csv"
@@ -38,9 +40,47 @@ USGS_CITATION = (
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where a demo survey's values came from, per its source documentation: the laboratory, the
+    survey's default method and a table of methods by column (``column,method,source``, each row
+    naming the document it came from)."""
+
+    laboratory: str
+    method: str
+    methods: Path
+
+
+# Kola: demo_data/kola_c_horizon_soil/README.md ("Project": the Kola Ecogeochemistry Project of
+# GTK, NGU and CKE; "Columns": unsuffixed columns are the partial aqua-regia extraction, _XRF X-ray
+# fluorescence totals, _INAA instrumental neutron activation totals). The sources used name no
+# laboratory per method; NGU's project page (https://www.ngu.no/Kola/multiel.html) refers to
+# Chekushin et al. (1993) and Reimann (1995) for the analytical details.
+KOLA_PROVENANCE = Provenance(
+    laboratory="Kola Ecogeochemistry Project laboratories (GTK, NGU, CKE)",
+    method="Aqua regia extraction (29 elements); XRF (10); INAA (13)",
+    methods=DEMO_DIR / "kola_c_horizon_soil" / "kola_c_horizon_methods.csv",
+)
+# USGS DS 801: near-total 4-acid digestion (HCl, HNO3, HClO4, HF) with ICP-AES and ICP-MS for 41
+# elements, separate methods for As, Hg and Se (Smith et al. 2012, Earth Science Frontiers 19(3)
+# 19–32; Smith et al. 2009, Applied Geochemistry 24, 1357–1368); As and Se by hydride generation
+# AAS and Hg by cold-vapour AAS (USGS method pages https://mrdata.usgs.gov/ds-801/method.php?method=
+# HYD-AA and ?method=CVAA). Those sources say the analyses were made for the USGS by a laboratory
+# under contract without naming it here, so the laboratory says no more.
+USGS_PROVENANCE = Provenance(
+    laboratory="Laboratory under contract to the USGS (DS 801)",
+    method=(
+        "4-acid digestion, ICP-AES/ICP-MS (41 elements); As and Se by hydride generation AAS; "
+        "Hg by cold-vapour AAS"
+    ),
+    methods=DEMO_DIR / "usgs_ds801_top5cm_soil" / "usgs_ds801_methods.csv",
+)
+
+
+@dataclass(frozen=True)
 class DemoDataset:
     file: Path
     options: IngestOptions
+    provenance: Provenance | None = None
 
 
 DEMO_DATASETS = [
@@ -57,6 +97,7 @@ DEMO_DATASETS = [
             citation=USGS_CITATION,
             licence="Public domain (U.S. Government work)",
         ),
+        provenance=USGS_PROVENANCE,
     ),
     DemoDataset(
         file=DEMO_DIR / "kola_c_horizon_soil" / "kola_c_horizon_soil.csv",
@@ -79,6 +120,7 @@ DEMO_DATASETS = [
             ),
             licence="GPL (>= 2), as distributed in robCompositions",
         ),
+        provenance=KOLA_PROVENANCE,
     ),
 ]
 
@@ -221,6 +263,7 @@ class SyntheticDataset:
     file_name: str
     seed: int
     options: IngestOptions = field(repr=False)
+    provenance: Provenance | None = None
 
     def build(self, directory: Path | None = None) -> DemoDataset:
         """Write the file into ``directory`` (default ``VAR_DIR/demo``) and return the dataset
@@ -233,7 +276,7 @@ class SyntheticDataset:
             partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             partial.write_bytes(data)
             partial.replace(path)
-        return DemoDataset(file=path, options=self.options)
+        return DemoDataset(file=path, options=self.options, provenance=self.provenance)
 
 
 SYNTHETIC_DESCRIPTION = (
@@ -275,6 +318,8 @@ SYNTHETIC_DATASETS = [
             ),
             licence="Public domain (synthetic values; sites from a U.S. Government work)",
         ),
+        # The values are derived from DS 801's: they carry its methods and detection limits.
+        provenance=USGS_PROVENANCE,
     ),
 ]
 
@@ -282,3 +327,20 @@ SYNTHETIC_DATASETS = [
 def demo_datasets(directory: Path | None = None) -> list[DemoDataset]:
     """Every demo dataset in load order: the real ones, then the synthetic ones (built now)."""
     return [*DEMO_DATASETS, *(s.build(directory) for s in SYNTHETIC_DATASETS)]
+
+
+def demo_dataset_load(dataset: DemoDataset) -> tuple[IngestReport, list[str]]:
+    """Ingest one demo dataset, then describe its methods, laboratory and detection limits from
+    its documentation (``Provenance``); both are safe to run again. Returns the ingest's report
+    and what the description changed."""
+    report = survey_ingest(path=dataset.file, options=dataset.options)
+    changes: list[str] = []
+    survey = Survey.objects.filter(name=dataset.options.survey).first()
+    if dataset.provenance is not None and survey is not None and not report.dry_run:
+        changes = survey_provenance_update(
+            survey=survey,
+            laboratory=dataset.provenance.laboratory,
+            method=dataset.provenance.method,
+            column_methods=read_column_methods(dataset.provenance.methods),
+        )
+    return report, changes

@@ -16,8 +16,8 @@ from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import connections, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -421,6 +421,19 @@ class MeasurementQuerySet(models.QuerySet):
     def preferred(self) -> MeasurementQuerySet:
         """Only each survey's preferred method per element, as maps and statistics use."""
         return self.filter(analyte__preferred=True)
+
+    def with_provenance(self) -> MeasurementQuerySet:
+        """Each row with the method and detection limit that applied to it
+        (``applied_method``, ``applied_detection_limit``, mg/kg): the analyte's method, else the
+        survey's default method; a censored value's own limit, else the analyte's limit, so an
+        uncensored value shows the limit it was measured above (null when the survey gives none;
+        ``baselines.provenance``)."""
+        return self.annotate(
+            applied_method=Coalesce(
+                NullIf(F("analyte__method"), Value("")), F("sample__survey__method")
+            ),
+            applied_detection_limit=Coalesce(F("detection_limit"), F("analyte__detection_limit")),
+        )
 
     def id_ceiling(self) -> int:
         """The last id the table's sequence gave out (0 before the first): no row's id is above

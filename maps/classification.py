@@ -13,7 +13,8 @@ Schemes (``build_legend(scheme=...)``):
 
 ``"percentiles"`` (default)
     Breaks at cumulative-frequency percentiles, as in geochemical atlases:
-    :data:`DEFAULT_PERCENTILES` = 5, 10, 25, 50, 75, 90, 95, 98.
+    :data:`DEFAULT_PERCENTILES` = 5, 10, 25, 50, 75, 90, 95, 98. Each class carries its band
+    (``P5–P10``, :func:`class_bands`); quantile classes too.
 ``"quantiles"``
     ``n`` classes holding (about) equal numbers of values.
 ``"boxplot"``
@@ -195,9 +196,20 @@ class LegendClass:
     upper_display: float
     colour: str
     count: int
+    # The cumulative-frequency band the class spans under a percentile scheme ((5, 10) is
+    # "P5–P10"); None under boxplot and log-equal classes, whose bounds are not percentiles.
+    percentiles: tuple[float, float] | None = None
+
+    @property
+    def band(self) -> str | None:
+        """``"P5–P10"``, as atlases label their classes (None without percentiles)."""
+        if self.percentiles is None:
+            return None
+        low, high = self.percentiles
+        return f"P{low:g}–P{high:g}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "lower": self.lower,
             "upper": self.upper,
             "lower_display": self.lower_display,
@@ -205,6 +217,10 @@ class LegendClass:
             "colour": self.colour,
             "count": self.count,
         }
+        if self.percentiles is not None:  # scalars only: a class is a flat record
+            data["band"] = self.band
+            data["percentile_lower"], data["percentile_upper"] = self.percentiles
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +249,12 @@ class Legend:
     def with_prerelease(self, *, cells: int, values: int) -> Legend:
         return replace(self, prerelease_cells=cells, prerelease_values=values)
 
+    @property
+    def censored_pct(self) -> float | None:
+        """The share of the classified values below the detection limit, in percent (one
+        decimal); None for an empty legend."""
+        return round(100 * self.censored_count / self.n, 1) if self.n else None
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (plain ``int``, ``float``, ``str`` and lists; no NaN)."""
         return {
@@ -244,6 +266,7 @@ class Legend:
             "ramp": self.ramp,
             "n": self.n,
             "censored_count": self.censored_count,
+            "censored_pct": self.censored_pct,
             "breaks": list(self.breaks),
             "classes": [c.to_json() for c in self.classes],
             "breaks_from": self.breaks_from,
@@ -270,6 +293,36 @@ def scheme_breaks(
     if scheme == "log_equal":
         return log_equal_interval_breaks(x, n or DEFAULT_N_CLASSES)
     raise ValueError(f"unknown classification scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+
+
+def scheme_percentiles(
+    scheme: str, n: int | None = None, percentiles: Sequence[float] = DEFAULT_PERCENTILES
+) -> list[float] | None:
+    """The percentile of each raw break of ``scheme`` (``scheme_breaks``), or None when its
+    breaks are not percentiles (boxplot, log-equal)."""
+    if scheme == "percentiles":
+        return [float(p) for p in percentiles]
+    if scheme == "quantiles":
+        k = n or DEFAULT_N_CLASSES
+        return [100.0 * i / k for i in range(1, k)]
+    return None
+
+
+def class_bands(
+    raw: np.ndarray, kept: np.ndarray, at: Sequence[float] | None
+) -> list[tuple[float, float] | None]:
+    """The percentile band of each class once ``legend_breaks`` kept ``kept`` of the ``raw``
+    breaks (at percentiles ``at``). Breaks that coincide are one break at the highest of their
+    percentiles (the class below holds every value up to it); a dropped top break leaves the last
+    class reaching P100."""
+    if at is None:
+        return [None] * (len(kept) + 1)
+    raw = np.asarray(raw, dtype=float)
+    edges = [0.0]
+    for b in kept:
+        edges.append(max(p for p, r in zip(at, raw, strict=True) if r == b))
+    edges.append(100.0)
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
 
 
 def build_legend(
@@ -311,7 +364,9 @@ def build_legend(
     if x.size == 0:
         return Legend(n=0, censored_count=0, **legend)
 
-    breaks = legend_breaks(x, scheme_breaks(x, scheme, n, percentiles))
+    raw = scheme_breaks(x, scheme, n, percentiles)
+    breaks = legend_breaks(x, raw)
+    bands = class_bands(raw, breaks, scheme_percentiles(scheme, n, percentiles))
     counts = np.bincount(classify(x, breaks), minlength=breaks.size + 1)
     bounds = np.concatenate([[x.min()], breaks, [x.max()]])
     shown = np.asarray(to_display(bounds, symbol), dtype=float)
@@ -324,6 +379,7 @@ def build_legend(
             upper_display=float(shown[i + 1]),
             colour=colours[i],
             count=int(counts[i]),
+            percentiles=bands[i],
         )
         for i in range(breaks.size + 1)
     ]

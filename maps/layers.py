@@ -27,11 +27,11 @@ import pandas as pd
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import FloatField, Func
+from django.db.models import FloatField, Func, QuerySet
 from django.utils import timezone
 
 from baselines import grid
-from baselines.models import Element, Medium, Survey
+from baselines.models import Element, Measurement, Medium, Survey
 from baselines.statistics import stat_values
 from chemearth import metrics
 from sharing.access import (
@@ -216,19 +216,45 @@ def _fetch_rows(queryset) -> list[tuple]:
         return cursor.fetchall()
 
 
-def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
-    """Rows of one layer from the gate: released and pre-release rows at the layer's scale for
-    cells and surfaces, exact-location rows for points."""
-    if spec.style == "points":
-        released = _fetch_rows(
+def released_rows(
+    scope: Scope,
+    *,
+    style: str,
+    scale_m: int,
+    element: Element,
+    medium: Medium,
+    cell: str | None = None,
+) -> QuerySet[Measurement]:
+    """The released rows a layer of ``style`` is drawn from — the one definition the legend, the
+    charts of the view (``api/v1/viewer/values``), the layer's ``n_values`` and the cell popups
+    (``cell``: one cell's rows, a code at ``scale_m``) all count, so they agree on n:
+    exact-location rows for points (a sample shown only as a cell centre is no point), the rows
+    visible at the layer's scale for cells and surfaces (each survey's preferred method)."""
+    if style == "points":
+        rows = (
             visible_exact_measurements(scope)
             .preferred()
-            .filter(element_id=spec.element.pk, sample__survey__medium_id=spec.medium.pk)
+            .filter(element_id=element.pk, sample__survey__medium_id=medium.pk)
         )
-        prerelease: list[tuple] = []
-    else:
+        if cell is not None:
+            rows = rows.filter(**{f"sample__{grid.cell_field_name(scale_m)}": cell})
+        return rows
+    return aggregate_rows(
+        scope, scale_m=scale_m, element=element, medium=medium, cell=cell
+    ).released
+
+
+def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
+    """Rows of one layer from the gate: released and pre-release rows at the layer's scale for
+    cells and surfaces, exact-location rows for points (``released_rows``)."""
+    released = _fetch_rows(
+        released_rows(
+            scope, style=spec.style, scale_m=spec.scale_m, element=spec.element, medium=spec.medium
+        )
+    )
+    prerelease: list[tuple] = []
+    if spec.style != "points":
         rows = aggregate_rows(scope, scale_m=spec.scale_m, element=spec.element, medium=spec.medium)
-        released = _fetch_rows(rows.released)
         prerelease = _fetch_rows(rows.prerelease)
     frame = pd.DataFrame.from_records(
         released + prerelease, columns=["lon", "lat", "value", "censored", "dl", "country"]

@@ -1,8 +1,9 @@
 """A layer's legend as a PNG image (for print, reports and clients that cannot draw HTML legends).
 
-One row per class, highest class on top as in geochemical atlases: a colour swatch, the class range
-in the element's display unit ("12.5 – 25.0 mg/kg") and its count; then a line saying how many
-values were censored (below the detection limit, counted at DL/2). DejaVu Sans from Debian's
+One row per class, highest class on top as in geochemical atlases: a colour swatch, the class's
+percentile band under a percentile scheme ("P90–P95"), its range in the element's display unit
+("12.5 – 25.0 mg/kg") and its count; then a line with n and how many values, and what share, were
+censored (below the detection limit, counted at DL/2). DejaVu Sans from Debian's
 fonts-dejavu-core; Pillow's built-in font where that is missing.
 """
 
@@ -54,15 +55,21 @@ def legend_lines(legend: Legend) -> list[tuple[str | None, str]]:
     rows: list[tuple[str | None, str]] = [
         (
             c.colour,
-            f"{format_value(c.lower_display)} – {format_value(c.upper_display)}{unit}  ({c.count})",
+            (f"{c.band}  " if c.band else "")
+            + f"{format_value(c.lower_display)} – {format_value(c.upper_display)}{unit}"
+            + f"  ({c.count})",
         )
         for c in reversed(legend.classes)
     ]
     if not legend.classes:
         rows.append((None, "no data"))
-    if legend.censored_count:
+    if legend.n:
         rows.append(
-            (None, f"{legend.censored_count} of {legend.n} below detection limit (as DL/2)")
+            (
+                None,
+                f"n = {legend.n}; {legend.censored_count} ({legend.censored_pct:g} %) "
+                "below detection limit (as DL/2)",
+            )
         )
     if legend.prerelease_cells:
         rows.append((None, f"{legend.prerelease_cells} cells before release: class only"))

@@ -18,6 +18,8 @@ from rest_framework.views import APIView
 
 from baselines import grid, units
 from baselines.models import Country, Element, Measurement, Medium, Sample, Survey
+from maps.layers import released_rows
+from maps.styles import STYLES
 from sharing.access import (
     aggregate_rows,
     prime_centroids,
@@ -32,12 +34,19 @@ from sharing.access import (
 from sharing.audit import audit_access, note_country_served
 from sharing.locations import shown_cell, shown_precision_km
 from sharing.locations import shown_point as shown_point_sql
-from sharing.selectors import VisibleValues
+from sharing.selectors import VisibleValues, survey_analytes
 
-from .http import cell_param, element_param, medium_param, parse_bbox, refuse_unaccepted_licence
+from .http import (
+    cell_param,
+    choice_param,
+    element_param,
+    medium_param,
+    parse_bbox,
+    refuse_unaccepted_licence,
+)
 from .page_cache import cached_page
 from .pagination import FeatureCollectionPagination, IdWindowPagination
-from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM
+from .schema import CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, STYLE
 from .sql import JSONBuild
 
 # --- reference data ------------------------------------------------------------------------------
@@ -103,7 +112,8 @@ class SurveySerializer(serializers.ModelSerializer):
         model = Survey
         fields = [
             "slug", "name", "medium", "scale_km", "year", "monitoring_round", "synthetic",
-            "countries", "elements", "sample_count", "citation", "licence", "availability",
+            "countries", "elements", "sample_count", "laboratory", "method", "citation",
+            "licence", "availability",
         ]  # fmt: skip
 
     def get_countries(self, survey: Survey) -> list[str]:
@@ -125,8 +135,25 @@ class SurveySerializer(serializers.ModelSerializer):
         ]
 
 
+class SurveyDetailSerializer(SurveySerializer):
+    """A survey with its table of methods and detection limits (``survey_analytes``: the same
+    rows as the survey's page; counts of the values the requester may see)."""
+
+    analytes = serializers.SerializerMethodField()
+
+    class Meta(SurveySerializer.Meta):
+        fields = [*SurveySerializer.Meta.fields, "analytes"]
+
+    def get_analytes(self, survey: Survey) -> list[dict]:
+        return survey_analytes(request_scope(self.context["request"]), survey)
+
+
 class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = SurveySerializer
+
+    def get_serializer_class(self):
+        return SurveyDetailSerializer if self.action == "retrieve" else SurveySerializer
+
     lookup_field = "slug"
     filterset_fields = {"medium__code": ["exact"], "scale_m": ["exact"], "year": ["exact"]}
     pagination_class = None
@@ -393,10 +420,10 @@ class MeasurementFilter(SampleRowFilter):
 # What a measurement row is read as: plain values (a 10,000-row page built 60,000 model
 # instances, 2.2 of its 2.7 s), the sample's point as two floats and its cell codes.
 MEASUREMENT_FIELDS = (
-    "id", "value", "censored", "detection_limit", "reported_value",
+    "id", "value", "censored", "applied_detection_limit", "reported_value",
     "sample__code", "sample__country_id", "sample__survey_id", "sample__survey__slug",
     "sample__country__iso_a3", "sample__country__adm0_a3", "element__symbol",
-    "analyte__method", "analyte__reported_unit", "analyte__reported_species",
+    "applied_method", "analyte__reported_unit", "analyte__reported_species",
     *(f"sample__{field}" for field in CELL_FIELDS),
 )  # fmt: skip
 
@@ -414,10 +441,12 @@ class MeasurementSerializer(serializers.Serializer):
             "survey": m["sample__survey__slug"],
             "country": m["sample__country__iso_a3"] or m["sample__country__adm0_a3"],
             "element": symbol,
-            "method": m["analyte__method"],
+            # The method and detection limit that applied to the value, censored or not
+            # (``MeasurementQuerySet.with_provenance``).
+            "method": m["applied_method"],
             "value_mg_kg": m["value"],
             "censored": m["censored"],
-            "detection_limit_mg_kg": m["detection_limit"],
+            "detection_limit_mg_kg": m["applied_detection_limit"],
             "reported": {
                 "value": m["reported_value"],
                 "unit": m["analyte__reported_unit"],
@@ -442,7 +471,7 @@ class MeasurementViewSet(RowPointsMixin, AuditedReadMixin, viewsets.ReadOnlyMode
 
     def get_queryset(self):
         scope = request_scope(self.request)
-        return with_lonlat(visible_measurements(scope), "sample__geom").values(
+        return with_lonlat(visible_measurements(scope).with_provenance(), "sample__geom").values(
             *MEASUREMENT_FIELDS, "lon", "lat"
         )
 
@@ -451,10 +480,14 @@ class MeasurementViewSet(RowPointsMixin, AuditedReadMixin, viewsets.ReadOnlyMode
 
 
 @extend_schema(
-    parameters=[CELL, ELEMENT, MEDIUM], responses={200: JSON_OBJECT, **ERRORS}, tags=["cells"]
+    parameters=[CELL, ELEMENT, MEDIUM, STYLE],
+    responses={200: JSON_OBJECT, **ERRORS},
+    tags=["cells"],
 )
 class CellStatsView(APIView):
-    """``/api/v1/cells/<code>/stats?element=Cu&medium=topsoil``: statistics of one grid cell.
+    """``/api/v1/cells/<code>/stats?element=Cu&medium=topsoil[&style=]``: statistics of one
+    grid cell — of the rows the map of that style shows there (``maps.layers.released_rows``;
+    points: exact locations only), so the popup counts what the legend counts.
 
     Statistics come from the rows the viewer may see at the cell's own scale, so a viewer limited
     to 20 km cells gets nothing from a 0.5 km cell. Embargoed rows a policy lets into maps before
@@ -468,16 +501,25 @@ class CellStatsView(APIView):
         element = element_param(request.query_params)
         symbol = element.symbol
         medium = medium_param(request.query_params)
+        style = choice_param(request.query_params, "style", STYLES, "cells")
         scope = request_scope(request)
-        rows = aggregate_rows(
-            scope, scale_m=cell.size_m, element=element, medium=medium, cell=cell.code
+        # The rows the map of this style shows in the cell (points: exact locations only).
+        released = released_rows(
+            scope, style=style, scale_m=cell.size_m, element=element, medium=medium, cell=cell.code
         )
-        values = VisibleValues.of(rows.released, symbol)
+        values = VisibleValues.of(released, symbol)
         for country_id in values.countries:
             note_country_served(request, country_id)
         summary = values.summary
-        # Preferred method only: one row per sample and element, so rows count samples.
-        prerelease = rows.prerelease.count()
+        # Preferred method only: one row per sample and element, so rows count samples. Points
+        # never show pre-release rows.
+        prerelease = (
+            0
+            if style == "points"
+            else aggregate_rows(
+                scope, scale_m=cell.size_m, element=element, medium=medium, cell=cell.code
+            ).prerelease.count()
+        )
         audit_access(request, scope, f"cell statistics {cell.code} {symbol}")
         unit, species = units.display_unit(symbol)
         return Response(

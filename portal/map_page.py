@@ -15,7 +15,9 @@ from django.utils.translation import gettext as _
 
 from baselines import grid
 from baselines.models import Element, Medium
+from maps.classification import SCHEMES
 from maps.featured import ZOOM_SCALES_KM, featured_view
+from maps.ramps import DEFAULT_RAMP, RAMPS
 from maps.styles import STYLES
 
 # Periodic table rows of the f-block (lanthanides and actinides), shown below the main table.
@@ -57,6 +59,15 @@ def viewer_strings() -> dict[str, str]:
         "style_cells": _("Grid cells (median)"),
         "style_surface": _("Interpolated surface"),
         "style_points": _("Sample points"),
+        "scheme": _("Classes"),
+        "scheme_percentiles": _("Percentiles (atlas: P5, P10, P25 … P98)"),
+        "scheme_quantiles": _("Quantiles (equal counts)"),
+        "scheme_boxplot": _("Boxplot (Tukey, log scale)"),
+        "scheme_log_equal": _("Equal intervals (log scale)"),
+        "ramp": _("Colours"),
+        "ramp_geochem": _("Geochemical (blue to red)"),
+        "ramp_colourblind": _("Colour-blind safe"),
+        "ramp_viridis": _("Viridis"),
         "opacity": _("Opacity"),
         "choose_element": _("Choose an element"),
         "search_elements": _("Search by symbol or name"),
@@ -68,7 +79,7 @@ def viewer_strings() -> dict[str, str]:
         "failed": _("The layer could not be rendered."),
         "empty": _("No visible data for this element, medium and cell size."),
         "legend": _("Legend"),
-        "legend_n": _("%(n)s values, %(censored)s below detection limit"),
+        "legend_n": _("%(n)s values, %(censored)s (%(share)s) below detection limit"),
         "legend_prerelease": _(
             "%(cells)s cells hold data not yet released: they show their colour class only, "
             "and no value of theirs enters the classes above."
@@ -95,6 +106,9 @@ def viewer_strings() -> dict[str, str]:
         "sample": _("Sample"),
         "survey": _("Survey"),
         "value": _("Value"),
+        "method": _("Method"),
+        "dl": _("DL"),
+        "below_dl_title": _("Below the detection limit of %(dl)s"),
         "location": _("Location"),
         "exact": _("exact"),
         "snapped": _("cell centre, %(km)s km"),
@@ -132,7 +146,8 @@ def viewer_strings() -> dict[str, str]:
 
 
 def viewer(request: HttpRequest) -> HttpResponse:
-    """``/map/``: the state (element, medium, scale, style, centre, zoom, compare) lives in the
+    """``/map/``: the state (element, medium, scale, style, classes, colours, centre, zoom,
+    compare) lives in the
     query string, read and written by the script, so a link restores the view."""
     elements = [
         {
@@ -155,6 +170,9 @@ def viewer(request: HttpRequest) -> HttpResponse:
         "scales_km": [s / 1000 for s in grid.SCALES_M],
         "zoom_scales_km": ZOOM_SCALES_KM,
         "styles": STYLES,
+        # The layer API's classification schemes and colour ramps (``/api/v1/layers``).
+        "schemes": list(SCHEMES),
+        "ramps": list(RAMPS),
         "strings": viewer_strings(),
         "language": request.LANGUAGE_CODE,
         "urls": {
@@ -167,7 +185,15 @@ def viewer(request: HttpRequest) -> HttpResponse:
             "boundaries": reverse("api:boundaries"),
             "downloads": reverse("downloads:page"),
         },
-        "default": {"medium": "topsoil", "style": "cells", "lat": 40.0, "lng": -30.0, "z": 2},
+        "default": {
+            "medium": "topsoil",
+            "style": "cells",
+            "scheme": SCHEMES[0],
+            "ramp": DEFAULT_RAMP,
+            "lat": 40.0,
+            "lng": -30.0,
+            "z": 2,
+        },  # fmt: skip
         # A bare /map/ (no query at all) opens on this; any address naming a view opens it.
         "featured": featured_view().as_json(),
     }

@@ -19,6 +19,7 @@ from sharing.selectors import (
     elements_of_survey,
     has_pending_request,
     pending_licence_for_survey,
+    survey_analytes,
     visible_figures,
 )
 
@@ -70,6 +71,7 @@ def survey_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "availability": availability,
             "survey_countries": ", ".join(str(c.name) for c in countries.values()),
             "elements": elements,
+            "analytes": survey_analytes(scope, survey),
             "visible_samples": visible,
             "pending_request": pending,
             # An agreement already grants it (nothing to ask), or would once its licence is

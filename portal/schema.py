@@ -30,6 +30,12 @@ ELEMENT = query("element", "element symbol, e.g. Cu")
 MEDIUM = query("medium", "medium code, e.g. topsoil")
 SCALE = query("scale", "grid scale in km: 80, 40, 20, 10, 4, 2, 1 or 0.5")
 BBOX = query("bbox", "west,south,east,north in degrees (clamped to the world)")
+STYLE = query(
+    "style",
+    "cells (default) | surface | points: count the rows the map of that style shows "
+    "(points: exact locations only)",
+    required=False,
+)
 CELL = OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH, True,
                         "grid cell code, e.g. 80K-00005-00257")  # fmt: skip
 JSON_OBJECT = OpenApiResponse(OpenApiTypes.OBJECT)

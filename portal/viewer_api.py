@@ -2,12 +2,13 @@
 
 - ``api/v1/viewer/elements?medium=``: elements with data the viewer may see in a medium (the
   periodic table's active elements), with the finest survey scale holding them;
-- ``api/v1/viewer/values?element=&medium=&scale=&bbox=``: the values of the current view for the
-  histogram and the cumulative probability plot;
+- ``api/v1/viewer/values?element=&medium=&scale=&style=&bbox=``: the values of the current view
+  for the histogram and the cumulative probability plot — the rows the layer of that style is
+  drawn from (``maps.layers.released_rows``), so the charts and the legend agree on n;
 - ``api/v1/cells/at?lon=&lat=&scale=``: the grid cell under a click (code and outline; the grid
   formula stays in ``baselines/grid.py``);
 - ``api/v1/cells/<code>/samples?element=&medium=``: the samples of one cell with their values,
-  located as the viewer may see them;
+  method and detection limit, located as the viewer may see them;
 - ``api/v1/boundaries``: simplified country boundaries, the offline base layer.
 
 Every row of sample data comes through ``sharing.access``: lists use the visible rows at the
@@ -35,12 +36,12 @@ from rest_framework.decorators import api_view as drf_api_view
 from baselines import grid, units
 from baselines.models import Country
 from chemearth.caching import cached
+from maps.layers import released_rows
+from maps.styles import STYLES
 from sharing.access import (
     EXACT,
     request_scope,
     shown_location,
-    visible_measurements,
-    visible_samples,
     within_bbox,
 )
 from sharing.audit import audit_access, note_country_served
@@ -50,12 +51,13 @@ from .http import (
     BadParameter,
     bbox_param,
     cell_param,
+    choice_param,
     element_param,
     float_param,
     medium_param,
     scale_param,
 )
-from .schema import BBOX, CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, SCALE, query
+from .schema import BBOX, CELL, ELEMENT, ERRORS, JSON_OBJECT, MEDIUM, SCALE, STYLE, query
 
 # Samples listed in one cell's popup at most (a 0.5 km cell of a mining survey may hold many).
 CELL_SAMPLE_LIMIT = 200
@@ -129,29 +131,34 @@ def _probability(x: np.ndarray) -> list[list[float]]:
 
 
 @extend_schema(
-    parameters=[ELEMENT, MEDIUM, SCALE, BBOX],
+    parameters=[
+        ELEMENT,
+        MEDIUM,
+        SCALE,
+        BBOX,
+        query("style", "cells | surface | points: the layer whose rows to count", required=False),
+    ],  # fmt: skip
     responses={200: JSON_OBJECT, **ERRORS},
     tags=["viewer"],
 )
 @api_get
 def values_view(request: HttpRequest) -> JsonResponse:
-    """``api/v1/viewer/values?element=Cu&medium=topsoil&scale=80&bbox=w,s,e,n``: the visible
-    values in the view (display unit), as a log histogram, a cumulative probability curve and a
-    summary. Only visible rows (never pre-release ones: the curve shows single values), at the
-    view's scale, and the box through ``within_bbox`` so it cannot probe snapped positions."""
+    """``api/v1/viewer/values?element=Cu&medium=topsoil&scale=80&style=cells&bbox=w,s,e,n``: the
+    visible values in the view (display unit), as a log histogram, a cumulative probability curve
+    and a summary. The rows of the map's layer of that style (never pre-release ones: the curve
+    shows single values; points: exact locations only), and the box through ``within_bbox`` so
+    it cannot probe snapped positions."""
     element = element_param(request.GET)
-    medium = medium_param(request.GET).code
+    medium_obj = medium_param(request.GET)
+    medium = medium_obj.code
     scale_m = scale_param(request.GET)
     bbox = bbox_param(request.GET)
+    style = choice_param(request.GET, "style", STYLES, "cells")
     scope = request_scope(request)
-    rows = within_bbox(
-        scope,
-        visible_measurements(scope, scale_m=scale_m)
-        .preferred()
-        .filter(element=element, sample__survey__medium__code=medium),
-        bbox,
-        prefix="sample__",
-    )
+    # The rows the map's layer of this style is drawn from: the charts count what the legend
+    # counts (points: exact locations only).
+    source = released_rows(scope, style=style, scale_m=scale_m, element=element, medium=medium_obj)
+    rows = within_bbox(scope, source, bbox, prefix="sample__")
     values = VisibleValues.of(rows, element.symbol)
     for country_id in values.countries:
         note_country_served(request, country_id)
@@ -164,6 +171,7 @@ def values_view(request: HttpRequest) -> JsonResponse:
             "element": element.symbol,
             "medium": medium,
             "scale_km": scale_m / 1000,
+            "style": style,
             "bbox": bbox,
             "unit": unit,
             "species": species or element.symbol,
@@ -211,34 +219,35 @@ def cell_at_view(request: HttpRequest) -> JsonResponse:
 
 
 @extend_schema(
-    parameters=[CELL, ELEMENT, MEDIUM], responses={200: JSON_OBJECT, **ERRORS}, tags=["cells"]
+    parameters=[CELL, ELEMENT, MEDIUM, STYLE],
+    responses={200: JSON_OBJECT, **ERRORS},
+    tags=["cells"],
 )
 @api_get
 def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
-    """``api/v1/cells/<code>/samples?element=Cu&medium=topsoil``: the cell's samples and their
-    values. Only rows visible at the cell's own scale: a viewer limited to 20 km cells learns
-    nothing of a 10 km cell. Points only where the viewer may see exact locations."""
+    """``api/v1/cells/<code>/samples?element=Cu&medium=topsoil[&style=]``: the cell's samples
+    and their values, each with its method and detection limit. Only rows visible at the cell's
+    own scale: a viewer limited to 20 km cells learns nothing of a 10 km cell; with
+    ``style=points`` only the samples the points map shows (exact locations). Points only where
+    the viewer may see exact locations."""
     cell = cell_param(code)
     element = element_param(request.GET)
-    medium = medium_param(request.GET).code
+    medium_obj = medium_param(request.GET)
+    medium = medium_obj.code
+    style = choice_param(request.GET, "style", STYLES, "cells")
     scope = request_scope(request)
-    cell_filter = {f"sample__{grid.cell_field_name(cell.size_m)}": cell.code}
+    # The rows the map of this style shows in the cell, as the cell's statistics count them.
+    released = released_rows(
+        scope, style=style, scale_m=cell.size_m, element=element, medium=medium_obj, cell=cell.code
+    )
     rows = list(
-        visible_measurements(scope, scale_m=cell.size_m)
-        .preferred()
-        .filter(element=element, sample__survey__medium__code=medium, **cell_filter)
+        released.with_provenance()
         .select_related("sample__survey", "sample__country")
         .defer("sample__country__boundary")
         .order_by("sample__code", "pk")[: CELL_SAMPLE_LIMIT + 1]
     )
-    total = (
-        visible_samples(scope, scale_m=cell.size_m)
-        .filter(
-            survey__medium__code=medium,
-            **{grid.cell_field_name(cell.size_m): cell.code},
-        )
-        .count()
-    )
+    # Preferred method only: one row per sample, so rows count the cell's samples.
+    total = released.count() if len(rows) > CELL_SAMPLE_LIMIT else len(rows)
     samples = []
     for m in rows[:CELL_SAMPLE_LIMIT]:
         sample = m.sample
@@ -252,7 +261,9 @@ def cell_samples_view(request: HttpRequest, code: str) -> JsonResponse:
                 "country": sample.country.code,
                 "value": value,
                 "censored": m.censored,
-                "detection_limit": _display(m.detection_limit, element.symbol),
+                # The limit that applied to the value, censored or not (null when unknown).
+                "detection_limit": _display(m.applied_detection_limit, element.symbol),
+                "method": m.applied_method or "",
                 "location": (
                     {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]}
                     if precision == EXACT

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 
 from baselines import units
 from baselines.models import Element, Measurement, Survey
+from baselines.provenance import reported_limit
 from baselines.statistics import Summary, stat_values, summary_of
 from chemearth.caching import cached
 
@@ -107,6 +108,66 @@ def elements_with_data(scope: Scope, medium: str) -> list[dict]:
 def elements_of_survey(survey: Survey) -> QuerySet[Element]:
     """The elements a survey measured (public metadata)."""
     return Element.objects.filter(analytes__survey=survey).distinct().order_by("atomic_number")
+
+
+def survey_analytes(scope: Scope, survey: Survey) -> list[dict]:
+    """A survey's elements as measured, one row per element and method: the method (its own, or
+    the survey's default: ``method_from`` says which), laboratory, detection limit (mg/kg and as
+    reported), unit and species as reported, and among the values the viewer may see, ``n`` and
+    how many (and what share) were below the detection limit. When an element was measured by
+    several methods, ``preferred`` marks the one maps and statistics use and ``methods`` counts
+    them. The page and the API's survey detail both show this.
+
+    The metadata is public, as the survey's is; the counts come from visible rows only (cached per
+    set of rights and data version)."""
+
+    def counts() -> dict[int, tuple[int, int]]:
+        rows = (
+            visible_measurements(scope)
+            .filter(sample__survey=survey)
+            .values("analyte_id")
+            .annotate(n=Count("id"), below=Count("id", filter=Q(censored=True)))
+        )
+        return {r["analyte_id"]: (r["n"], r["below"]) for r in rows}
+
+    seen = cached(
+        f"survey-analytes:{scope.cache_key}:{Survey.objects.data_version()}:{survey.pk}",
+        counts,
+        timeout=600,
+    )
+    analytes = list(
+        survey.analytes.select_related("element").order_by(
+            "element__atomic_number", "-preferred", "method"
+        )
+    )
+    methods_of: dict[int, int] = {}
+    for a in analytes:
+        methods_of[a.element_id] = methods_of.get(a.element_id, 0) + 1
+    rows = []
+    for a in analytes:
+        n, below = seen.get(a.pk, (0, 0))
+        method = a.method or survey.method
+        method_from = "reported" if a.method else ("survey" if survey.method else "")
+        rows.append(
+            {
+                "element": a.element.symbol,
+                "name": a.element.name,
+                "method": method,
+                "method_from": method_from,
+                "laboratory": survey.laboratory,
+                "detection_limit_mg_kg": a.detection_limit,
+                "detection_limit_reported": reported_limit(a),
+                "reported_unit": a.reported_unit,
+                "reported_species": a.reported_species or a.element.symbol,
+                "source_column": a.source_column,
+                "n": n,
+                "below_detection_limit": below,
+                "below_detection_limit_pct": round(100 * below / n, 1) if n else None,
+                "methods": methods_of[a.element_id],
+                "preferred": a.preferred,
+            }
+        )
+    return rows
 
 
 def covers_survey(scope: Scope, survey: Survey) -> bool:

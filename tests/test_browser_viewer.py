@@ -8,16 +8,17 @@ and requests to any host other than the portal fail it (``Watch``).
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from baselines.demo import DEMO_DATASETS
-from baselines.ingest import survey_ingest
+from baselines.demo import DEMO_DATASETS, demo_dataset_load
 from sharing.demo import demo_policies_load
 
+from .conftest import USGS_CSV
 from .test_browser_steward import CHROMIUM, CHROMIUM_ARGS, PHONE_WIDTH, Watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,9 +35,10 @@ def shot(page, name: str) -> None:
 
 @pytest.fixture
 def demo(celery_worker_process):
-    """The demo surveys and policies, committed (the live server and the worker read them)."""
+    """The demo surveys (with their methods, laboratories and limits) and policies, committed
+    (the live server and the worker read them)."""
     for dataset in DEMO_DATASETS:
-        survey_ingest(path=dataset.file, options=dataset.options)
+        demo_dataset_load(dataset)
     demo_policies_load()
 
 
@@ -182,6 +184,10 @@ def test_choosing_an_element_shows_tiles_legend_charts_and_cell_statistics(brows
     expect(popup.locator("td.median")).to_have_text(re.compile(r"\d"))
     assert int(popup.locator("td.n").inner_text()) >= 1
     expect(popup.locator(".samples tr")).not_to_have_count(0)
+    # Each sample names its method (USGS DS 801: Cu by 4-acid digestion, ICP-AES/ICP-MS).
+    expect(popup.locator(".samples td.method").first).to_have_text(
+        "4-acid digestion, ICP-AES/ICP-MS"
+    )
     # The USA publishes exact locations: the samples are drawn as points.
     expect(page.locator("#map path.leaflet-interactive").first).to_be_attached()
     shot(page, "4-cell-popup")
@@ -321,3 +327,63 @@ def test_phone_width_has_no_horizontal_scrolling(browser, live_server):
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
     page.screenshot(path=str(ARTIFACTS / "viewer-12-phone-home.png"), full_page=True)
     assert watch.problems == []
+
+
+def test_classes_and_colours_are_keyboard_pickers_carried_by_the_permalink(browser, live_server):
+    """The legend labels the atlas classes with their percentile bands and the share below the
+    detection limit; the Classes and Colours pickers work from the keyboard, repaint the map and
+    its legend, and the address carries them; a censored value in a cell popup reads "< DL"."""
+    from playwright.sync_api import expect
+
+    page, watch = open_page(
+        browser, live_server, "/map/?element=Cd&medium=topsoil&lat=38.5&lng=-98.5&z=5"
+    )
+    wait_for_tiles(page)
+    legend = page.locator("#legend-body")
+    expect(legend.locator("td.band").first).to_have_text(re.compile(r"^P\d+–P100$"))
+    expect(legend.locator("td.band").last).to_have_text(re.compile(r"^P0–P\d+$"))
+    # USGS Cd: 1,054 of 4,841 below the detection limit, about a fifth.
+    expect(legend.locator(".legend-n")).to_contain_text(re.compile(r"\(\d+(\.\d)? %\) below"))
+    expect(page.locator("#scheme")).to_have_value("percentiles")
+    page.locator("#scheme").focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#scheme")).to_have_value("quantiles")
+    expect(page).to_have_url(re.compile(r"scheme=quantiles"))
+    expect(legend.locator("td.band").first).to_have_text("P80–P100", timeout=RENDER_TIMEOUT_MS)
+    page.locator("#ramp").focus()
+    page.keyboard.press("End")
+    expect(page.locator("#ramp")).to_have_value("viridis")
+    expect(page).to_have_url(re.compile(r"ramp=viridis"))
+    wait_for_tiles(page)
+    shot(page, "13-quantiles-viridis")
+
+    # The permalink restores both.
+    again, watch2 = open_page(
+        browser, live_server, urlsplit(page.url).path + "?" + urlsplit(page.url).query
+    )
+    expect(again.locator("#scheme")).to_have_value("quantiles")
+    expect(again.locator("#ramp")).to_have_value("viridis")
+    layer = again.evaluate("window.chemearthViewer.layer1")
+    assert layer is None or (layer["scheme"], layer["ramp"]) == ("quantiles", "viridis")
+    wait_for_tiles(again)
+    layer = again.evaluate("window.chemearthViewer.layer1")
+    assert (layer["scheme"], layer["ramp"]) == ("quantiles", "viridis")
+
+    # A USGS sample whose Cd is below the detection limit: its cell's popup reads "< DL 0.1".
+    with USGS_CSV.open(encoding="utf-8", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["Cd_mg_kg"].startswith("<"))
+    lon, lat = float(row["longitude"]), float(row["latitude"])
+    again.evaluate(
+        "([lat, lon]) => { window.chemearthViewer.map.setView([lat, lon], 5, {animate: false}); }",
+        [lat, lon],
+    )
+    x, y = container_point(again, lon, lat)
+    again.mouse.click(x, y)
+    popup = again.locator(".cell-popup[data-cell]")
+    expect(popup).to_be_visible()
+    values = popup.locator(".samples td.value")
+    expect(values.first).to_be_visible()
+    texts = values.all_inner_texts()
+    censored = [t for t in texts if t.startswith("<")]
+    assert censored and all(re.fullmatch(r"< DL \d+(\.\d+)?", t) for t in censored), texts
+    assert watch.problems == [] and watch2.problems == []

@@ -413,3 +413,41 @@ def test_pre_release_cells_without_released_values_class_on_the_1_2_5_series():
         reps = class_representatives(np.array(medians), legend)
         breaks = np.array(legend.breaks)
         assert (classify(reps, breaks) == classify(np.array(medians), breaks)).all(), medians
+
+
+def test_percentile_classes_are_labelled_with_their_bands():
+    """Atlas classes name their cumulative-frequency band; breaks that coincide (many censored
+    values at DL/2) merge into one band up to the highest of their percentiles."""
+    x = np.arange(1.0, 1001.0)
+    legend = build_legend(x, np.zeros(x.size, bool), np.full(x.size, np.nan))
+    assert [c.band for c in legend.classes] == [
+        "P0–P5", "P5–P10", "P10–P25", "P25–P50", "P50–P75", "P75–P90", "P90–P95", "P95–P98",
+        "P98–P100",
+    ]  # fmt: skip
+    data = legend.to_json()["classes"][1]
+    assert (data["band"], data["percentile_lower"], data["percentile_upper"]) == ("P5–P10", 5, 10)
+    # 15 % censored at one limit: P5 and P10 both fall on DL/2 and make one class P0–P10.
+    censored = x <= 150
+    values = np.where(censored, np.nan, x)
+    legend = build_legend(values, censored, np.full(x.size, 100.0))
+    assert [c.band for c in legend.classes][:2] == ["P0–P10", "P10–P25"]
+    assert legend.classes[0].count == 150 and legend.censored_pct == 15.0
+    assert legend.to_json()["censored_pct"] == 15.0
+    quantiles = build_legend(x, np.zeros(x.size, bool), np.full(x.size, np.nan), scheme="quantiles")
+    assert [c.band for c in quantiles.classes] == ["P0–P20", "P20–P40", "P40–P60", "P60–P80",
+                                                   "P80–P100"]  # fmt: skip
+    for scheme in ("boxplot", "log_equal"):
+        other = build_legend(x, np.zeros(x.size, bool), np.full(x.size, np.nan), scheme=scheme)
+        assert all(c.band is None for c in other.classes)
+        assert all("band" not in c for c in other.to_json()["classes"])
+
+
+def test_the_legend_image_shows_bands_and_the_share_below_detection_limit():
+    from maps.legend_image import legend_lines
+
+    x = np.arange(1.0, 201.0)
+    censored = x <= 30
+    legend = build_legend(np.where(censored, np.nan, x), censored, np.full(x.size, 50.0))
+    texts = [text for _, text in legend_lines(legend)]
+    assert texts[0].startswith("P98–P100 ")
+    assert "n = 200; 30 (15 %) below detection limit (as DL/2)" in texts

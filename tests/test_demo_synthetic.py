@@ -260,7 +260,8 @@ def test_load_demo_loads_the_synthetic_round_after_the_real_surveys(
         calls.append((path, options))
         return IngestReport(file=path.name, survey=options.survey, already_ingested=True)
 
-    monkeypatch.setattr("portal.management.commands.load_demo.survey_ingest", recorded)
+    # load_demo ingests through baselines.demo.demo_dataset_load (then describes provenance).
+    monkeypatch.setattr("baselines.demo.survey_ingest", recorded)
     call_command("load_demo", stdout=io.StringIO())
     names = [options.survey for _, options in calls]
     assert names == [d.options.survey for d in demo.DEMO_DATASETS] + [

@@ -19,6 +19,7 @@
   }
   const numberFormat = new Intl.NumberFormat(lang, { maximumSignificantDigits: 3 });
   const countFormat = new Intl.NumberFormat(lang);
+  const percentFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
   function num(value) {
     if (value === null || value === undefined || !isFinite(value)) return "—";
     return numberFormat.format(value);
@@ -66,7 +67,8 @@
   const scales = config.scales_km;
   const state = {
     element: null, medium: config.default.medium, scale: scales[0], pinned: false,
-    style: config.default.style, opacity: 80, compare: null,
+    style: config.default.style, scheme: config.default.scheme, ramp: config.default.ramp,
+    opacity: 80, compare: null,
     lat: config.default.lat, lng: config.default.lng, z: config.default.z,
   };
   window.chemearthViewer.state = state;
@@ -85,6 +87,8 @@
     const medium = p.get("medium");
     state.medium = config.media.some(function (m) { return m.code === medium; }) ? medium : config.default.medium;
     state.style = config.styles.indexOf(p.get("style")) >= 0 ? p.get("style") : config.default.style;
+    state.scheme = config.schemes.indexOf(p.get("scheme")) >= 0 ? p.get("scheme") : config.default.scheme;
+    state.ramp = config.ramps.indexOf(p.get("ramp")) >= 0 ? p.get("ramp") : config.default.ramp;
     state.pinned = p.get("pin") === "1";
     const scale = num_("scale", NaN);
     state.scale = scales.indexOf(scale) >= 0 ? scale : null;
@@ -97,6 +101,9 @@
   function urlOfState() {
     const params = {
       element: state.element, medium: state.medium, scale: state.scale, style: state.style,
+      // Classes and colours only when not the defaults: older links stay as they were.
+      scheme: state.scheme !== config.default.scheme ? state.scheme : "",
+      ramp: state.ramp !== config.default.ramp ? state.ramp : "",
       pin: state.pinned ? "1" : "", compare: state.compare,
       opacity: state.opacity !== 80 ? state.opacity : "",
       lat: state.lat.toFixed(4), lng: state.lng.toFixed(4), z: state.z,
@@ -207,7 +214,10 @@
     const self = this;
     if (!symbol) { this.clear(); return; }
     const token = ++this.token;
-    const params = { element: symbol, medium: state.medium, scale: state.scale, style: state.style };
+    const params = {
+      element: symbol, medium: state.medium, scale: state.scale, style: state.style,
+      scheme: state.scheme, ramp: state.ramp,
+    };
     // Another element or medium: its old tiles would be read as the new one's while it renders.
     // Another cell size or style of the same element: keep them until the new tiles arrive.
     const what = symbol + "/" + state.medium;
@@ -346,15 +356,24 @@
     const species = legend.species || e.species || symbol;
     let html = '<p class="legend-title"><strong>' + escapeHtml(species) + "</strong> (" + escapeHtml(unit) + ") · " + escapeHtml(elementName(e)) + "</p><table>";
     const classes = (legend.classes || []).slice().reverse();
+    const hasBands = classes.some(function (c) { return c.band; });
     classes.forEach(function (c) {
       const lower = c.lower_display !== undefined ? c.lower_display : c.lower;
       const upper = c.upper_display !== undefined ? c.upper_display : c.upper;
-      html += '<tr><td><span class="swatch" style="background:' + escapeHtml(c.colour) + '"></span></td><td>' +
-        num(lower) + " – " + num(upper) + '</td><td class="muted">' + (c.count !== undefined ? countFormat.format(c.count) : "") + "</td></tr>";
+      // Under a percentile scheme each class names its cumulative-frequency band (P5–P10).
+      html += '<tr><td><span class="swatch" style="background:' + escapeHtml(c.colour) + '"></span></td>' +
+        (hasBands ? '<td class="band">' + escapeHtml(c.band || "") + "</td>" : "") + '<td class="range">' +
+        num(lower) + " – " + num(upper) + '</td><td class="muted count">' + (c.count !== undefined ? countFormat.format(c.count) : "") + "</td></tr>";
     });
     html += "</table>";
     if (legend.n !== undefined) {
-      html += '<p class="muted small">' + escapeHtml(fmt(S.legend_n, { n: countFormat.format(legend.n), censored: countFormat.format(legend.censored_count || 0) })) + "</p>";
+      const share = legend.n ? 100 * (legend.censored_count || 0) / legend.n : 0;
+      // A few censored values among thousands are not "0 %".
+      const shareText = share > 0 && share < 0.1 ? "< " + percentFormat.format(0.1) + " %" : percentFormat.format(share) + " %";
+      html += '<p class="muted small legend-n" data-n="' + legend.n + '">' + escapeHtml(fmt(S.legend_n, {
+        n: countFormat.format(legend.n), censored: countFormat.format(legend.censored_count || 0),
+        share: shareText,
+      })) + "</p>";
     }
     const before = legend.before_release || {};
     if (before.cells) {
@@ -368,11 +387,15 @@
 
   config.media.forEach(function (m) { $("medium").add(new Option(m.name, m.code)); });
   config.styles.forEach(function (s) { $("style").add(new Option(S["style_" + s], s)); });
+  config.schemes.forEach(function (s) { $("scheme").add(new Option(S["scheme_" + s] || s, s)); });
+  config.ramps.forEach(function (r) { $("ramp").add(new Option(S["ramp_" + r] || r, r)); });
   scales.forEach(function (km) { $("scale").add(new Option(num(km) + " " + S.km, String(km))); });
 
   function syncControls() {
     $("medium").value = state.medium;
     $("style").value = state.style;
+    $("scheme").value = state.scheme;
+    $("ramp").value = state.ramp;
     $("scale").value = String(state.scale);
     $("pin-scale").checked = state.pinned;
     $("opacity").value = state.opacity;
@@ -402,6 +425,8 @@
     writeUrl(true);
   });
   $("style").addEventListener("change", function () { state.style = this.value; refreshLayers(); writeUrl(true); });
+  $("scheme").addEventListener("change", function () { state.scheme = this.value; refreshLayers(); writeUrl(true); });
+  $("ramp").addEventListener("change", function () { state.ramp = this.value; refreshLayers(); writeUrl(true); });
   $("scale").addEventListener("change", function () {
     state.scale = parseFloat(this.value);
     state.pinned = true;  // choosing a size by hand pins it
@@ -629,7 +654,8 @@
     getJSON(config.urls.cell_at + "?" + query({ lon: latlng.lng.toFixed(6), lat: lat.toFixed(6), scale: state.scale }))
       .then(function (cell) {
         L.polygon(cell.outline.map(function (p) { return [p[1], p[0]]; }), { color: "#9a3412", weight: 2, fill: false, interactive: false }).addTo(group);
-        const params = query({ element: symbol, medium: state.medium });
+        // The style too: a points map's popup counts the points it shows (as its legend does).
+        const params = query({ element: symbol, medium: state.medium, style: state.style });
         return Promise.all([
           getJSON(config.urls.cell_stats.replace("CODE", encodeURIComponent(cell.code)) + "?" + params),
           getJSON(config.urls.cell_samples.replace("CODE", encodeURIComponent(cell.code)) + "?" + params),
@@ -670,11 +696,14 @@
       html += '<p class="muted small prerelease-note">' + escapeHtml(fmt(S.cell_prerelease, { n: countFormat.format(stats.before_release.samples) })) + "</p>";
     }
     if (samples.samples.length) {
-      html += '<div class="samples"><strong>' + escapeHtml(S.samples_in_cell) + '</strong><table><tr><th>' + escapeHtml(S.sample) + "</th><th>" + escapeHtml(S.value) + "</th><th>" + escapeHtml(S.location) + "</th></tr>";
+      html += '<div class="samples"><strong>' + escapeHtml(S.samples_in_cell) + '</strong><table><tr><th>' + escapeHtml(S.sample) + "</th><th>" + escapeHtml(S.value) + "</th><th>" + escapeHtml(S.method) + "</th><th>" + escapeHtml(S.location) + "</th></tr>";
       samples.samples.forEach(function (s) {
-        const value = s.censored ? "&lt; " + num(s.detection_limit) : num(s.value);
+        // A censored value is its limit, "< DL": never a number that looks measured.
+        const value = s.censored
+          ? '<span class="below-dl" title="' + escapeHtml(fmt(S.below_dl_title, { dl: num(s.detection_limit) })) + '">&lt; ' + escapeHtml(S.dl) + " " + num(s.detection_limit) + "</span>"
+          : num(s.value);
         const where = s.location ? S.exact : (s.location_precision_km ? fmt(S.snapped, { km: num(s.location_precision_km) }) : "—");
-        html += "<tr><td>" + escapeHtml(s.code) + "</td><td>" + value + "</td><td>" + escapeHtml(where) + "</td></tr>";
+        html += '<tr><td>' + escapeHtml(s.code) + '</td><td class="value">' + value + '</td><td class="method">' + escapeHtml(s.method || "—") + "</td><td>" + escapeHtml(where) + "</td></tr>";
       });
       html += "</table>";
       const more = samples.samples_in_cell - samples.samples.length;
@@ -706,7 +735,8 @@
   function loadCharts() {
     if (!state.element) { $("charts").hidden = true; return; }
     const token = ++chartsToken;
-    const params = { element: state.element, medium: state.medium, scale: state.scale, bbox: viewBbox() };
+    // The style too: in points mode the charts count the rows the points show (as the legend).
+    const params = { element: state.element, medium: state.medium, scale: state.scale, style: state.style, bbox: viewBbox() };
     getJSON(config.urls.values + "?" + query(params)).then(function (data) {
       if (token !== chartsToken) return;
       $("charts").hidden = false;

@@ -7,8 +7,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from baselines.demo import demo_datasets
-from baselines.ingest import survey_ingest
+from baselines.demo import demo_dataset_load, demo_datasets
 from baselines.management.commands.ingest import summary
 from dashboards.demo import demo_zones_load
 from sharing.demo import DEMO_PASSWORD, DEMO_USERS, demo_policies_load
@@ -24,9 +23,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         for dataset in demo_datasets():
-            report = survey_ingest(path=dataset.file, options=dataset.options)
+            report, described = demo_dataset_load(dataset)
             first_line = summary(report).splitlines()[0]
             self.stdout.write(first_line)
+            if described:
+                self.stdout.write(
+                    f"  described its provenance: {len(described)} changes "
+                    "(methods, laboratory, detection limits)"
+                )
         for item in demo_policies_load():
             self.stdout.write(f"Created {item}.")
         for name in demo_zones_load():
