@@ -32,7 +32,7 @@ DASHBOARDS_BENCH_ARGS ?= --samples 1000000
 # rio-tiler, rasterio and pydantic must not meet the project's).
 BENCH_APT_PACKAGES := wrk
 BENCH_VENV  := $(VAR)/bench-venv
-BENCH_PIP   := titiler.application uvicorn tipg
+BENCH_PIP   := titiler.application uvicorn tipg locust
 # The bench venv's stamp names its package list, so adding a package installs it.
 BENCH_STAMP := $(STAMPS)/bench-venv-$(shell printf '%s' "$(BENCH_PIP)" | md5sum | cut -c1-8)
 
