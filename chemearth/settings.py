@@ -156,11 +156,36 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Every task goes to this deployment's queue (no task names another; a worker started without -Q
-# consumes exactly it), and workers listen for pings and inspections on its exchanges only.
+# Tasks go to this deployment's queues (the default one and the per-kind ones below; no task names
+# a queue itself), and workers listen for pings and inspections on its exchanges only.
 CELERY_TASK_DEFAULT_QUEUE = DEPLOYMENT_NAME
 CELERY_CONTROL_EXCHANGE = DEPLOYMENT_NAME
 CELERY_EVENT_EXCHANGE = f"{DEPLOYMENT_NAME}.events"
+# Queues per job kind, so workers on separate hosts can each take one kind: renders (CPU and the
+# tile root), ingests (the database's write load), download packages (I/O and the package
+# storage); the default queue takes the rest (layer refreshes, dashboard warm-ups, embargo
+# releases, the heartbeat). Every name starts with the deployment's, as the default queue's does.
+# This is the one list: the routes below, the queues a worker consumes (`-Q "$(python -m
+# chemearth.queues [KIND ...])"`, the tests' worker) and the queue lengths in /metrics.
+JOB_QUEUES = {
+    "default": DEPLOYMENT_NAME,
+    "render": f"{DEPLOYMENT_NAME}.render",
+    "ingest": f"{DEPLOYMENT_NAME}.ingest",
+    "downloads": f"{DEPLOYMENT_NAME}.downloads",
+}
+# Declared, so a worker started without -Q consumes them all rather than the default queue alone.
+CELERY_TASK_QUEUES = {name: {"exchange": name, "routing_key": name} for name in JOB_QUEUES.values()}
+CELERY_TASK_ROUTES = {
+    task: {"queue": JOB_QUEUES[kind], "routing_key": JOB_QUEUES[kind]}
+    for task, kind in {
+        "maps.tasks.render_map_layer": "render",
+        # Deletes layer files under TILE_ROOT, which the render hosts hold.
+        "maps.tasks.cleanup_map_layers": "render",
+        "baselines.tasks.ingest_file": "ingest",
+        "downloads.tasks.build_download_package": "downloads",
+        "downloads.tasks.cleanup_download_packages": "downloads",
+    }.items()
+}
 CELERY_BEAT_SCHEDULE = {
     # Embargoes end at 00:00 UTC; checking every 5 minutes re-renders released maps promptly.
     "release-due-embargoes": {
