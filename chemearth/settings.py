@@ -123,6 +123,25 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = os.environ.get(
 )
 
 
+# A PostgreSQL streaming replica (optional): reads that may lag go there, through the router and
+# middleware of chemearth/db_router.py, which pin a client to the primary for
+# REPLICA_PIN_SECONDS after it writes (read-your-writes). Unset: everything on "default".
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+# Longer than the replica's usual replay lag (pg_stat_replication.replay_lag) by a margin.
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
+REPLICA_PIN_COOKIE = "chemearth_primary_until"
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+        engine="django.contrib.gis.db.backends.postgis",
+    )
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"]["OPTIONS"])
+    # Test runs read the test database through both aliases (no second test database).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["chemearth.db_router.PrimaryReplicaRouter"]
+
+
 def deployment_name(explicit: str | None, database: str) -> str:
     """The deployment's name: DEPLOYMENT_NAME if set, else the database's name made safe for
     Redis keys and Celery queue names (lower case, [a-z0-9_.-])."""
@@ -501,3 +520,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = _THROTTLE_RATES
 # staff only. Under gunicorn set PROMETHEUS_MULTIPROC_DIR to add up the workers' counts.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # --- end hardening ---
+
+# --- replica ---
+# First after the request log: sessions, authentication and every view read through its choice.
+if DATABASE_REPLICA_URL:
+    MIDDLEWARE.insert(1, "chemearth.db_router.PinToPrimaryMiddleware")
+# --- end replica ---
