@@ -417,6 +417,35 @@ DOWNLOAD_KEEP_SECONDS = int(os.environ.get("DOWNLOAD_KEEP_SECONDS", str(7 * 24 *
 # "/_protected_downloads/"; empty: the portal streams the file itself (FileResponse).
 DOWNLOAD_ACCEL_REDIRECT = os.environ.get("DOWNLOAD_ACCEL_REDIRECT", "")
 DOWNLOAD_TASK_TIME_LIMIT = int(os.environ.get("DOWNLOAD_TASK_TIME_LIMIT", "7200"))
+# Finished packages are kept in Django's storage "downloads" (downloads/storage.py): DOWNLOAD_ROOT
+# on the local disk by default; an S3-protocol bucket (django-storages) when STORAGE_S3_BUCKET is
+# set, so web and worker hosts need no shared disk. Builds still use DOWNLOAD_ROOT/tmp on the
+# worker. On S3 the signed link answers with a redirect to a presigned URL valid
+# STORAGE_S3_URL_SECONDS (STORAGE_S3_REDIRECT=false: the portal streams the object itself).
+STORAGE_S3_BUCKET = os.environ.get("STORAGE_S3_BUCKET", "")
+STORAGE_S3_REDIRECT = env_bool("STORAGE_S3_REDIRECT", True)
+STORAGE_S3_URL_SECONDS = int(os.environ.get("STORAGE_S3_URL_SECONDS", "300"))
+if STORAGE_S3_BUCKET:
+    STORAGES["downloads"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_S3_BUCKET,
+            # Empty: AWS itself; else MinIO, Ceph RGW, a cloud's S3 endpoint (https://...).
+            "endpoint_url": os.environ.get("STORAGE_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("STORAGE_S3_REGION") or None,
+            # Empty: boto3's own chain (instance role, AWS_* variables).
+            "access_key": os.environ.get("STORAGE_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("STORAGE_S3_SECRET_ACCESS_KEY") or None,
+            "location": os.environ.get("STORAGE_S3_PREFIX", "downloads"),
+            "addressing_style": os.environ.get("STORAGE_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+            "default_acl": None,  # private objects: only presigned URLs read them
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+else:
+    STORAGES["downloads"] = {"BACKEND": "downloads.storage.DownloadRootStorage"}
 CELERY_BEAT_SCHEDULE["cleanup-download-packages"] = {
     "task": "downloads.tasks.cleanup_download_packages",
     "schedule": float(os.environ.get("DOWNLOAD_CLEANUP_SECONDS", "3600")),
