@@ -472,6 +472,8 @@ HEALTH_BEAT_SECONDS = float(os.environ.get("HEALTH_BEAT_SECONDS", "60"))
 HEALTH_BEAT_MAX_AGE = float(os.environ.get("HEALTH_BEAT_MAX_AGE", "300"))
 # Down when the file system under TILE_ROOT or DOWNLOAD_ROOT has less free space than this.
 HEALTH_DISK_MIN_FREE_MB = int(os.environ.get("HEALTH_DISK_MIN_FREE_MB", "1024"))
+# With a replica (DATABASE_REPLICA_URL): down when its replay is further behind than this.
+HEALTH_REPLICA_MAX_LAG = float(os.environ.get("HEALTH_REPLICA_MAX_LAG", "60"))
 CELERY_BEAT_SCHEDULE["health-heartbeat"] = {
     "task": "health.tasks.beat_heartbeat",
     "schedule": HEALTH_BEAT_SECONDS,

@@ -140,6 +140,12 @@ def main() -> dict:
         "primary_queries": len(on_primary),
     }
 
+    # /health/'s replica check: a streaming standby, caught up.
+    from health.checks import run_checks
+
+    check = run_checks(timeout=10).checks["replica"]
+    seen["health_replica"] = {"ok": check.ok, "detail": check.detail}
+
     # Outside a request (a Celery task, a command): the primary.
     seen["outside_request_alias"] = router.db_for_read(Element)
     seen["outside_request"] = read_element()["replica"]

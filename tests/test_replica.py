@@ -106,6 +106,19 @@ def test_reads_go_to_the_replica_and_a_writer_reads_its_writes(clusters):
     # A real API page runs its queries on the replica.
     assert seen["api"]["status"] == 200 and seen["api"]["symbols"] > 0
     assert seen["api"]["replica_queries"] > 0 and seen["api"]["primary_queries"] == 0
+    # /health/ checks the replica: a standby, streaming, caught up.
+    assert seen["health_replica"]["ok"], seen["health_replica"]
+    assert seen["health_replica"]["detail"].startswith("streaming"), seen["health_replica"]
     # Outside a request (tasks, commands): the primary.
     assert seen["outside_request_alias"] == "default"
     assert seen["outside_request"] is False
+
+    # The replica stopped: /health/'s replica check is down, naming why.
+    clusters.replica.stop()
+    health = subprocess.run(
+        [sys.executable, "manage.py", "health", "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert health.returncode == 1
+    replica = json.loads(health.stdout)["checks"]["replica"]
+    assert replica["ok"] is False and "Connection refused" in replica["detail"], replica
