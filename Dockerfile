@@ -22,7 +22,7 @@ WORKDIR /app
 COPY . /app
 RUN pip install . \
     && useradd --system --home-dir /var/lib/chemearth --create-home chemearth \
-    && mkdir -p /var/lib/chemearth/media \
+    && mkdir -p /var/lib/chemearth/media /var/lib/chemearth/tiles /var/lib/chemearth/downloads \
     && chown -R chemearth:chemearth /var/lib/chemearth
 
 # Static files and translations are built into the image; the dummy secret exists only for this

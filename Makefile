@@ -174,7 +174,9 @@ demo: install services db $(MO_FILES)
 	   && curl -s -o /dev/null --max-time 2 $(WEB_URL); then \
 	  echo "demo: something else already answers on $(WEB_URL); stop it first" >&2; exit 1; \
 	fi
-	$(call start_bg,worker,chemearth worker,$(VENV)/bin/celery -A chemearth worker -l info --concurrency 2)
+	@# One worker takes every job kind's queue here; docker-compose.yml runs one for renders and
+	@# one for the rest (the queue names come from settings: python -m chemearth.queues).
+	$(call start_bg,worker,chemearth worker,$(VENV)/bin/celery -A chemearth worker -l info --concurrency 2 -Q $$($(PY) -m chemearth.queues))
 	$(call start_bg,beat,chemearth beat,$(VENV)/bin/celery -A chemearth beat -l info -s $(VAR)/celerybeat-schedule)
 	$(call start_bg,web,gunicorn,$(VENV)/bin/gunicorn chemearth.wsgi:application -b $(WEB_BIND) --workers 3 --access-logfile -)
 	@for i in $$(seq 1 60); do \

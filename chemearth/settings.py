@@ -123,6 +123,25 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = os.environ.get(
 )
 
 
+# A PostgreSQL streaming replica (optional): reads that may lag go there, through the router and
+# middleware of chemearth/db_router.py, which pin a client to the primary for
+# REPLICA_PIN_SECONDS after it writes (read-your-writes). Unset: everything on "default".
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+# Longer than the replica's usual replay lag (pg_stat_replication.replay_lag) by a margin.
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
+REPLICA_PIN_COOKIE = "chemearth_primary_until"
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+        engine="django.contrib.gis.db.backends.postgis",
+    )
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"]["OPTIONS"])
+    # Test runs read the test database through both aliases (no second test database).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["chemearth.db_router.PrimaryReplicaRouter"]
+
+
 def deployment_name(explicit: str | None, database: str) -> str:
     """The deployment's name: DEPLOYMENT_NAME if set, else the database's name made safe for
     Redis keys and Celery queue names (lower case, [a-z0-9_.-])."""
@@ -156,11 +175,36 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Every task goes to this deployment's queue (no task names another; a worker started without -Q
-# consumes exactly it), and workers listen for pings and inspections on its exchanges only.
+# Tasks go to this deployment's queues (the default one and the per-kind ones below; no task names
+# a queue itself), and workers listen for pings and inspections on its exchanges only.
 CELERY_TASK_DEFAULT_QUEUE = DEPLOYMENT_NAME
 CELERY_CONTROL_EXCHANGE = DEPLOYMENT_NAME
 CELERY_EVENT_EXCHANGE = f"{DEPLOYMENT_NAME}.events"
+# Queues per job kind, so workers on separate hosts can each take one kind: renders (CPU and the
+# tile root), ingests (the database's write load), download packages (I/O and the package
+# storage); the default queue takes the rest (layer refreshes, dashboard warm-ups, embargo
+# releases, the heartbeat). Every name starts with the deployment's, as the default queue's does.
+# This is the one list: the routes below, the queues a worker consumes (`-Q "$(python -m
+# chemearth.queues [KIND ...])"`, the tests' worker) and the queue lengths in /metrics.
+JOB_QUEUES = {
+    "default": DEPLOYMENT_NAME,
+    "render": f"{DEPLOYMENT_NAME}.render",
+    "ingest": f"{DEPLOYMENT_NAME}.ingest",
+    "downloads": f"{DEPLOYMENT_NAME}.downloads",
+}
+# Declared, so a worker started without -Q consumes them all rather than the default queue alone.
+CELERY_TASK_QUEUES = {name: {"exchange": name, "routing_key": name} for name in JOB_QUEUES.values()}
+CELERY_TASK_ROUTES = {
+    task: {"queue": JOB_QUEUES[kind], "routing_key": JOB_QUEUES[kind]}
+    for task, kind in {
+        "maps.tasks.render_map_layer": "render",
+        # Deletes layer files under TILE_ROOT, which the render hosts hold.
+        "maps.tasks.cleanup_map_layers": "render",
+        "baselines.tasks.ingest_file": "ingest",
+        "downloads.tasks.build_download_package": "downloads",
+        "downloads.tasks.cleanup_download_packages": "downloads",
+    }.items()
+}
 CELERY_BEAT_SCHEDULE = {
     # Embargoes end at 00:00 UTC; checking every 5 minutes re-renders released maps promptly.
     "release-due-embargoes": {
@@ -373,6 +417,35 @@ DOWNLOAD_KEEP_SECONDS = int(os.environ.get("DOWNLOAD_KEEP_SECONDS", str(7 * 24 *
 # "/_protected_downloads/"; empty: the portal streams the file itself (FileResponse).
 DOWNLOAD_ACCEL_REDIRECT = os.environ.get("DOWNLOAD_ACCEL_REDIRECT", "")
 DOWNLOAD_TASK_TIME_LIMIT = int(os.environ.get("DOWNLOAD_TASK_TIME_LIMIT", "7200"))
+# Finished packages are kept in Django's storage "downloads" (downloads/storage.py): DOWNLOAD_ROOT
+# on the local disk by default; an S3-protocol bucket (django-storages) when STORAGE_S3_BUCKET is
+# set, so web and worker hosts need no shared disk. Builds still use DOWNLOAD_ROOT/tmp on the
+# worker. On S3 the signed link answers with a redirect to a presigned URL valid
+# STORAGE_S3_URL_SECONDS (STORAGE_S3_REDIRECT=false: the portal streams the object itself).
+STORAGE_S3_BUCKET = os.environ.get("STORAGE_S3_BUCKET", "")
+STORAGE_S3_REDIRECT = env_bool("STORAGE_S3_REDIRECT", True)
+STORAGE_S3_URL_SECONDS = int(os.environ.get("STORAGE_S3_URL_SECONDS", "300"))
+if STORAGE_S3_BUCKET:
+    STORAGES["downloads"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_S3_BUCKET,
+            # Empty: AWS itself; else MinIO, Ceph RGW, a cloud's S3 endpoint (https://...).
+            "endpoint_url": os.environ.get("STORAGE_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("STORAGE_S3_REGION") or None,
+            # Empty: boto3's own chain (instance role, AWS_* variables).
+            "access_key": os.environ.get("STORAGE_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("STORAGE_S3_SECRET_ACCESS_KEY") or None,
+            "location": os.environ.get("STORAGE_S3_PREFIX", "downloads"),
+            "addressing_style": os.environ.get("STORAGE_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+            "default_acl": None,  # private objects: only presigned URLs read them
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+else:
+    STORAGES["downloads"] = {"BACKEND": "downloads.storage.DownloadRootStorage"}
 CELERY_BEAT_SCHEDULE["cleanup-download-packages"] = {
     "task": "downloads.tasks.cleanup_download_packages",
     "schedule": float(os.environ.get("DOWNLOAD_CLEANUP_SECONDS", "3600")),
@@ -399,6 +472,8 @@ HEALTH_BEAT_SECONDS = float(os.environ.get("HEALTH_BEAT_SECONDS", "60"))
 HEALTH_BEAT_MAX_AGE = float(os.environ.get("HEALTH_BEAT_MAX_AGE", "300"))
 # Down when the file system under TILE_ROOT or DOWNLOAD_ROOT has less free space than this.
 HEALTH_DISK_MIN_FREE_MB = int(os.environ.get("HEALTH_DISK_MIN_FREE_MB", "1024"))
+# With a replica (DATABASE_REPLICA_URL): down when its replay is further behind than this.
+HEALTH_REPLICA_MAX_LAG = float(os.environ.get("HEALTH_REPLICA_MAX_LAG", "60"))
 CELERY_BEAT_SCHEDULE["health-heartbeat"] = {
     "task": "health.tasks.beat_heartbeat",
     "schedule": HEALTH_BEAT_SECONDS,
@@ -476,3 +551,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = _THROTTLE_RATES
 # staff only. Under gunicorn set PROMETHEUS_MULTIPROC_DIR to add up the workers' counts.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # --- end hardening ---
+
+# --- replica ---
+# First after the request log: sessions, authentication and every view read through its choice.
+if DATABASE_REPLICA_URL:
+    MIDDLEWARE.insert(1, "chemearth.db_router.PinToPrimaryMiddleware")
+# --- end replica ---

@@ -92,9 +92,20 @@ class DownloadJob(models.Model):
 
     @property
     def path(self) -> Path | None:
+        """The package's file on this machine; None before it is built or when the package
+        storage is remote (``downloads/storage.py``)."""
         if not self.file_name:
             return None
-        return Path(settings.DOWNLOAD_ROOT) / self.file_name
+        from .storage import local_path
+
+        return local_path(self.file_name)
+
+    @property
+    def stored(self) -> bool:
+        """Its file is in the package storage."""
+        from .storage import exists
+
+        return exists(self.file_name)
 
     @property
     def download_name(self) -> str:

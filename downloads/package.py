@@ -44,6 +44,7 @@ from chemearth.files import file_sha256
 from sharing.access import Scope
 from sharing.models import Agreement, LicenceAcceptance, ReleasePolicy, Stewardship
 
+from . import storage
 from .models import DownloadJob
 from .query import DownloadQuery
 from .selectors import Contents, Table, long_rows, surveys_of, wide_rows
@@ -200,14 +201,13 @@ def build(job: DownloadJob, scope: Scope, contents: Contents, progress) -> Built
 
 def assemble(job: DownloadJob, write: Callable[[zipfile.ZipFile, Path], int]) -> Built:
     """The zip of ``job``: ``write(archive, work)`` fills it (``work`` is a scratch directory of
-    this build) and returns the rows written. Written under ``DOWNLOAD_ROOT/tmp`` and moved into
-    place when complete, so a package appears whole or not at all."""
+    this build) and returns the rows written. Written under ``DOWNLOAD_ROOT/tmp`` and published
+    to the package storage when complete (``downloads/storage.py``: moved into place, or uploaded
+    to S3), so a package appears whole or not at all."""
     root = Path(settings.DOWNLOAD_ROOT)
     work = root / "tmp" / str(job.public_id)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    (root / "packages").mkdir(parents=True, exist_ok=True)
-    final = root / "packages" / job.download_name
     partial = work / job.download_name
     try:
         with zipfile.ZipFile(
@@ -215,15 +215,11 @@ def assemble(job: DownloadJob, write: Callable[[zipfile.ZipFile, Path], int]) ->
         ) as archive:
             rows = write(archive, work)
         digest = file_sha256(partial)
-        os.replace(partial, final)
+        size = partial.stat().st_size
+        file_name = storage.publish(partial, f"packages/{job.download_name}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Built(
-        file_name=f"packages/{job.download_name}",
-        size_bytes=final.stat().st_size,
-        sha256=digest,
-        rows_written=rows,
-    )
+    return Built(file_name=file_name, size_bytes=size, sha256=digest, rows_written=rows)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from sharing.access import PendingLicence, Scope, pending_licence, viewer_scope
 from sharing.audit import audit_record
 from sharing.models import AuditEvent, Membership, Stewardship
 
+from . import storage
 from .models import DownloadJob
 from .query import DownloadQuery
 from .selectors import Contents, count_measurements, package_contents
@@ -158,7 +159,7 @@ def public_package(query: DownloadQuery, scope: Scope) -> DownloadJob | None:
         .order_by("-created")
         .first()
     )
-    if job is not None and job.state == DownloadJob.State.READY and not job.path.is_file():
+    if job is not None and job.state == DownloadJob.State.READY and not job.stored:
         return None
     return job
 
@@ -228,7 +229,7 @@ def job_for_token(token: str, user) -> DownloadJob | None:
     job = DownloadJob.objects.filter(
         public_id=payload.get("job"), user_id=owner, state=DownloadJob.State.READY
     ).first()
-    if job is None or job.path is None or not job.path.is_file():
+    if job is None or not job.stored:
         return None
     return job
 
@@ -373,8 +374,7 @@ def downloads_cleanup() -> dict:
     keep = dt.timedelta(seconds=settings.DOWNLOAD_KEEP_SECONDS)
     expired = 0
     for job in DownloadJob.objects.filter(state=DownloadJob.State.READY, finished__lt=now - keep):
-        if job.path is not None:
-            job.path.unlink(missing_ok=True)
+        storage.delete(job.file_name)
         DownloadJob.objects.filter(pk=job.pk).update(state=DownloadJob.State.EXPIRED)
         expired += 1
     tmp = Path(settings.DOWNLOAD_ROOT) / "tmp"

@@ -9,7 +9,10 @@ Each check says ok or not, why (``detail``) and how long it took (``ms``):
 - ``broker`` (Celery's broker accepts a connection), ``workers`` (a worker of this deployment
   answers a ping within HEALTH_WORKER_TIMEOUT);
 - ``disk_tiles``, ``disk_downloads`` (the file systems under TILE_ROOT and DOWNLOAD_ROOT have at
-  least HEALTH_DISK_MIN_FREE_MB free).
+  least HEALTH_DISK_MIN_FREE_MB free);
+- ``replica``, only when DATABASE_REPLICA_URL is set (chemearth/db_router.py sends reads there):
+  it answers, is a standby receiving WAL, and has replayed what it received or is less than
+  HEALTH_REPLICA_MAX_LAG behind.
 
 Time-bounded: the checks run in four probes (database, cache, Celery, disk) on threads of their
 own, and ``run_checks`` waits at most HEALTH_TIMEOUT for them; a probe that has not answered by
@@ -86,7 +89,12 @@ def _secrets() -> list[str]:
     values = [settings.SECRET_KEY, getattr(settings, "HEALTH_TOKEN", "")]
     values += [db.get("PASSWORD") or "" for db in settings.DATABASES.values()]
     urls = [conf.get("LOCATION") for conf in settings.CACHES.values()]
-    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "DATABASE_URL"):
+    for name in (
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
+        "DATABASE_URL",
+        "DATABASE_REPLICA_URL",
+    ):
         urls += [getattr(settings, name, None), os.environ.get(name)]
     for url in urls:
         for one in url if isinstance(url, list | tuple) else [url]:
@@ -275,6 +283,38 @@ def probe_disk() -> dict[str, Check]:
     }
 
 
+def probe_replica() -> dict[str, Check]:
+    connection = connections["replica"]
+
+    def replica() -> tuple[bool, str]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {max(int(_timeout() * 1000), 100)}")
+            # An idle primary sends nothing to replay, so the age of the last replayed commit
+            # alone would read as lag: a standby that replayed all it received is not behind.
+            cursor.execute(
+                "SELECT pg_is_in_recovery(),"
+                " EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),"
+                " pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(),"
+                " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float"
+            )
+            standby, streaming, caught_up, age = cursor.fetchone()
+        if not standby:
+            return False, "not in recovery: a primary (promoted?), not a replica"
+        if not streaming:
+            return False, "not streaming from the primary"
+        if caught_up or age is None:
+            return True, "streaming, replayed all it received"
+        limit = settings.HEALTH_REPLICA_MAX_LAG
+        if age > limit:
+            return False, f"streaming, replay {_duration(age)} behind (limit {_duration(limit)})"
+        return True, f"streaming, replay {_duration(age)} behind"
+
+    try:
+        return {"replica": _timed(replica)}
+    finally:
+        connection.close()
+
+
 # probe -> (function, the checks it reports, in the order of the answer)
 PROBES: dict[str, tuple[Callable[[], dict[str, Check]], tuple[str, ...]]] = {
     "database": (probe_database, ("database", "postgis", "migrations")),
@@ -282,6 +322,8 @@ PROBES: dict[str, tuple[Callable[[], dict[str, Check]], tuple[str, ...]]] = {
     "celery": (probe_celery, ("broker", "workers")),
     "disk": (probe_disk, ("disk_tiles", "disk_downloads")),
 }
+if "replica" in settings.DATABASES:
+    PROBES["replica"] = (probe_replica, ("replica",))
 CHECKS = tuple(name for _probe, names in PROBES.values() for name in names)
 
 

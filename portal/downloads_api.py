@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -34,6 +34,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from downloads import storage as package_storage
 from downloads.models import DownloadJob
 from downloads.query import FORMATS, LAYER_STYLES, DownloadQuery, InvalidQuery
 from downloads.services import (
@@ -251,13 +252,19 @@ class DownloadFileView(APIView):
             raise Http404
         # The audit names the package, not the link (which must not outlive its expiry in a log).
         package_fetched(job, path=reverse("downloads:api-detail", args=[job.public_id]))
-        if settings.DOWNLOAD_ACCEL_REDIRECT:
+        if not package_storage.is_local() and settings.STORAGE_S3_REDIRECT:
+            # The bytes come from the object store (or the CDN in front of it), not through the
+            # portal: a presigned URL valid for STORAGE_S3_URL_SECONDS.
+            response = HttpResponseRedirect(
+                package_storage.remote_url(job.file_name, job.download_name)
+            )
+        elif package_storage.is_local() and settings.DOWNLOAD_ACCEL_REDIRECT:
             response = HttpResponse(content_type="application/zip")
             response["X-Accel-Redirect"] = settings.DOWNLOAD_ACCEL_REDIRECT + job.file_name
             response["Content-Disposition"] = f'attachment; filename="{job.download_name}"'
         else:
             response = FileResponse(
-                job.path.open("rb"),
+                package_storage.open_package(job.file_name),
                 as_attachment=True,
                 filename=job.download_name,
                 content_type="application/zip",

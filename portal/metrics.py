@@ -20,22 +20,26 @@ logger = logging.getLogger(__name__)
 
 
 class QueueLength:
-    """The number of tasks waiting in this deployment's Celery queue (Redis ``LLEN``), read when
-    scraped; left out when the broker does not answer (the health check says why)."""
+    """The number of tasks waiting in each of this deployment's Celery queues (Redis ``LLEN``),
+    labelled by job kind (``settings.JOB_QUEUES``), read when scraped; left out when the broker
+    does not answer (the health check says why)."""
 
     def collect(self):
         import redis
 
         try:
             broker = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1)
-            waiting = broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE)
+            waiting = {kind: broker.llen(queue) for kind, queue in settings.JOB_QUEUES.items()}
         except Exception:  # noqa: BLE001
             logger.warning("metrics: the broker did not answer", exc_info=True)
             return
         gauge = GaugeMetricFamily(
-            "chemearth_celery_queue_length", "Tasks waiting in the deployment's Celery queue."
+            "chemearth_celery_queue_length",
+            "Tasks waiting in the deployment's Celery queue of each job kind.",
+            labels=["queue"],
         )
-        gauge.add_metric([], waiting)
+        for kind, count in waiting.items():
+            gauge.add_metric([kind], count)
         yield gauge
 
 

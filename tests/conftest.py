@@ -52,6 +52,7 @@ os.environ["DEPLOYMENT_NAME"] = re.sub(
 ISOLATING_SETTINGS = (
     "DEPLOYMENT_NAME", "CACHES", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
     "CELERY_TASK_DEFAULT_QUEUE", "CELERY_CONTROL_EXCHANGE", "CELERY_EVENT_EXCHANGE",
+    "JOB_QUEUES", "CELERY_TASK_QUEUES", "CELERY_TASK_ROUTES",
     "DASHBOARD_WARM_AFTER_CHANGES", "REST_FRAMEWORK", "MAP_SEED_FEATURED", "CHANGE_FEED_MEMOS",
 )  # fmt: skip
 
@@ -102,6 +103,8 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     from django.conf import settings
     from django.db import connection
 
+    from chemearth.queues import worker_queues
+
     test_db = connection.settings_dict["NAME"]
     db = settings.DATABASES["default"]
     env = {
@@ -125,6 +128,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         [
             sys.executable, "-m", "celery", "-A", "chemearth", "worker",
             "--pool", "solo", "--loglevel", "info", "--without-gossip", "--without-mingle",
+            "-Q", worker_queues(),  # every job kind's queue, as the demo's worker
         ],
         cwd=REPO,
         env=env,
@@ -211,10 +215,14 @@ def wait_for_idle_worker(timeout: float = 60) -> None:
 
     store = redis.Redis.from_url(TEST_REDIS_URL)
     deadline = time.monotonic() + timeout
+
+    def waiting() -> int:
+        return sum(store.llen(queue) for queue in settings.JOB_QUEUES.values())
+
     while time.monotonic() < deadline:
-        if not store.llen(settings.CELERY_TASK_DEFAULT_QUEUE):
+        if not waiting():
             busy = app.control.inspect(timeout=1.0).active() or {}
-            if not any(busy.values()) and not store.llen(settings.CELERY_TASK_DEFAULT_QUEUE):
+            if not any(busy.values()) and not waiting():
                 return
         time.sleep(0.1)
 

@@ -92,7 +92,10 @@ def test_cache_keys_of_one_deployment_are_not_visible_to_another(monkeypatch):
         b.delete("figure")
 
 
-def start_worker(name: str, database: str, log: Path) -> subprocess.Popen:
+def start_worker(
+    name: str, database: str, log: Path, queues: str | None = None
+) -> subprocess.Popen:
+    """A worker of deployment ``name``; ``queues``: its -Q (default: every declared queue)."""
     from django.conf import settings
 
     db = settings.DATABASES["default"]
@@ -108,7 +111,7 @@ def start_worker(name: str, database: str, log: Path) -> subprocess.Popen:
             [
                 sys.executable, "-m", "celery", "-A", "chemearth", "worker", "--pool", "solo",
                 "--loglevel", "info", "--without-gossip", "--without-mingle",
-                "--hostname", f"{name}@%h",
+                "--hostname", f"{name}@%h", *(["-Q", queues] if queues else []),
             ],
             cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -196,9 +199,13 @@ def queue_names(source: str) -> list[int]:
     ]
 
 
+QUEUE_LIST = "chemearth.queues"  # the -Q value printed from settings.JOB_QUEUES
+
+
 def test_no_task_or_worker_names_a_queue_of_its_own():
-    """Every task goes to the deployment's default queue and workers consume it without -Q: a
-    queue named anywhere else would not carry the deployment's name."""
+    """Queues are named in settings alone (the default and the per-kind ones, each carrying the
+    deployment's name): no task names a queue, routes and queues are declared nowhere else, and a
+    worker started with -Q takes its list from ``python -m chemearth.queues``."""
     files = subprocess.run(
         ["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard"],
         capture_output=True, text=True, check=True,
@@ -211,19 +218,38 @@ def test_no_task_or_worker_names_a_queue_of_its_own():
         if path.suffix == ".py":
             source = path.read_text(encoding="utf-8")
             offenders += [f"{relative}:{line}: names a queue" for line in queue_names(source)]
-            offenders += [f"{relative}: {m}" for m in QUEUE_SETTINGS.findall(source)]
+            if relative != "chemearth/settings.py":
+                offenders += [f"{relative}: {m}" for m in QUEUE_SETTINGS.findall(source)]
         elif path.suffix in {".sh", ".yml", ".yaml", ".service", ".conf"} or path.name in {
             "Makefile",
             "Dockerfile",
         }:
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if WORKER_QUEUES.search(line):
-                    offenders.append(f"{relative}:{number}: worker with -Q")
+                if WORKER_QUEUES.search(line) and QUEUE_LIST not in line:
+                    offenders.append(f"{relative}:{number}: worker with -Q not from settings")
     assert not offenders, offenders
 
 
 def test_the_queue_rule_flags_a_named_queue():
     """Positive control."""
     assert queue_names("render.apply_async((1,), queue='tiles')\nrender.delay(1)\n") == [1]
-    assert WORKER_QUEUES.search("celery -A chemearth worker -l info -Q tiles,downloads")
+    line = "celery -A chemearth worker -l info -Q tiles,downloads"
+    assert WORKER_QUEUES.search(line) and QUEUE_LIST not in line
     assert not WORKER_QUEUES.search("celery -A chemearth worker -l info --concurrency 2")
+
+
+def test_every_queue_carries_the_deployments_name(monkeypatch):
+    """The per-kind queues and the routes to them are the deployment's own: two deployments'
+    queue sets do not meet, and every routed task goes to a declared queue."""
+    queues = {}
+    for name in ("portal-east", "portal-west"):
+        conf = settings_for(monkeypatch, DEPLOYMENT_NAME=name)
+        declared = set(conf["CELERY_TASK_QUEUES"])
+        assert set(conf["JOB_QUEUES"]) == {"default", "render", "ingest", "downloads"}
+        assert set(conf["JOB_QUEUES"].values()) == declared
+        assert conf["JOB_QUEUES"]["default"] == conf["CELERY_TASK_DEFAULT_QUEUE"] == name
+        assert all(queue.startswith(f"{name}.") for queue in declared - {name})
+        for route in conf["CELERY_TASK_ROUTES"].values():
+            assert route["queue"] in declared and route["routing_key"] == route["queue"]
+        queues[name] = declared
+    assert not queues["portal-east"] & queues["portal-west"]

@@ -71,7 +71,8 @@ def test_counters_follow_requests_ingests_and_the_queue(
     grew("chemearth_http_requests_total", 1, method="GET", route=sample, status="4xx")
     grew("chemearth_ingest_rows_total", 4, kind="samples")
     grew("chemearth_ingest_rows_total", 8, kind="measurements")
-    assert value(after, "chemearth_celery_queue_length") >= 0
+    for kind in ("default", "render", "ingest", "downloads"):
+        assert ("chemearth_celery_queue_length", (("queue", kind),)) in after, kind
     assert any(name == "chemearth_http_request_duration_seconds_bucket" for name, _ in after)
 
 
