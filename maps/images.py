@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import math
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,10 +186,51 @@ class Sheet:
         return buf.getvalue()
 
     def pdf(self) -> bytes:
-        """One page at the sheet's DPI: A4 at 300 dpi is a 595 × 842 pt page."""
-        buf = io.BytesIO()
-        self.image.save(buf, "PDF", resolution=float(self.frame.dpi))
-        return buf.getvalue()
+        """One page at the sheet's DPI (A4 at 300 dpi is a 595 × 842 pt page), see :func:`pdf`."""
+        return pdf(self.image, self.frame.dpi, title=self.texts[0] if self.texts else "")
+
+
+def pdf(image: Image.Image, dpi: int, title: str = "") -> bytes:
+    """A one-page PDF holding ``image`` (RGB) at ``dpi``, its pixels deflated, not re-coded.
+
+    Pillow's PDF writer stores an RGB image as a JPEG, which blurs class colours and text
+    edges: a map pasted into a paper must keep the legend's colours exactly. The page is the
+    image's size at ``dpi`` (points are 1/72 inch)."""
+    width, height = image.size
+    w_pt, h_pt = width * 72 / dpi, height * 72 / dpi
+    pixels = zlib.compress(image.convert("RGB").tobytes(), 6)
+    content = f"q {w_pt:.2f} 0 0 {h_pt:.2f} 0 0 cm /Im0 Do Q".encode()
+    info = "<FEFF" + title.encode("utf-16-be").hex().upper() + ">"  # any language
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w_pt:.2f} {h_pt:.2f}] "
+            "/Resources << /XObject << /Im0 4 0 R >> /ProcSet [/PDF /ImageC] >> /Contents 5 0 R >>"
+        ).encode(),
+        (
+            f"<< /Type /XObject /Subtype /Image /Width {width} /Height {height} "
+            f"/ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode "
+            f"/Length {len(pixels)} >>\nstream\n"
+        ).encode()
+        + pixels
+        + b"\nendstream",
+        f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream",
+        f"<< /Title {info} /Producer (Chemical Earth) >>".encode(),
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects)} 0 R >>\n"
+        f"startxref\n{xref}\n%%EOF\n"
+    ).encode()
+    return bytes(out)
 
 
 # --- base map ------------------------------------------------------------------------------------

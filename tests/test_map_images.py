@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import zlib
 
 import numpy as np
 import pytest
@@ -145,6 +146,18 @@ def test_a_pdf_has_the_paper_size_at_the_dpi(client, world):
     width_pt, height_pt = float(box.group(1)), float(box.group(2))
     # A4 is 595.3 × 841.9 pt; the sheet is whole pixels at 150 dpi (1240 × 1754).
     assert abs(width_pt - 595.3) < 0.5 and abs(height_pt - 841.9) < 0.5
+    # The page's image is the sheet's pixels, losslessly (no JPEG blurring the class colours).
+    stream = re.search(rb"/Width (\d+) /Height (\d+) .*?/FlateDecode /Length (\d+) >>\nstream\n",
+                       response.content)  # fmt: skip
+    width, height, length = (int(v) for v in stream.groups())
+    assert (width, height) == (1240, 1754)
+    start = stream.end()
+    pixels = zlib.decompress(response.content[start : start + length])
+    png = client.get(url(layer), params)
+    sheet = np.asarray(Image.open(io.BytesIO(png.content)).convert("RGB"))
+    page = np.frombuffer(pixels, np.uint8).reshape(height, width, 3)
+    # Equal but for the minute in the versions line, drawn at the same place.
+    assert (page != sheet).any(axis=2).mean() < 0.001
     assert images.sheet_size("a4", "portrait", 150) == (1240, 1754)
     assert images.sheet_size("a3", "landscape", 300) == (4961, 3508)
 
