@@ -4,6 +4,7 @@ paper's page size at the DPI, and bad parameters are a 400 naming them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zlib
@@ -15,16 +16,18 @@ from django.urls import reverse
 from django.utils import translation
 from PIL import Image
 
-from baselines.models import Survey
+from baselines.models import Country, Survey
 from maps import images
 from maps.classification import Legend
 from maps.legend_image import format_value, legend_lines
 from maps.models import MapLayer
 from maps.tiling import TileSource
 from portal import map_images
-from sharing.models import AuditEvent
+from sharing.access import viewer_scope
+from sharing.models import Agreement, AuditEvent, Membership, Organisation
 from tests.test_layers import RUS_POINTS, USA_POINTS, pixel, rendered, rgba
 from tests.test_layers import world as _world  # noqa: F401 (the fixture)
+from tests.worlds import accept_licences
 
 USA_VIEW = "-106,36,-84,44"
 
@@ -95,12 +98,22 @@ def test_the_sheet_legend_and_pixels_are_the_layers(client, world):
 @pytest.mark.django_db
 def test_a_restricted_layer_image_is_a_404_for_others_and_served_to_its_audience(client, world):
     partner = world
+    # Another partner (made first: a new agreement makes new policy versions and layers): an
+    # agreement of its own (USA, another audience) does not open this one.
+    other = User.objects.create_user("other", password="x")
+    organisation = Organisation.objects.create(name="Other org", slug="other-org")
+    Membership.objects.create(organisation=organisation, user=other)
+    agreement = Agreement.objects.create(
+        organisation=organisation, title="B", valid_from=dt.date(2000, 1, 1), licence_text="L"
+    )
+    agreement.countries.add(Country.objects.by_code("USA"))
+    accept_licences(other)
     layer = rendered(partner)
     assert not layer.is_public and layer.state == MapLayer.State.READY
     params = {"bbox": "30,66,42,71", "paper": "screen", "dpi": "96"}
     assert client.get(url(layer), params).status_code == 404
-    other = User.objects.create_user("other", password="x")
     client.force_login(other)
+    assert viewer_scope(other).audience != viewer_scope(partner).audience
     response = client.get(url(layer), params)
     assert response.status_code == 404 and response.json()["reason"] == "Not found."
     client.force_login(partner)
@@ -108,7 +121,7 @@ def test_a_restricted_layer_image_is_a_404_for_others_and_served_to_its_audience
     response = client.get(url(layer), params)
     assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
     assert AuditEvent.objects.filter(kind="access", country__iso_a3="RUS").count() == before + 1
-    # The embargoed survey is cited to its audience only; the public layer's sheet does not.
+    # Its audience's sheet shows the embargoed cells in the layer's class colours.
     image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
     fr = images.frame((30, 66, 42, 71), "screen", "landscape", 96)
     lon, lat = RUS_POINTS[0]
