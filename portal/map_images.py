@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import throttle_classes
+from rest_framework.settings import api_settings
 
 from baselines.models import Survey
 from maps import images
@@ -27,6 +29,7 @@ from sharing.audit import audit_access, note_country_served
 
 from .http import NOT_FOUND_REASON, BadParameter, bbox_param, choice_param, error_response
 from .schema import ERRORS, query
+from .throttles import MapImageThrottle
 from .tiles import visible_layer
 from .viewer_api import api_get
 
@@ -103,6 +106,7 @@ def citation_of(survey: Survey) -> str:
     tags=["maps"],
 )  # fmt: skip
 @api_get
+@throttle_classes([*api_settings.DEFAULT_THROTTLE_CLASSES, MapImageThrottle])
 def image_view(request: HttpRequest, key: str, fmt: str) -> HttpResponse:
     """The current view of a layer as a PNG or PDF sheet with legend, scale bar, projection,
     attribution, the citations of the surveys shown and the layer's versions."""

@@ -214,3 +214,22 @@ def test_bad_parameters_are_a_400_naming_them(client, world, params, parameter):
 def test_an_unknown_layer_is_a_404(client, world):
     response = client.get(reverse("api:layer-image", args=["0" * 24, "png"]), {"bbox": USA_VIEW})
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_map_images_have_a_rate_of_their_own(client, world, monkeypatch):
+    from django.core.cache import cache
+
+    from portal.throttles import MapImageThrottle
+
+    cache.clear()
+    monkeypatch.setattr(MapImageThrottle, "THROTTLE_RATES", {"map_image": "2/minute"})
+    layer = rendered()
+    params = {"bbox": USA_VIEW, "dpi": "72"}
+    assert [client.get(url(layer), params).status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get(
+        reverse("api:layers"), {"element": "Cu", "medium": "topsoil"}
+    ).status_code in (
+        200,
+        202,
+    )  # the rest of the API is not held back
