@@ -501,10 +501,15 @@ def compose(
         para(_("Surveys shown"), bold, INK)
         for i, citation in enumerate(caption.citations):
             rest = len(caption.citations) - i
-            room_for_more = y + 2 * line_h <= bottom or rest == 1
-            if not room_for_more or not para("• " + citation):
-                para(_("… and %(n)s more surveys (see the portal's survey pages).") % {"n": rest})
+            more = _("… and %(n)s more surveys (see the portal's survey pages).") % {"n": rest}
+            # This citation and, unless it is the last, the line counting those after it.
+            need = len(_wrap(draw, "• " + citation, small, pw))
+            if rest > 1:
+                need += len(_wrap(draw, more, small, pw))
+            if y + need * line_h > bottom:
+                para(more)
                 break
+            para("• " + citation)
             shown += 1
     else:
         para(_("No survey has visible rows in this view."))

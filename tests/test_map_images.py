@@ -233,3 +233,38 @@ def test_map_images_have_a_rate_of_their_own(client, world, monkeypatch):
         200,
         202,
     )  # the rest of the API is not held back
+
+
+@pytest.mark.django_db
+def test_a_points_layer_sheet_shows_its_samples_and_cites_their_survey(client, world):
+    layer = rendered(style="points")  # USA's public release shows exact locations
+    assert layer.style == "points" and layer.state == MapLayer.State.READY
+    response = client.get(url(layer), {"bbox": USA_VIEW, "paper": "screen", "dpi": "96"})
+    assert response.status_code == 200
+    image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+    fr = images.frame((-106, 36, -84, 44), "screen", "landscape", 96)
+    colours = {c["colour"] for c in layer.legend["classes"]}
+    for lon, lat in USA_POINTS:
+        x, y = (int(v[0]) for v in fr.pixel_of(np.array([lon]), np.array([lat])))
+        assert hexcolour(image[y, x]) in colours
+    anonymous = client.get("/").wsgi_request
+    assert [s.name for s in map_images.surveys_in_view(anonymous, layer, fr.lonlat_bounds)] == [
+        "USA soils"
+    ]
+
+
+@pytest.mark.django_db
+def test_citations_that_do_not_fit_are_counted_not_cut(world):
+    layer = rendered()
+    fr = images.frame((-106, 36, -84, 44), "screen", "landscape", 96)
+    citations = [
+        f"Survey number {i}, a long citation of a geochemical survey, {1990 + i}."
+        for i in range(80)
+    ]
+    caption = images.Caption("Copper", "Cu", "topsoil", 80, "grid cells", "percentiles",
+                             "d", "p", "k", citations)  # fmt: skip
+    sheet = images.compose(fr, Legend.from_json(layer.legend), caption, None, [])
+    assert 0 < sheet.citations_shown < 80
+    more = 80 - sheet.citations_shown
+    assert sheet.texts[-1] == f"… and {more} more surveys (see the portal's survey pages)."
+    assert sum(t.startswith("• Survey number") for t in sheet.texts) == sheet.citations_shown
