@@ -452,10 +452,15 @@ def compose(
         bottom = height - margin
     rows = legend_lines(legend)
     rows.append((None, _("n = %(n)s values") % {"n": legend.n}))
-    _w, legend_h = draw_legend(
+    legend_w, legend_h = draw_legend(
         draw, (px, py), legend, legend_title(legend), scale=unit, cjk=cjk, rows=rows
     )
-    y = py + legend_h + round(10 * unit)
+    full_width = (px, pw)
+    if width >= height:  # notes under the legend
+        y = py + legend_h + round(10 * unit)
+    else:  # notes in a column right of the legend, citations across both below
+        column = max(legend_w, round(0.3 * pw)) + round(24 * unit)
+        px, pw, y = px + column, pw - column, py
 
     small = font(round(11 * unit), cjk=cjk)
     bold = font(round(11 * unit), bold=True, cjk=cjk)
@@ -495,6 +500,9 @@ def compose(
     # Versions and notes first (they identify the map), then as many citations as fit.
     for note in [*notes, versions]:
         para(note)
+    if width < height:
+        px, pw = full_width
+        y = max(y, py + legend_h)
     y += round(6 * unit)
     shown = 0
     if caption.citations:

@@ -77,8 +77,9 @@ def legend_lines(legend: Legend) -> list[tuple[str | None, str]]:
         rows.append((None, _("no data")))
     if legend.censored_count:
         share = 100 * legend.censored_count / legend.n if legend.n else 0
+        share_text = f"{share:.2g}" if share < 1 else f"{share:.1f}"  # 0.041 %, 12.5 %
         text = _("%(censored)s of %(n)s below detection limit (%(share)s %%, as DL/2)") % {
-            "censored": legend.censored_count, "n": legend.n, "share": f"{share:.1f}",
+            "censored": legend.censored_count, "n": legend.n, "share": share_text,
         }  # fmt: skip
         rows.append((None, text))
     if legend.prerelease_cells:
