@@ -12,6 +12,7 @@ from PIL import Image
 
 from .test_browser_steward import PHONE_WIDTH
 from .test_browser_viewer import (
+    ARTIFACTS,
     RENDER_TIMEOUT_MS,
     demo,  # noqa: F401 (the fixture browser uses)
     open_page,
@@ -45,7 +46,7 @@ def save(page, fmt: str, paper: str, dpi: str, orientation: str = "landscape"):
     return info.value
 
 
-def test_save_image_in_both_languages(chromium, live_server, tmp_path):
+def test_save_image_in_both_languages(chromium, live_server):
     from playwright.sync_api import expect
 
     from .test_browser_dashboards import serious_violations
@@ -65,8 +66,8 @@ def test_save_image_in_both_languages(chromium, live_server, tmp_path):
 
     download = save(page, "png", "screen", "96")
     assert download.suggested_filename.startswith("chemearth-Cu-topsoil-")
-    path = tmp_path / download.suggested_filename
-    download.save_as(path)
+    path = ARTIFACTS / f"viewer-save-image-{download.suggested_filename}"
+    download.save_as(path)  # kept with the screenshots, for a look
     image = Image.open(path)
     assert image.format == "PNG" and image.size == (1280, 800)
     asked = urlsplit(page.evaluate("window.chemearthViewer.lastImage"))
@@ -79,6 +80,7 @@ def test_save_image_in_both_languages(chromium, live_server, tmp_path):
     expect(page.locator("#save-image")).to_have_text("保存图片")
     download = save(page, "pdf", "a4", "96", "portrait")
     data = download.path().read_bytes()
+    (ARTIFACTS / f"viewer-save-image-zh-{download.suggested_filename}").write_bytes(data)
     assert data.startswith(b"%PDF")
     assert "lang=zh-hans" in page.evaluate("window.chemearthViewer.lastImage")
     assert watch.problems == []
