@@ -268,3 +268,16 @@ def test_citations_that_do_not_fit_are_counted_not_cut(world):
     more = 80 - sheet.citations_shown
     assert sheet.texts[-1] == f"… and {more} more surveys (see the portal's survey pages)."
     assert sum(t.startswith("• Survey number") for t in sheet.texts) == sheet.citations_shown
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "bbox",
+    ["-180,-90,180,90", "-400,-90,400,90", "0,0,0.000001,0.000001", "170,-10,180,10", "0,84,10,90"],
+)
+def test_any_valid_view_makes_a_sheet(client, world, bbox):
+    """The whole world, a box wider than it, a box smaller than a pixel at the layer's finest zoom,
+    the antimeridian and the pole beyond Web Mercator's edge."""
+    layer = rendered()
+    response = client.get(url(layer), {"bbox": bbox, "dpi": "72"})
+    assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
