@@ -11,9 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STATIC_ROOT=/app/staticfiles \
     MEDIA_ROOT=/var/lib/chemearth/media
 
+# Fonts: map legends and map images draw text with DejaVu Sans, Chinese with Noto Sans CJK.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         gdal-bin libgdal-dev libgeos-dev libproj-dev gettext postgresql-client \
+        fonts-dejavu-core fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 
 # The source tree in /app (first on PYTHONPATH) carries templates/, static/ and locale/ beside the

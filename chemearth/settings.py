@@ -547,6 +547,11 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     if rate
 ]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = _THROTTLE_RATES
+# Map images (portal/map_images.py) cost up to ~2 s of CPU each (A3 at 300 dpi): a rate of their
+# own per user or address, besides the API's (empty: no extra limit).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["map_image"] = (
+    os.environ.get("API_THROTTLE_MAP_IMAGE", "30/minute") or None
+)
 # /metrics (portal/metrics.py): a scraper sends "Authorization: Bearer <METRICS_TOKEN>"; empty:
 # staff only. Under gunicorn set PROMETHEUS_MULTIPROC_DIR to add up the workers' counts.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -276,6 +276,26 @@ class Legend:
             },
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Legend:
+        """The legend a layer stored with :meth:`to_json` (``MapLayer.legend``)."""
+        before = data.get("before_release") or {}
+        return cls(
+            scheme=data["scheme"],
+            symbol=data["symbol"],
+            unit=data["unit"],
+            species=data.get("species", ""),
+            ramp=data["ramp"],
+            n=data["n"],
+            censored_count=data["censored_count"],
+            classes=[LegendClass(**c) for c in data["classes"]],
+            breaks=list(data["breaks"]),
+            storage_unit=data.get("storage_unit", CANONICAL_UNIT),
+            prerelease_cells=before.get("cells", 0),
+            prerelease_values=before.get("values", 0),
+            breaks_from=data.get("breaks_from", "released values"),
+        )
+
 
 def scheme_breaks(
     x: np.ndarray,

@@ -1,9 +1,9 @@
 """``/api/v1/``: every API route, in one namespace (``api:``)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import api, dashboards_api, layers_api, viewer_api
+from . import api, dashboards_api, layers_api, map_images, viewer_api
 
 router = DefaultRouter()
 router.register("elements", api.ElementViewSet, basename="element")
@@ -17,6 +17,11 @@ app_name = "api"
 urlpatterns = [
     *router.urls,
     path("layers", layers_api.LayerView.as_view(), name="layers"),
+    re_path(
+        r"^layers/(?P<key>[0-9a-f]{1,40})/image\.(?P<fmt>png|pdf)$",
+        map_images.image_view,
+        name="layer-image",
+    ),
     path("cells/at", viewer_api.cell_at_view, name="cell-at"),
     path("cells/<str:code>/stats", api.CellStatsView.as_view(), name="cell-stats"),
     path("cells/<str:code>/samples", viewer_api.cell_samples_view, name="cell-samples"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -29,3 +29,15 @@ class AnonThrottle(_DegradingThrottle, AnonRateThrottle):
 
 class UserThrottle(_DegradingThrottle, UserRateThrottle):
     """Per user, for signed-in clients (``API_THROTTLE_USER``)."""
+
+
+class MapImageThrottle(_DegradingThrottle, SimpleRateThrottle):
+    """Map images per user, or per address when not signed in (``API_THROTTLE_MAP_IMAGE``): a
+    sheet costs a thousand times a tile, so it has a rate of its own on top of the API's."""
+
+    scope = "map_image"
+
+    def get_cache_key(self, request, view) -> str:
+        user = request.user
+        ident = user.pk if user and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

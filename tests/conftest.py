@@ -37,7 +37,9 @@ os.environ["MAP_SEED_FEATURED"] = "false"
 os.environ["CHANGE_FEED_MEMOS"] = "false"
 # API throttles far above any test's pace (the leak walk asks 1,200 pages a viewer); the throttle
 # test lowers its rate itself.
-os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = "1000000/minute"
+os.environ["API_THROTTLE_ANON"] = os.environ["API_THROTTLE_USER"] = os.environ[
+    "API_THROTTLE_MAP_IMAGE"
+] = "1000000/minute"
 # Rendered map layers go to a directory of this run, shared with the test worker (which inherits
 # the environment), never to a running demo's var/tiles.
 os.environ["TILE_ROOT"] = tempfile.mkdtemp(prefix="chemearth-tiles-")
