@@ -186,7 +186,9 @@ def tile(request: HttpRequest, key: str, z: int, x: int, y: int) -> HttpResponse
 def capability_tile(
     request: HttpRequest, key: str, expires: int, signature: str, z: int, x: int, y: int
 ) -> HttpResponse:
-    """A restricted layer's tile by capability URL (``/tiles/c/<key>/<expires>/<sig>/…``)."""
+    """A restricted layer's tile by capability URL (``/tiles/c/<key>/<expires>/<sig>/…``).
+    The capability is the credential; a bad API token sent along is still the API's 401."""
+    _authenticate_token(request)
     layer = capability_layer(key, expires, signature)
     return _tile(layer, request.headers.get("If-None-Match"), z, x, y, expires)
 

@@ -20,10 +20,11 @@ pytestmark = pytest.mark.django_db
 
 CELL = grid.cell_at(25.0, 62.0, 80_000).code
 # A value for each URL parameter name the map uses.
-PATH_VALUES = {"code": CELL, "key": "no-such-layer", "z": "0", "x": "0", "y": "0",
+PATH_VALUES = {"code": CELL, "key": "0" * 24, "z": "0", "x": "0", "y": "0",
                "symbol": "Cu", "adm0_a3": "FIN", "slug": "no-such-survey", "pk": "1",
                "public_id": "00000000-0000-4000-8000-000000000000",
-               "token": "not-signed", "collection": "samples", "feature": "1"}  # fmt: skip
+               "token": "not-signed", "collection": "samples", "feature": "1",
+               "expires": "9999999999", "signature": "A" * 43, "fmt": "png"}  # fmt: skip
 # Parameters every data endpoint understands, all valid: each test spoils one of them.
 VALID = {"element": "Cu", "medium": "topsoil", "scale": "80", "bbox": "20,60,30,65",
          "lon": "25", "lat": "62", "region": "world"}  # fmt: skip
@@ -64,7 +65,7 @@ def endpoints() -> list[tuple[str, str]]:
         if not raw.startswith(("api/v1/", "tiles/", "ogcapi/")) or "format>" in raw:
             continue
         route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", raw.replace("^", "").replace("$", ""))
-        route = re.sub(r"<\w+:(\w+)>", r"<\1>", route)
+        route = re.sub(r"<\w+:(\w+)>", r"<\1>", route).replace("\\.", ".")
         url = route
         for name, value in PATH_VALUES.items():
             url = url.replace(f"<{name}>", value)
