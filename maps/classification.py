@@ -222,6 +222,16 @@ class LegendClass:
             data["percentile_lower"], data["percentile_upper"] = self.percentiles
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LegendClass:
+        """The class :meth:`to_json` wrote (its ``band`` is derived, not read)."""
+        low, high = data.get("percentile_lower"), data.get("percentile_upper")
+        return cls(
+            lower=data["lower"], upper=data["upper"], lower_display=data["lower_display"],
+            upper_display=data["upper_display"], colour=data["colour"], count=data["count"],
+            percentiles=None if low is None else (low, high),
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Legend:
@@ -288,7 +298,7 @@ class Legend:
             ramp=data["ramp"],
             n=data["n"],
             censored_count=data["censored_count"],
-            classes=[LegendClass(**c) for c in data["classes"]],
+            classes=[LegendClass.from_json(c) for c in data["classes"]],
             breaks=list(data["breaks"]),
             storage_unit=data.get("storage_unit", CANONICAL_UNIT),
             prerelease_cells=before.get("cells", 0),

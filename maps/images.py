@@ -450,8 +450,7 @@ def compose(
     else:
         px, py, pw = margin, y1 + margin, width - 2 * margin
         bottom = height - margin
-    rows = legend_lines(legend)
-    rows.append((None, _("n = %(n)s values") % {"n": legend.n}))
+    rows = legend_lines(legend)  # its last lines give n and the share below detection limit
     legend_w, legend_h = draw_legend(
         draw, (px, py), legend, legend_title(legend), scale=unit, cjk=cjk, rows=rows
     )

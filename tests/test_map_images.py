@@ -72,9 +72,10 @@ def test_the_sheet_legend_and_pixels_are_the_layers(client, world):
     classes = layer.legend["classes"][::-1]
     assert len(drawn) == len(classes) >= 2
     for text, c in zip(drawn, classes, strict=True):
-        assert text.startswith(f"{format_value(c['lower_display'])} – ")
+        band = f"{c['band']}  " if c.get("band") else ""
+        assert text.startswith(f"{band}{format_value(c['lower_display'])} – ")
         assert f"{format_value(c['upper_display'])} {layer.legend['unit']}  ({c['count']})" in text
-    assert sheet.legend_rows[-1][1] == f"n = {layer.legend['n']} values"
+    assert sheet.legend_rows[-1][1].startswith(f"n = {layer.legend['n']}; ")
     assert survey.name in " ".join(sheet.texts) and sheet.citations_shown == 1
     assert any(layer.data_version[:12] in t and layer.key in t for t in sheet.texts)
     assert "north is up" in " ".join(sheet.texts)
