@@ -356,6 +356,24 @@ def download_failed(job_id: int, reason: str) -> None:
     )
 
 
+def download_lost(job_id: int) -> None:
+    """The process building the job died (``tasks.build_worker_lost``): its build directory
+    (DOWNLOAD_ROOT/tmp, never served) goes, and a running job is failed with a reason the
+    viewer can read; they may ask for the package again."""
+    import shutil
+    from pathlib import Path
+
+    job = DownloadJob.objects.filter(pk=job_id, state=DownloadJob.State.RUNNING).first()
+    if job is None:
+        return
+    shutil.rmtree(Path(settings.DOWNLOAD_ROOT) / "tmp" / str(job.public_id), ignore_errors=True)
+    DownloadJob.objects.filter(pk=job_id, state=DownloadJob.State.RUNNING).update(
+        state=DownloadJob.State.FAILED,
+        error="The worker building the package stopped; please ask for it again.",
+        finished=timezone.now(),
+    )
+
+
 def download_requeued(job_id: int) -> None:
     """A build interrupted by the database (retried by the task): back to the queue."""
     DownloadJob.objects.filter(pk=job_id, state=DownloadJob.State.RUNNING).update(

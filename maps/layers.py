@@ -420,14 +420,21 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     return layer
 
 
-def claim_render(layer_id: int) -> bool:
+def claim_render(layer_id: int, *, redelivered: bool = False) -> bool:
     """Take a queued (or failed) layer for rendering: one renderer a layer, whether the render
     task or a download that needs the layer (``downloads.geotiff``); the other finds it
-    rendering and waits for it, or leaves it."""
+    rendering and waits for it, or leaves it.
+
+    A ``redelivered`` render task (its worker died before acknowledging it: the broker hands an
+    unacknowledged message out again after its visibility timeout, longer than the task's hard
+    time limit) takes a layer left "rendering" too: that render is dead."""
+    states = [MapLayer.State.QUEUED, MapLayer.State.FAILED]
+    if redelivered:
+        states.append(MapLayer.State.RENDERING)
     return bool(
-        MapLayer.objects.filter(
-            pk=layer_id, state__in=[MapLayer.State.QUEUED, MapLayer.State.FAILED]
-        ).update(state=MapLayer.State.RENDERING, progress=0, message="starting")
+        MapLayer.objects.filter(pk=layer_id, state__in=states).update(
+            state=MapLayer.State.RENDERING, progress=0, message="starting"
+        )
     )
 
 
@@ -436,6 +443,33 @@ def render_failed(layer_id: int, exc: BaseException) -> None:
     MapLayer.objects.filter(pk=layer_id).exclude(state=MapLayer.State.RETIRED).update(
         state=MapLayer.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], message="failed"
     )
+
+
+# A pool process killed mid-render (the kernel's OOM killer, a SIGKILL) runs no except block; the
+# worker's main process reports it as this error (``maps.tasks``).
+WORKER_LOST = "WorkerLostError"
+
+
+def render_lost(layer_id: int, exc: BaseException) -> None:
+    """The process rendering the layer died: remove its scratch directory (TILE_ROOT/tmp: never
+    served) and queue the layer once more. Lost a second time, it is failed instead, so a layer
+    that kills its worker every time does not loop (its error says why)."""
+    layer = MapLayer.objects.filter(pk=layer_id, state=MapLayer.State.RENDERING).first()
+    if layer is None:
+        return
+    for leftover in (Path(settings.TILE_ROOT) / "tmp").glob(f"{layer.key}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if layer.error.startswith(WORKER_LOST):
+        render_failed(layer_id, exc)
+        return
+    metrics.LAYER_RENDERS.labels("lost").inc()
+    MapLayer.objects.filter(pk=layer_id, state=MapLayer.State.RENDERING).update(
+        state=MapLayer.State.QUEUED,
+        progress=0,
+        message="the worker rendering it stopped; queued again",
+        error=f"{WORKER_LOST}: {exc}"[:2000],
+    )
+    queue_render(layer)
 
 
 # --- retiring and refreshing ---------------------------------------------------------------------
