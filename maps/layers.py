@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -438,10 +439,18 @@ def claim_render(layer_id: int, *, redelivered: bool = False) -> bool:
     )
 
 
+# What a layer says when the file system under TILE_ROOT is full (its scratch files are gone:
+# ``_write_layer_files``); /health/ reports the disk too (``disk_tiles``).
+DISK_FULL = "failed: no space left on the map server's disk"
+
+
 def render_failed(layer_id: int, exc: BaseException) -> None:
     metrics.LAYER_RENDERS.labels("failed").inc()
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     MapLayer.objects.filter(pk=layer_id).exclude(state=MapLayer.State.RETIRED).update(
-        state=MapLayer.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], message="failed"
+        state=MapLayer.State.FAILED,
+        error=f"{type(exc).__name__}: {exc}"[:2000],
+        message=DISK_FULL if full else "failed",
     )
 
 
