@@ -121,6 +121,11 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DATABASE_TEST_NAME", "te
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = os.environ.get(
     "DATABASE_OPTIONS", "-c jit=off"
 )
+# A database host that does not answer (a fail-over, a network partition) fails a request in
+# seconds, not after the kernel's TCP timeout: the request is answered 503 (portal.http).
+DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(
+    os.environ.get("DATABASE_CONNECT_TIMEOUT", "5")
+)
 
 
 def deployment_name(explicit: str | None, database: str) -> str:
