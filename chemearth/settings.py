@@ -161,6 +161,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Tasks are acknowledged late: Redis hands an unacknowledged message out again after this many
+# seconds. Longer than the longest hard time limit (ingest: 6 h), so a task still running is
+# never given to a second worker; a dead worker's task comes back after it (docs/architecture.md
+# §12, Faults).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(7 * 3600)))
+}
 # Every task goes to this deployment's queue (no task names another; a worker started without -Q
 # consumes exactly it), and workers listen for pings and inspections on its exchanges only.
 CELERY_TASK_DEFAULT_QUEUE = DEPLOYMENT_NAME

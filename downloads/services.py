@@ -395,6 +395,16 @@ def downloads_cleanup() -> dict:
             job.path.unlink(missing_ok=True)
         DownloadJob.objects.filter(pk=job.pk).update(state=DownloadJob.State.EXPIRED)
         expired += 1
+    # Running past the task's hard time limit: its worker died without a word (a host lost; a
+    # pool process killed is reported at once, ``tasks.build_worker_lost``).
+    dead = DownloadJob.objects.filter(
+        state=DownloadJob.State.RUNNING,
+        started__lt=now - dt.timedelta(seconds=settings.DOWNLOAD_TASK_TIME_LIMIT),
+    ).values_list("pk", flat=True)
+    lost = 0
+    for job_id in list(dead):
+        download_lost(job_id)
+        lost += 1
     tmp = Path(settings.DOWNLOAD_ROOT) / "tmp"
     removed = 0
     if tmp.is_dir():
@@ -403,4 +413,4 @@ def downloads_cleanup() -> dict:
             if entry.stat().st_mtime < limit:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
-    return {"expired": expired, "stale_build_directories": removed}
+    return {"expired": expired, "stale_build_directories": removed, "lost": lost}

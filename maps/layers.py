@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # A queued layer whose render has not started after this long is queued again (lost message,
 # dead worker, Redis restarted).
 REQUEUE_AFTER = dt.timedelta(seconds=int(os.environ.get("LAYER_REQUEUE_SECONDS", "120")))
+# The render task's hard time limit (``maps.tasks``): a layer rendering for longer lost its worker.
+RENDER_TIME_LIMIT = dt.timedelta(seconds=1800)
 # last_requested is written at most this often per layer, not on every tile.
 TOUCH_EVERY = dt.timedelta(minutes=5)
 
@@ -139,6 +141,9 @@ def find_layer(spec: LayerSpec, scope: Scope, user=None, *, queue: bool = True) 
                 queue_render(layer)
             return layer
     touch(layer)
+    if queue and requeue_dead_renders(MapLayer.objects.filter(pk=layer.pk)):
+        layer.refresh_from_db()
+        return layer
     if (
         queue
         and layer.state == MapLayer.State.QUEUED
@@ -434,9 +439,34 @@ def claim_render(layer_id: int, *, redelivered: bool = False) -> bool:
         states.append(MapLayer.State.RENDERING)
     return bool(
         MapLayer.objects.filter(pk=layer_id, state__in=states).update(
-            state=MapLayer.State.RENDERING, progress=0, message="starting"
+            state=MapLayer.State.RENDERING,
+            progress=0,
+            message="starting",
+            render_started=timezone.now(),
         )
     )
+
+
+def requeue_dead_renders(layers=None) -> int:
+    """Queue again the layers (of ``layers``, default all) still "rendering" past the render's
+    hard time limit: their worker died without a word (a host lost; a pool process killed is
+    reported at once, ``render_lost``). Called by ``find_layer`` and the cleanup job."""
+    layers = MapLayer.objects.all() if layers is None else layers
+    dead = list(
+        layers.filter(
+            state=MapLayer.State.RENDERING,
+            render_started__lt=timezone.now() - RENDER_TIME_LIMIT,
+        )
+    )
+    for layer in dead:
+        if MapLayer.objects.filter(pk=layer.pk, state=MapLayer.State.RENDERING).update(
+            state=MapLayer.State.QUEUED,
+            progress=0,
+            message="the worker rendering it stopped; queued again",
+        ):
+            metrics.LAYER_RENDERS.labels("lost").inc()
+            queue_render(layer)
+    return len(dead)
 
 
 # What a layer says when the file system under TILE_ROOT is full (its scratch files are gone:
@@ -578,6 +608,7 @@ def delete_retired(*, keep: dt.timedelta = dt.timedelta(hours=1), unused_days: i
     asked for in ``unused_days``, and remove render leftovers."""
     root = Path(settings.TILE_ROOT)
     now = timezone.now()
+    requeued = requeue_dead_renders()
     unused = MapLayer.objects.live().filter(last_requested__lt=now - dt.timedelta(days=unused_days))
     retired_unused = retire(unused, reason="unused")
     removed = 0
@@ -591,4 +622,9 @@ def delete_retired(*, keep: dt.timedelta = dt.timedelta(hours=1), unused_days: i
     deleted, _ = MapLayer.objects.filter(
         state=MapLayer.State.RETIRED, created__lt=now - keep
     ).delete()
-    return {"retired_unused": retired_unused, "directories_removed": removed, "rows": deleted}
+    return {
+        "retired_unused": retired_unused,
+        "directories_removed": removed,
+        "rows": deleted,
+        "requeued_dead_renders": requeued,
+    }

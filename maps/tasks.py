@@ -14,7 +14,7 @@ from .models import MapLayer
 log = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, time_limit=1800)
+@shared_task(bind=True, acks_late=True, time_limit=1800)  # layers.RENDER_TIME_LIMIT
 def render_map_layer(self, layer_id: int) -> str:
     """Render one layer; its progress is on the layer row (``/api/v1/layers`` reports it)."""
     from . import layers

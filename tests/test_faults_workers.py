@@ -11,6 +11,7 @@ handlers in ``maps.tasks`` and ``downloads.tasks``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from PIL import Image
 
 from baselines.ingest import IngestOptions, survey_ingest
@@ -29,6 +31,8 @@ from baselines.models import Country, Ingestion, Measurement, Sample, Survey
 from baselines.tasks import ingest_file, options_to_json
 from chemearth.celery import app
 from downloads.models import DownloadJob
+from downloads.tasks import cleanup_download_packages
+from maps.layers import RENDER_TIME_LIMIT
 from maps.models import MapLayer
 from sharing.models import ReleasePolicy
 
@@ -197,6 +201,31 @@ def test_a_whole_worker_killed_mid_render_serves_202s_and_a_redelivery_renders_i
     assert client.get(body["tiles"].format(z=3, x=1, y=3)).status_code == 200
 
 
+def test_a_layer_left_rendering_past_the_time_limit_is_queued_again_and_renders(
+    fault_worker, client, usa
+):
+    """The same loss, found without the broker: a layer "rendering" for longer than the
+    render's hard time limit lost its worker; the next request (or the cleanup job) queues it."""
+    worker = fault_worker("maps.render:render_layer")
+    body = client.get("/api/v1/layers", LAYER).json()
+    layer = MapLayer.objects.get(key=body["id"])
+    wait_for(lambda: worker.marker.exists(), "a pause")
+    worker.stop()
+    restarted = FaultWorker(worker.marker.parent, "", queue=worker.queue)
+    try:
+        assert client.get("/api/v1/layers", LAYER).json()["state"] == "rendering"  # not yet
+        MapLayer.objects.filter(pk=layer.pk).update(
+            render_started=timezone.now() - RENDER_TIME_LIMIT - dt.timedelta(seconds=1)
+        )
+        assert client.get("/api/v1/layers", LAYER).json()["state"] in ("queued", "rendering")
+        ready = wait_for(
+            lambda: MapLayer.objects.filter(pk=layer.pk, state="ready").first(), "requeued"
+        )
+    finally:
+        restarted.stop()
+    assert ready.tiles_seeded > 0
+
+
 def test_an_ingest_killed_before_commit_leaves_zero_rows_and_its_task_failed(
     fault_worker, write_csv
 ):
@@ -248,3 +277,27 @@ def test_a_download_build_killed_mid_write_serves_no_file_and_its_job_is_failed(
     assert files_under(download_root) == []  # no partial zip, no package
     body = client.get(response.json()["url"]).json()
     assert body["state"] == "failed" and body.get("file") is None, body
+
+
+def test_a_download_left_running_past_the_time_limit_is_failed_by_the_cleanup_job(
+    fault_worker, client, usa, download_root
+):
+    """The whole worker gone at once: nothing reports it; the cleanup job fails a job running
+    for longer than the build's hard time limit and removes its build directory."""
+    worker = fault_worker("downloads.package:_write_data", {"DOWNLOAD_ROOT": str(download_root)})
+    response = client.post("/api/v1/downloads/", {"format": "csv"}, content_type="application/json")
+    job = DownloadJob.objects.get(public_id=response.json()["id"])
+    wait_for(lambda: worker.marker.exists(), "a pause")
+    worker.stop()
+    assert DownloadJob.objects.get(pk=job.pk).state == "running"
+    assert files_under(download_root / "tmp")  # the partial zip, never served
+    assert cleanup_download_packages.apply().get()["lost"] == 0  # not past the limit yet
+
+    DownloadJob.objects.filter(pk=job.pk).update(
+        started=timezone.now() - dt.timedelta(seconds=settings.DOWNLOAD_TASK_TIME_LIMIT + 1)
+    )
+    assert cleanup_download_packages.apply().get()["lost"] == 1
+    failed = DownloadJob.objects.get(pk=job.pk)
+    assert failed.state == "failed" and "please ask for it again" in failed.error
+    assert files_under(download_root) == []
+    assert client.get(response.json()["url"]).json()["state"] == "failed"
