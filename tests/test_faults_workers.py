@@ -30,6 +30,7 @@ from baselines.ingest import IngestOptions, survey_ingest
 from baselines.models import Country, Ingestion, Measurement, Sample, Survey
 from baselines.tasks import ingest_file, options_to_json
 from chemearth.celery import app
+from downloads import services
 from downloads.models import DownloadJob
 from downloads.tasks import cleanup_download_packages
 from maps.layers import RENDER_TIME_LIMIT
@@ -277,6 +278,10 @@ def test_a_download_build_killed_mid_write_serves_no_file_and_its_job_is_failed(
     assert files_under(download_root) == []  # no partial zip, no package
     body = client.get(response.json()["url"]).json()
     assert body["state"] == "failed" and body.get("file") is None, body
+    # Even a signed link to the failed job's file is the one 404 body, never a partial file.
+    link = client.get(f"/downloads/file/{services.sign_job(failed)}")
+    assert link.status_code == 404 and link.json()["reason"], link.content
+    assert client.get(f"/downloads/{job.public_id}/").status_code == 200
 
 
 def test_a_download_left_running_past_the_time_limit_is_failed_by_the_cleanup_job(
