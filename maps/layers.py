@@ -477,6 +477,10 @@ DISK_FULL = "failed: no space left on the map server's disk"
 def render_failed(layer_id: int, exc: BaseException) -> None:
     metrics.LAYER_RENDERS.labels("failed").inc()
     full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if not full:  # GDAL reports a full disk in words of its own; /health/'s threshold decides
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(settings.TILE_ROOT).free
+            full = free < settings.HEALTH_DISK_MIN_FREE_MB * 1024 * 1024
     MapLayer.objects.filter(pk=layer_id).exclude(state=MapLayer.State.RETIRED).update(
         state=MapLayer.State.FAILED,
         error=f"{type(exc).__name__}: {exc}"[:2000],

@@ -80,3 +80,33 @@ def test_a_full_tile_disk_fails_the_render_clearly_and_leaves_nothing_partial(
     assert health.status_code == 503
     disk = health.json()["checks"]["disk_tiles"]
     assert not disk["ok"] and disk["detail"].startswith("TILE_ROOT: 0 B free"), disk
+
+
+def test_a_write_limit_fails_the_command_s_render_cleanly_without_privileges(usa, tmp_path):
+    """Where no tmpfs may be mounted: ``manage.py render_layers`` under a file size limit
+    (RLIMIT_FSIZE, writes past it fail). The layer is failed with its reason (not left
+    "rendering"), the command says so and goes on, and nothing partial is left. (Which words the
+    error has depends on which library met the limit; a full disk's are tested above.)"""
+    import resource
+    import signal
+    import sys
+
+    from .conftest import REPO, worker_env
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error to handle, not a signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    root = tmp_path / "tiles"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "render_layers", "--element", "Cu", "--medium", "topsoil",
+         "--no-progress"],
+        cwd=REPO, env={**worker_env(), "TILE_ROOT": str(root), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, preexec_fn=limit, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 failed" in done.stdout, done.stdout
+    assert "Cu topsoil 80 km cells: failed" in done.stderr, done.stderr[-2000:]
+    layer = MapLayer.objects.get(element__symbol="Cu", is_public=True)
+    assert layer.state == "failed" and layer.error, (layer.state, layer.error)
+    assert [p for p in root.rglob("*") if p.is_file()] == []
