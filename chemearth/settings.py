@@ -121,6 +121,11 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DATABASE_TEST_NAME", "te
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = os.environ.get(
     "DATABASE_OPTIONS", "-c jit=off"
 )
+# A database host that does not answer (a fail-over, a network partition) fails a request in
+# seconds, not after the kernel's TCP timeout: the request is answered 503 (portal.http).
+DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(
+    os.environ.get("DATABASE_CONNECT_TIMEOUT", "5")
+)
 
 
 # A PostgreSQL streaming replica (optional): reads that may lag go there, through the router and
@@ -175,6 +180,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Tasks are acknowledged late: Redis hands an unacknowledged message out again after this many
+# seconds. Longer than the longest hard time limit (ingest: 6 h), so a task still running is
+# never given to a second worker; a dead worker's task comes back after it (docs/architecture.md
+# §12, Faults).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(7 * 3600)))
+}
 # Tasks go to this deployment's queues (the default one and the per-kind ones below; no task names
 # a queue itself), and workers listen for pings and inspections on its exchanges only.
 CELERY_TASK_DEFAULT_QUEUE = DEPLOYMENT_NAME

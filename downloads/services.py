@@ -357,6 +357,24 @@ def download_failed(job_id: int, reason: str) -> None:
     )
 
 
+def download_lost(job_id: int) -> None:
+    """The process building the job died (``tasks.build_worker_lost``): its build directory
+    (DOWNLOAD_ROOT/tmp, never served) goes, and a running job is failed with a reason the
+    viewer can read; they may ask for the package again."""
+    import shutil
+    from pathlib import Path
+
+    job = DownloadJob.objects.filter(pk=job_id, state=DownloadJob.State.RUNNING).first()
+    if job is None:
+        return
+    shutil.rmtree(Path(settings.DOWNLOAD_ROOT) / "tmp" / str(job.public_id), ignore_errors=True)
+    DownloadJob.objects.filter(pk=job_id, state=DownloadJob.State.RUNNING).update(
+        state=DownloadJob.State.FAILED,
+        error="The worker building the package stopped; please ask for it again.",
+        finished=timezone.now(),
+    )
+
+
 def download_requeued(job_id: int) -> None:
     """A build interrupted by the database (retried by the task): back to the queue."""
     DownloadJob.objects.filter(pk=job_id, state=DownloadJob.State.RUNNING).update(
@@ -377,6 +395,16 @@ def downloads_cleanup() -> dict:
         storage.delete(job.file_name)
         DownloadJob.objects.filter(pk=job.pk).update(state=DownloadJob.State.EXPIRED)
         expired += 1
+    # Running past the task's hard time limit: its worker died without a word (a host lost; a
+    # pool process killed is reported at once, ``tasks.build_worker_lost``).
+    dead = DownloadJob.objects.filter(
+        state=DownloadJob.State.RUNNING,
+        started__lt=now - dt.timedelta(seconds=settings.DOWNLOAD_TASK_TIME_LIMIT),
+    ).values_list("pk", flat=True)
+    lost = 0
+    for job_id in list(dead):
+        download_lost(job_id)
+        lost += 1
     tmp = Path(settings.DOWNLOAD_ROOT) / "tmp"
     removed = 0
     if tmp.is_dir():
@@ -385,4 +413,4 @@ def downloads_cleanup() -> dict:
             if entry.stat().st_mtime < limit:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
-    return {"expired": expired, "stale_build_directories": removed}
+    return {"expired": expired, "stale_build_directories": removed, "lost": lost}

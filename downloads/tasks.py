@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
+from billiard.exceptions import WorkerLostError
 from celery import shared_task
+from celery.signals import task_failure
 from django.conf import settings
 from django.db import OperationalError
 
@@ -44,6 +46,20 @@ def build_download_package(job_id: int) -> str:
         services.download_failed(job_id, "The package could not be built; the error is logged.")
         raise
     return "ready"
+
+
+@task_failure.connect
+def build_worker_lost(sender=None, exception=None, args=None, kwargs=None, **_) -> None:
+    """A pool process killed mid-build (out of memory, a SIGKILL) runs no except block: the
+    worker's main process sees it lost and sends this signal; the job is failed with a reason
+    and its partial files removed (``services.download_lost``)."""
+    if getattr(sender, "name", "") != build_download_package.name:
+        return
+    if not isinstance(exception, WorkerLostError):
+        return
+    job_id = args[0] if args else (kwargs or {}).get("job_id")
+    log.warning("the worker building download %s was lost: %s", job_id, exception)
+    services.download_lost(job_id)
 
 
 @shared_task(time_limit=600, autoretry_for=(OperationalError,), retry_backoff=2, max_retries=3)

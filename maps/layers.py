@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 # A queued layer whose render has not started after this long is queued again (lost message,
 # dead worker, Redis restarted).
 REQUEUE_AFTER = dt.timedelta(seconds=int(os.environ.get("LAYER_REQUEUE_SECONDS", "120")))
+# The render task's hard time limit (``maps.tasks``): a layer rendering for longer lost its worker.
+RENDER_TIME_LIMIT = dt.timedelta(seconds=1800)
 # last_requested is written at most this often per layer, not on every tile.
 TOUCH_EVERY = dt.timedelta(minutes=5)
 
@@ -138,6 +141,9 @@ def find_layer(spec: LayerSpec, scope: Scope, user=None, *, queue: bool = True) 
                 queue_render(layer)
             return layer
     touch(layer)
+    if queue and requeue_dead_renders(MapLayer.objects.filter(pk=layer.pk)):
+        layer.refresh_from_db()
+        return layer
     if (
         queue
         and layer.state == MapLayer.State.QUEUED
@@ -446,22 +452,93 @@ def render(layer: MapLayer, on_progress: Callable[[float], None] | None = None) 
     return layer
 
 
-def claim_render(layer_id: int) -> bool:
+def claim_render(layer_id: int, *, redelivered: bool = False) -> bool:
     """Take a queued (or failed) layer for rendering: one renderer a layer, whether the render
     task or a download that needs the layer (``downloads.geotiff``); the other finds it
-    rendering and waits for it, or leaves it."""
+    rendering and waits for it, or leaves it.
+
+    A ``redelivered`` render task (its worker died before acknowledging it: the broker hands an
+    unacknowledged message out again after its visibility timeout, longer than the task's hard
+    time limit) takes a layer left "rendering" too: that render is dead."""
+    states = [MapLayer.State.QUEUED, MapLayer.State.FAILED]
+    if redelivered:
+        states.append(MapLayer.State.RENDERING)
     return bool(
-        MapLayer.objects.filter(
-            pk=layer_id, state__in=[MapLayer.State.QUEUED, MapLayer.State.FAILED]
-        ).update(state=MapLayer.State.RENDERING, progress=0, message="starting")
+        MapLayer.objects.filter(pk=layer_id, state__in=states).update(
+            state=MapLayer.State.RENDERING,
+            progress=0,
+            message="starting",
+            render_started=timezone.now(),
+        )
     )
+
+
+def requeue_dead_renders(layers=None) -> int:
+    """Queue again the layers (of ``layers``, default all) still "rendering" past the render's
+    hard time limit: their worker died without a word (a host lost; a pool process killed is
+    reported at once, ``render_lost``). Called by ``find_layer`` and the cleanup job."""
+    layers = MapLayer.objects.all() if layers is None else layers
+    dead = list(
+        layers.filter(
+            state=MapLayer.State.RENDERING,
+            render_started__lt=timezone.now() - RENDER_TIME_LIMIT,
+        )
+    )
+    for layer in dead:
+        if MapLayer.objects.filter(pk=layer.pk, state=MapLayer.State.RENDERING).update(
+            state=MapLayer.State.QUEUED,
+            progress=0,
+            message="the worker rendering it stopped; queued again",
+        ):
+            metrics.LAYER_RENDERS.labels("lost").inc()
+            queue_render(layer)
+    return len(dead)
+
+
+# What a layer says when the file system under TILE_ROOT is full (its scratch files are gone:
+# ``_write_layer_files``); /health/ reports the disk too (``disk_tiles``).
+DISK_FULL = "failed: no space left on the map server's disk"
 
 
 def render_failed(layer_id: int, exc: BaseException) -> None:
     metrics.LAYER_RENDERS.labels("failed").inc()
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if not full:  # GDAL reports a full disk in words of its own; /health/'s threshold decides
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(settings.TILE_ROOT).free
+            full = free < settings.HEALTH_DISK_MIN_FREE_MB * 1024 * 1024
     MapLayer.objects.filter(pk=layer_id).exclude(state=MapLayer.State.RETIRED).update(
-        state=MapLayer.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], message="failed"
+        state=MapLayer.State.FAILED,
+        error=f"{type(exc).__name__}: {exc}"[:2000],
+        message=DISK_FULL if full else "failed",
     )
+
+
+# A pool process killed mid-render (the kernel's OOM killer, a SIGKILL) runs no except block; the
+# worker's main process reports it as this error (``maps.tasks``).
+WORKER_LOST = "WorkerLostError"
+
+
+def render_lost(layer_id: int, exc: BaseException) -> None:
+    """The process rendering the layer died: remove its scratch directory (TILE_ROOT/tmp: never
+    served) and queue the layer once more. Lost a second time, it is failed instead, so a layer
+    that kills its worker every time does not loop (its error says why)."""
+    layer = MapLayer.objects.filter(pk=layer_id, state=MapLayer.State.RENDERING).first()
+    if layer is None:
+        return
+    for leftover in (Path(settings.TILE_ROOT) / "tmp").glob(f"{layer.key}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if layer.error.startswith(WORKER_LOST):
+        render_failed(layer_id, exc)
+        return
+    metrics.LAYER_RENDERS.labels("lost").inc()
+    MapLayer.objects.filter(pk=layer_id, state=MapLayer.State.RENDERING).update(
+        state=MapLayer.State.QUEUED,
+        progress=0,
+        message="the worker rendering it stopped; queued again",
+        error=f"{WORKER_LOST}: {exc}"[:2000],
+    )
+    queue_render(layer)
 
 
 # --- retiring and refreshing ---------------------------------------------------------------------
@@ -561,6 +638,7 @@ def delete_retired(*, keep: dt.timedelta = dt.timedelta(hours=1), unused_days: i
     asked for in ``unused_days``, and remove render leftovers."""
     root = Path(settings.TILE_ROOT)
     now = timezone.now()
+    requeued = requeue_dead_renders()
     unused = MapLayer.objects.live().filter(last_requested__lt=now - dt.timedelta(days=unused_days))
     retired_unused = retire(unused, reason="unused")
     removed = 0
@@ -574,4 +652,9 @@ def delete_retired(*, keep: dt.timedelta = dt.timedelta(hours=1), unused_days: i
     deleted, _ = MapLayer.objects.filter(
         state=MapLayer.State.RETIRED, created__lt=now - keep
     ).delete()
-    return {"retired_unused": retired_unused, "directories_removed": removed, "rows": deleted}
+    return {
+        "retired_unused": retired_unused,
+        "directories_removed": removed,
+        "rows": deleted,
+        "requeued_dead_renders": requeued,
+    }

@@ -72,6 +72,9 @@ class MapLayer(models.Model):
 
     created = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    # When its render was claimed: a layer still "rendering" past the render's hard time limit
+    # lost its worker (``maps.layers.requeue_dead_renders``).
+    render_started = models.DateTimeField(null=True, blank=True)
     rendered_at = models.DateTimeField(null=True, blank=True)
     last_requested = models.DateTimeField(null=True, blank=True)
 

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Mapping
 
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.middleware import CSPMiddleware
+from django import db
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler
@@ -228,10 +231,33 @@ def not_found(request: HttpRequest, exception=None) -> HttpResponse:
     return render(request, "404.html", status=404)
 
 
+DATABASE_UNAVAILABLE = "The database is unavailable; try again in a moment."
+# Seconds a client is asked to wait while the database is away (a restart, a fail-over).
+DATABASE_RETRY_AFTER = 10
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    """500, or 503 with Retry-After when the database is unreachable (a restart, a fail-over:
+    Django reconnects at the next request, the server needs no restart). Called inside the
+    handler's ``except``, so the exception is the one being handled. The page is rendered
+    without the database; should it fail, a plain text answer, never an empty 500."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        status, reason, error, template = 503, DATABASE_UNAVAILABLE, "unavailable", "503.html"
+    else:
+        status, reason, error = 500, "Internal error; it has been logged.", "server_error"
+        template = "500.html"
     if _wants_json(request):
-        return error_response(500, "Internal error; it has been logged.", "server_error")
-    return render(request, "500.html", status=500)
+        response = error_response(status, reason, error)
+    else:
+        try:
+            response = HttpResponse(render_to_string(template), status=status)
+        except Exception:  # noqa: BLE001 — the last answer must not fail in turn
+            logger.exception("the %s page could not be rendered", status)
+            response = HttpResponse(reason, status=status, content_type="text/plain")
+    if status == 503:
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
 
 
 class RejectNulMiddleware:

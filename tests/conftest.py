@@ -96,20 +96,14 @@ def write_csv(tmp_path):
     return write
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker process, on the test database and the tests' Redis database.
-
-    Tests using it need committed data: mark them ``django_db(transaction=True)``.
-    """
+def worker_env() -> dict[str, str]:
+    """The environment of a test worker process: the test database, the tests' Redis database."""
     from django.conf import settings
     from django.db import connection
 
-    from chemearth.queues import worker_queues
-
     test_db = connection.settings_dict["NAME"]
     db = settings.DATABASES["default"]
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": (
             f"postgis://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{test_db}"
@@ -119,6 +113,20 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         "CACHE_URL": TEST_REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process, on the test database and the tests' Redis database.
+
+    Tests using it need committed data: mark them ``django_db(transaction=True)``.
+    """
+    from django.db import connection
+
+    from chemearth.queues import worker_queues
+
+    test_db = connection.settings_dict["NAME"]
+    env = worker_env()
     import redis
 
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()

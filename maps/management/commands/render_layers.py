@@ -84,13 +84,22 @@ class Command(BaseCommand):
                 self.stderr.write(f"{label}: {exc.reason}")
                 counts["refused"] = counts.get("refused", 0) + 1
                 continue
-            if layer.state in (MapLayer.State.QUEUED, MapLayer.State.FAILED):
+            # Claimed as the task claims it (one renderer a layer, its start recorded); a render
+            # that fails is failed with its reason, not left "rendering".
+            if layer.state in (
+                MapLayer.State.QUEUED, MapLayer.State.FAILED
+            ) and layers.claim_render(layer.pk):  # fmt: skip
 
                 def progress(percent: float, _base=index) -> None:
                     bar.n = round(_base + percent / 100, 2)
                     bar.refresh()
 
-                layer = layers.render(layer, on_progress=progress)
+                try:
+                    layer = layers.render(layer, on_progress=progress)
+                except Exception as exc:  # noqa: BLE001 — reported, and the next layer is tried
+                    layers.render_failed(layer.pk, exc)
+                    layer.refresh_from_db()
+                    self.stderr.write(f"{label}: {layer.message} ({layer.error})")
             bar.n = index + 1
             bar.refresh()
             counts[layer.state] = counts.get(layer.state, 0) + 1
