@@ -103,16 +103,21 @@ class FaultWorker:
 def fault_worker(tmp_path):
     """Start one with ``fault_worker(pause_after)``; the test process's tasks go to its queue."""
     workers = []
-    default_queue = app.conf.task_default_queue
+    default_queue, routes = app.conf.task_default_queue, app.conf.task_routes
+
+    def route(queue: str, table) -> None:
+        app.conf.task_default_queue, app.conf.task_routes = queue, table
+        app.amqp.flush_routes()  # Celery keeps the table and its router once built
+        app.amqp.__dict__.pop("router", None)
 
     def start(pause_after: str, extra_env: dict | None = None) -> FaultWorker:
         worker = FaultWorker(tmp_path, pause_after, extra_env)
         workers.append(worker)
-        app.conf.task_default_queue = worker.queue
+        route(worker.queue, {})  # every kind of job to its queue, not the per-kind ones
         return worker
 
     yield start
-    app.conf.task_default_queue = default_queue
+    route(default_queue, routes)
     for worker in workers:
         worker.stop()
 
