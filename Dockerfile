@@ -14,6 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         gdal-bin libgdal-dev libgeos-dev libproj-dev gettext postgresql-client \
+        libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 
 # The source tree in /app (first on PYTHONPATH) carries templates/, static/ and locale/ beside the

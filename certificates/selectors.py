@@ -17,11 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 
 from baselines import grid, units
-from baselines.models import Element, Medium, Survey
+from baselines.models import Country, Element, Medium, Survey
 from chemearth.caching import cached
 from dashboards.models import LandUse, SoilStandard
 from dashboards.regions import Region
@@ -278,30 +278,40 @@ def shown_values(certificate: Certificate, scope: Scope) -> dict[str, dict]:
         )
         seen.update(dict(visible))
     shown = {}
-    until = None
     for element in payload.get("elements", []):
         symbol = element["element"]
         if seen[symbol] >= len(wanted.get(symbol, ())):
             shown[symbol] = {"shown": True, "withheld_until": None}
-            continue
-        if until is None:
-            until = _release_date(payload, scope)
-        shown[symbol] = {"shown": False, "withheld_until": until or None}
+        else:
+            shown[symbol] = {
+                "shown": False,
+                "withheld_until": _release_date(payload, symbol, scope),
+            }
     return shown
 
 
-def _release_date(payload: dict, scope: Scope):
-    """The last day on which a survey the certificate used opens to the public; "" when one has
-    no date (no policy in force)."""
+def _release_date(payload: dict, symbol: str, scope: Scope):
+    """The day the last of the certificate's countries opens the element to the public; None
+    when one never does by date (no policy in force, or the element is confidential there)."""
+    codes = payload.get("countries", [])
+    countries = set(
+        Country.objects.filter(Q(iso_a3__in=codes) | Q(adm0_a3__in=codes)).values_list(
+            "pk", flat=True
+        )
+    )
     days = []
     for survey in Survey.objects.filter(pk__in=[s["id"] for s in payload.get("surveys", [])]):
         for availability in survey_availability(survey, now=scope.now):
+            if availability.country_id not in countries:
+                continue
+            if symbol in availability.confidential:
+                return None
             if availability.is_open:
                 continue
             if not availability.scheduled or availability.available_on is None:
-                return ""
+                return None
             days.append(availability.available_on)
-    return max(days) if days else ""
+    return max(days) if days else None
 
 
 def issued_counts() -> dict[int, int]:

@@ -182,6 +182,7 @@ def certificate_issue(
         "ph_unknown_samples": rating.data["ph_unknown_samples"],
         "precision_km": rating.data["precision_km"],
         "elements": rating.data["elements"],
+        "countries": sorted(c.code for c in Country.objects.filter(pk__in=rating.countries)),
         "surveys": [{"id": s.pk, "name": s.name, "data_version": s.data_version}
                     for s in surveys],
         "data_version": surveys.data_version(),

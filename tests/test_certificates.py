@@ -425,3 +425,29 @@ def test_the_map_counts_issued_labels(plot, steward, client):
     assert by_code["C1"]["issued"] == 0 and by_code["C1"]["grade"] == "strict_control"
     page = client.get(reverse("portal:certificates"))
     assert page.status_code == 200 and b"1 label issued." in page.content
+
+
+@pytest.mark.django_db
+def test_the_demo_loads_a_labelled_hierarchy_with_two_plot_certificates(client):
+    from baselines.demo import DEMO_DATASETS
+    from certificates.demo import SOURCE, demo_units_load
+    from sharing.demo import demo_policies_load
+
+    kola = DEMO_DATASETS[1]
+    survey_ingest(path=kola.file, options=kola.options)
+    demo_policies_load()
+    made = demo_units_load()
+    assert AdminUnit.objects.filter(source=SOURCE).count() == 4
+    assert all("example" in u.name_en.lower() for u in AdminUnit.objects.all())
+    assert Certificate.objects.count() == 2, made
+    assert demo_units_load() == []  # a second run changes nothing
+    norway = Certificate.objects.get(unit__code="EX-PASVIK-P1")
+    russia = Certificate.objects.get(unit__code="EX-PASVIK-P2")
+    body = client.get(reverse("portal:certificate-verify", args=[norway.public_id])).content
+    assert b"Genuine and current" in body and b"withheld until" not in body
+    # Norway's policy keeps Ni confidential: withheld with no date; Cd is public.
+    elements = {e["element"]: e for e in json.loads(norway.payload)["elements"]}
+    assert "Ni" in elements and b"withheld: not public" in body
+    assert str(elements["Cd"]["median"]).encode() in body
+    body = client.get(reverse("portal:certificate-verify", args=[russia.public_id])).content
+    assert b"withheld until" in body
