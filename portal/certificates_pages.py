@@ -9,7 +9,6 @@ always and an element's values only while the public may see every row they came
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import segno
 from django import forms
 from django.contrib import messages
 from django.contrib.staticfiles import finders
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -34,7 +33,6 @@ from certificates.selectors import (
     RULE,
     TOO_FEW,
     certificate_status,
-    issued_counts,
     payload_of,
     shown_values,
     unit_rating,
@@ -50,12 +48,12 @@ from certificates.services import (
 )
 from certificates.signing import SigningUnavailable
 from dashboards.models import SoilStandard
-from dashboards.standards import DEFAULT_STANDARD
 from sharing.access import request_scope, viewer_scope
-from sharing.audit import audit_access, note_country_served
+from sharing.audit import audit_access
 
-from .dashboards_api import standard_param
-from .http import BadParameter, medium_param
+from . import certificates_api as api
+from .dashboards_api import optional_medium, standard_param
+from .http import BadParameter
 
 LANGUAGES = ("en", "zh-hans")
 STATE_LABELS = {
@@ -66,67 +64,18 @@ STATE_LABELS = {
 }
 
 
-def _served(request: HttpRequest, scope, countries, label: str) -> None:
-    """Note whose rows a page used and record the audit (non-public rows only are logged)."""
-    for country_id in countries:
-        note_country_served(request, country_id)
-    audit_access(request, scope, label)
-
-
-def _optional_medium(params):
-    return medium_param(params) if params.get("medium") else None
-
-
 # --- the map of rated units ----------------------------------------------------------------------
 
 
 def certificates_map(request: HttpRequest) -> HttpResponse:
     """Rated units coloured by grade, each with its count of issued (unrevoked) labels."""
-    scope = request_scope(request)
-    rows, countries = _rated_units(scope)
-    _served(request, scope, countries, "certificates map")
+    rows = api.rated_units(request)
     return render(
         request,
         "portal/certificates/map.html",
         {"units": rows, "grade_labels": GRADE_LABELS,
          "issued_total": sum(r["issued"] for r in rows)},
     )  # fmt: skip
-
-
-def _rated_units(scope) -> tuple[list[dict], set[int]]:
-    standard = SoilStandard.objects.filter(code=_default_standard()).first()
-    counts = issued_counts()
-    rows, countries = [], set()
-    if standard is None:
-        return rows, countries
-    for unit in AdminUnit.objects.all():
-        rating = unit_rating(scope, unit, standard)
-        countries |= rating.countries
-        rows.append({"unit": unit, "grade": rating.grade, "samples": rating.data["samples"],
-                     "issued": counts.get(unit.pk, 0)})  # fmt: skip
-    return rows, countries
-
-
-def _default_standard() -> str:
-    return DEFAULT_STANDARD
-
-
-def certificates_geojson(request: HttpRequest) -> JsonResponse:
-    """The map's features: each unit's polygon, level, names, grade (for this viewer's rows)
-    and issued labels."""
-    scope = request_scope(request)
-    rows, countries = _rated_units(scope)
-    _served(request, scope, countries, "certificates map")
-    features = [
-        {"type": "Feature",
-         "geometry": json.loads(r["unit"].geom.simplify(0.0005).geojson),
-         "properties": {"code": r["unit"].code, "name": r["unit"].name, "level": r["unit"].level,
-                        "grade": r["grade"], "grade_label": str(GRADE_LABELS[r["grade"]]),
-                        "samples": r["samples"], "issued": r["issued"],
-                        "url": reverse("portal:certificate-unit", args=[r["unit"].code])}}
-        for r in rows
-    ]  # fmt: skip
-    return JsonResponse({"type": "FeatureCollection", "features": features})
 
 
 # --- units ---------------------------------------------------------------------------------------
@@ -200,12 +149,12 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
     status = 200
     try:
         standard = standard_param(request.GET)
-        medium = _optional_medium(request.GET)
+        medium = optional_medium(request.GET)
     except BadParameter as error:
         context["error"] = f"{error.parameter}: {error.reason}"
         return render(request, "portal/certificates/unit.html", context, status=400)
     rating = unit_rating(scope, unit, standard, medium)
-    _served(request, scope, rating.countries, f"rating of {unit.code}")
+    api.served(request, scope, rating.countries, f"rating of {unit.code}")
     context.update(
         {"standard": standard, "medium": medium, "rating": rating.data,
          "rule": RULE % {"n": rating.data["min_samples"]},
@@ -222,7 +171,7 @@ def issue(request: HttpRequest, code: str) -> HttpResponse:
         return redirect(f"{reverse('login')}?next={back}")
     try:
         standard = standard_param(request.POST)
-        medium = _optional_medium(request.POST)
+        medium = optional_medium(request.POST)
         certificate = certificate_issue(unit=unit, standard=standard, user=request.user,
                                         medium=medium)  # fmt: skip
     except BadParameter as error:
@@ -231,7 +180,7 @@ def issue(request: HttpRequest, code: str) -> HttpResponse:
         messages.error(request, str(error))
     else:
         scope = request_scope(request)
-        _served(request, scope, _countries(certificate), f"certificate {certificate.public_id}")
+        api.served(request, scope, _countries(certificate), f"certificate {certificate.public_id}")
         messages.success(request, _("Certificate issued."))
         return redirect("portal:certificate-print", public_id=certificate.public_id)
     return redirect("portal:certificate-unit", code=code)
@@ -312,7 +261,7 @@ def printable(request: HttpRequest, public_id: str) -> HttpResponse:
     scope = request_scope(request)
     with translation.override(_language(request)):
         context = _certificate_context(request, certificate, scope)
-        _served(request, scope, _countries(certificate), f"certificate {public_id}")
+        api.served(request, scope, _countries(certificate), f"certificate {public_id}")
         return render(request, "portal/certificates/print.html", context)
 
 
@@ -325,7 +274,7 @@ def pdf(request: HttpRequest, public_id: str) -> HttpResponse:
     language = _language(request)
     with translation.override(language):
         context = _certificate_context(request, certificate, scope) | {"for_pdf": True}
-        _served(request, scope, _countries(certificate), f"certificate {public_id} pdf")
+        api.served(request, scope, _countries(certificate), f"certificate {public_id} pdf")
         html = render_to_string("portal/certificates/print.html", context, request=request)
     stylesheet = CSS(filename=finders.find("certificates/print.css"))
     document = HTML(string=html, base_url=request.build_absolute_uri("/"))

@@ -18,11 +18,6 @@ urlpatterns = [
         for name in ("coverage", "exceedance", "change", "volume", "baselines", "compare")
     ),
     path("certificates/", certificates_pages.certificates_map, name="certificates"),
-    path(
-        "certificates/map.geojson",
-        certificates_pages.certificates_geojson,
-        name="certificates-geojson",
-    ),
     path("certificates/units/", certificates_pages.units, name="certificate-units"),
     path("certificates/units/<str:code>/", certificates_pages.unit_detail, name="certificate-unit"),
     path(

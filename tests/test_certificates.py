@@ -280,9 +280,15 @@ def test_embargoed_values_never_reach_the_public_page(write_csv, geojson, client
     numbers = {str(v) for e in values for v in (e["median"], e["max"])}
     assert {"0.4456", "88.76", "0.4321", "87.65"} <= numbers
     url = reverse("portal:certificate-verify", args=[certificate.public_id])
+    api_url = reverse("api:certificate", args=[certificate.public_id])
     for viewer in (None, steward):  # the public page is public whoever looks
         if viewer:
             client.force_login(viewer)
+        answer = client.get(api_url)
+        assert answer.status_code == 200 and answer.json()["state"] == "current"
+        assert {e["withheld_until"] for e in answer.json()["elements"]} == {"2099-01-01"}
+        for number in numbers:
+            assert number.encode() not in answer.content, number
         body = client.get(url).content
         assert b"withheld until 2099-01-01" in body
         for number in numbers | {"0.4321", "87.65", "0.4456", "88.76", "0.432", "87.6"}:
@@ -296,6 +302,7 @@ def test_embargoed_values_never_reach_the_public_page(write_csv, geojson, client
     policy.save()
     body = client.get(url).content
     assert b"withheld" not in body and b"88.76" in body
+    assert b"88.76" in client.get(api_url).content
 
 
 @pytest.mark.django_db
@@ -419,7 +426,7 @@ def test_pages_refuse_bad_input_with_a_message(plot, steward, client, geojson):
 @pytest.mark.django_db
 def test_the_map_counts_issued_labels(plot, steward, client):
     certificate_issue(unit=plot, standard=gb15618(), user=steward)
-    body = client.get(reverse("portal:certificates-geojson")).json()
+    body = client.get(reverse("api:certificate-units")).json()
     by_code = {f["properties"]["code"]: f["properties"] for f in body["features"]}
     assert by_code["P1"]["issued"] == 1 and by_code["P1"]["grade"] == "safe_use"
     assert by_code["C1"]["issued"] == 0 and by_code["C1"]["grade"] == "strict_control"
@@ -451,3 +458,18 @@ def test_the_demo_loads_a_labelled_hierarchy_with_two_plot_certificates(client):
     assert str(elements["Cd"]["median"]).encode() in body
     body = client.get(reverse("portal:certificate-verify", args=[russia.public_id])).content
     assert b"withheld until" in body
+
+
+@pytest.mark.django_db
+def test_the_api_answers_ratings_and_refuses_bad_input_with_a_reason(plot, client):
+    url = reverse("api:certificate-rating", args=["P1"])
+    body = client.get(url).json()
+    assert body["grade"] == "safe_use" and body["samples"] == len(PLOT_ROWS)
+    bad = client.get(url, {"standard": "ny-t-391"})
+    assert (
+        bad.status_code == 400 and "unknown standard 'ny-t-391'" in bad.json()["reason"]["standard"]
+    )
+    assert client.get(url, {"medium": "lava"}).status_code == 400
+    missing = client.get(reverse("api:certificate-rating", args=["NOPE"]))
+    assert missing.status_code == 404 and "reason" in missing.json()
+    assert client.get(reverse("api:certificate", args=["nope"])).status_code == 404
