@@ -4,6 +4,7 @@ uploaded by stewards, certificates issued and revoked (both audited)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from django.contrib.gis.gdal import DataSource, GDALException
@@ -131,6 +132,30 @@ def _unit(feature, index, level, user, fields, source, codes, scope,
         name_zh=_text(feature, name_zh_field, fields)[:200], geom=shape,
         area_km2=geodesic_area_km2(shape), source=source, created_by=user,
     )  # fmt: skip
+
+
+def plot_draw(
+    *, parent: AdminUnit, code: str, name_en: str, name_zh: str = "", polygon: str, user
+) -> AdminUnit:
+    """A plot drawn on the map inside ``parent`` (a township): the GeoJSON polygon goes through
+    ``units_upload`` as a one-feature file, so a drawn plot meets every check an uploaded one
+    does (valid, inside its parent, inside a survey, a new code)."""
+    try:
+        geometry = json.loads(polygon)
+    except ValueError:
+        raise UnitUploadError("the drawn polygon is not GeoJSON") from None
+    if isinstance(geometry, dict) and geometry.get("type") == "Feature":
+        geometry = geometry.get("geometry")
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        raise UnitUploadError("draw a polygon: at least three points on the map")
+    feature = {"type": "Feature", "geometry": geometry,
+               "properties": {"code": code.strip(), "name": name_en.strip(),
+                              "name_zh": name_zh.strip(), "parent": parent.code}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "drawn.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+        (unit,) = units_upload(path=path, level=Level.PLOT, user=user, source="drawn on the map")
+    return unit
 
 
 def may_issue(user, rating) -> bool:

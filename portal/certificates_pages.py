@@ -9,6 +9,7 @@ always and an element's values only while the public may see every row they came
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from certificates.services import (
     certificate_revoke,
     may_issue,
     may_manage_units,
+    plot_draw,
     units_upload,
 )
 from certificates.signing import SigningUnavailable
@@ -133,6 +135,17 @@ def _upload(form: UnitUploadForm, user) -> list[AdminUnit] | None:
             return None
 
 
+class PlotDrawForm(forms.Form):
+    code = forms.CharField(label=gettext_lazy("Code"), max_length=60)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    name_zh = forms.CharField(label=gettext_lazy("Chinese name"), max_length=200, required=False)
+    polygon = forms.CharField(
+        label=gettext_lazy("Polygon (GeoJSON, WGS84)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy("Click the map to add corners, or paste a GeoJSON polygon."),
+    )
+
+
 def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
     """A unit rated with the viewer's rows; stewards and partners issue a certificate here."""
     unit = get_object_or_404(AdminUnit, code=code)
@@ -145,6 +158,9 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
         "grade_labels": GRADE_LABELS,
         "class_labels": CLASS_LABELS,
         "certificates": unit.certificates.select_related("standard")[:20],
+        "may_draw": unit.level == Level.TOWNSHIP and may_manage_units(request.user),
+        "draw_form": PlotDrawForm(),
+        "outline": json.loads(unit.geom.geojson),
     }
     status = 200
     try:
@@ -161,6 +177,31 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
          "may_issue": may_issue(request.user, rating) and rating.grade != TOO_FEW}
     )  # fmt: skip
     return render(request, "portal/certificates/unit.html", context, status=status)
+
+
+@require_POST
+def draw_plot(request: HttpRequest, code: str) -> HttpResponse:
+    """A steward draws a plot inside a township (every check of an uploaded plot applies)."""
+    parent = get_object_or_404(AdminUnit, code=code, level=Level.TOWNSHIP)
+    if not may_manage_units(request.user):
+        return HttpResponseForbidden(_("Only data stewards draw plots."))
+    form = PlotDrawForm(request.POST)
+    if form.is_valid():
+        try:
+            plot = plot_draw(
+                parent=parent, code=form.cleaned_data["code"], name_en=form.cleaned_data["name"],
+                name_zh=form.cleaned_data["name_zh"], polygon=form.cleaned_data["polygon"],
+                user=request.user,
+            )  # fmt: skip
+        except UnitUploadError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Plot stored."))
+            return redirect("portal:certificate-unit", code=plot.code)
+    else:
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form.fields[field].label}: {' '.join(errors)}")
+    return redirect("portal:certificate-unit", code=code)
 
 
 @require_POST

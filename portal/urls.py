@@ -21,6 +21,11 @@ urlpatterns = [
     path("certificates/units/", certificates_pages.units, name="certificate-units"),
     path("certificates/units/<str:code>/", certificates_pages.unit_detail, name="certificate-unit"),
     path(
+        "certificates/units/<str:code>/plots/",
+        certificates_pages.draw_plot,
+        name="certificate-draw-plot",
+    ),
+    path(
         "certificates/units/<str:code>/issue/", certificates_pages.issue, name="certificate-issue"
     ),
     path("certificates/<str:public_id>/", certificates_pages.verify, name="certificate-verify"),

@@ -174,3 +174,36 @@ def test_the_map_colours_rated_units(browser, live_server, steward_cookie, langu
         _check_layout(page, where)
         assert watch.problems == [], where
         page.context.close()
+
+
+def test_a_steward_draws_a_plot_on_the_map(browser, live_server, steward_cookie):  # noqa: F811
+    from certificates.models import AdminUnit
+
+    page, watch, _ = open_page(browser, live_server, "/certificates/units/T1/")
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": steward_cookie, "url": live_server.url}]
+    )
+    page.reload()
+    drawing = page.locator(".draw-map")
+    expect(drawing).to_have_class(re.compile(r"\bleaflet-container\b"))
+    _check_layout(page, "township page")
+    box = drawing.bounding_box()
+    cx, cy = box["width"] / 2, box["height"] / 2
+    # Well inside the township (the map shows it with a margin at a whole zoom level).
+    for dx, dy in ((-0.08, -0.08), (0.08, -0.08), (0.08, 0.08), (-0.08, 0.08)):
+        drawing.click(position={"x": cx + dx * box["width"], "y": cy + dy * box["height"]})
+    polygon = json.loads(page.locator("#id_polygon").input_value())
+    assert polygon["type"] == "Polygon" and len(polygon["coordinates"][0]) == 5
+    page.fill("#id_code", "P9")
+    page.fill("#id_name", "Drawn plot")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Store the plot").click()
+    assert page.url == f"{live_server.url}/certificates/units/P9/", (
+        polygon,
+        page.locator(".messages").all_inner_texts(),
+    )
+    drawn = AdminUnit.objects.get(code="P9")
+    assert drawn.parent.code == "T1" and drawn.level == "plot"
+    expect(page.locator("h1")).to_contain_text("Drawn plot")
+    assert watch.problems == []
+    page.context.close()

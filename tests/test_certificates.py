@@ -473,3 +473,42 @@ def test_the_api_answers_ratings_and_refuses_bad_input_with_a_reason(plot, clien
     missing = client.get(reverse("api:certificate-rating", args=["NOPE"]))
     assert missing.status_code == 404 and "reason" in missing.json()
     assert client.get(reverse("api:certificate", args=["nope"])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_steward_draws_a_plot_inside_a_township(plot, steward, client):
+    url = reverse("portal:certificate-draw-plot", args=["T1"])
+    ring = [[-100.15, 39.95], [-99.95, 39.95], [-99.95, 40.05], [-100.15, 40.05], [-100.15, 39.95]]
+    form = {"code": "P2", "name": "Drawn plot", "name_zh": "绘制地块",
+            "polygon": json.dumps({"type": "Polygon", "coordinates": [ring]})}  # fmt: skip
+    assert client.post(url, form).status_code == 403  # anonymous: no
+    client.force_login(steward)
+    twisted = [
+        [-100.15, 39.95],
+        [-99.95, 40.05],
+        [-99.95, 39.95],
+        [-100.15, 40.05],
+        [-100.15, 39.95],
+    ]
+    for polygon, message in (
+        (json.dumps({"type": "Polygon", "coordinates": [twisted]}), b"Self-intersection"),
+        ("not json", b"not GeoJSON"),
+        (json.dumps({"type": "Point", "coordinates": [-100, 40]}), b"at least three points"),
+        (json.dumps({"type": "Polygon", "coordinates": [[[-100.45, 39.6], [-100.3, 39.6],
+                                                         [-100.3, 39.8], [-100.45, 39.6]]]}),
+         b"outside every survey"),
+        (json.dumps({"type": "Polygon", "coordinates": [[[-97, 39.6], [-96.5, 39.6],
+                                                         [-96.5, 39.8], [-97, 39.6]]]}),
+         b"outside its parent"),
+    ):  # fmt: skip
+        response = client.post(url, {**form, "polygon": polygon}, follow=True)
+        assert message in response.content, message
+        assert not AdminUnit.objects.filter(code="P2").exists()
+    response = client.post(url, form)
+    assert response.status_code == 302 and response["Location"].endswith("/certificates/units/P2/")
+    drawn = AdminUnit.objects.get(code="P2")
+    assert drawn.parent.code == "T1" and drawn.level == "plot" and drawn.name_zh == "绘制地块"
+    # A county is not a township: no plot is drawn straight into it.
+    assert (
+        client.post(reverse("portal:certificate-draw-plot", args=["C1"]), form).status_code == 404
+    )

@@ -7,7 +7,30 @@
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(url + ": " + r.status); return r.json(); });
   }
-  document.querySelectorAll(".certificate-map").forEach(function (el) {
+  // A steward draws a plot inside a township: each click adds a corner; the polygon's GeoJSON
+  // goes into the form's textarea (which can also be typed or pasted into).
+  document.querySelectorAll(".draw-map").forEach(function (el) {
+    const map = L.map(el);
+    map.attributionControl.setPrefix(false);
+    const outline = L.geoJSON(JSON.parse(document.getElementById(el.dataset.outline).textContent),
+      { style: { color: "#0b6e99", weight: 2, fillOpacity: 0.05 }, interactive: false }).addTo(map);
+    map.fitBounds(outline.getBounds(), { padding: [10, 10] });
+    const target = document.getElementById(el.dataset.target);
+    let corners = [];
+    const shape = L.polygon([], { color: "#b45309", weight: 2 }).addTo(map);
+    function write() {
+      shape.setLatLngs(corners);
+      if (corners.length < 3) { target.value = ""; return; }
+      const ring = corners.map(function (c) { return [Number(c.lng.toFixed(6)), Number(c.lat.toFixed(6))]; });
+      ring.push(ring[0]);
+      target.value = JSON.stringify({ type: "Polygon", coordinates: [ring] });
+    }
+    map.on("click", function (e) { corners.push(e.latlng); write(); });
+    const clear = el.parentNode.querySelector(".draw-clear");
+    if (clear) clear.addEventListener("click", function () { corners = []; write(); });
+  });
+
+  document.querySelectorAll(".certificate-map:not(.draw-map)").forEach(function (el) {
     const map = L.map(el, { worldCopyJump: true }).setView([30, 0], 1);
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution("Natural Earth");
