@@ -133,7 +133,8 @@ def verification(request: HttpRequest, certificate: Certificate) -> dict:
         "kid": payload["kid"],
         "data_version": payload["data_version"],
         "policy_version": payload["policy_version"],
-        "samples": payload["samples"],
+        # How many samples lie in the unit says that data exists: only when every value shows.
+        "samples": None if any(not h["shown"] for h in shown.values()) else payload["samples"],
         "elements": elements,
         "surveys": [s["name"] for s in payload["surveys"]
                     if Survey.objects.filter(pk=s["id"]).exists()],

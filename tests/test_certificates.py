@@ -287,6 +287,7 @@ def test_embargoed_values_never_reach_the_public_page(write_csv, geojson, client
         answer = client.get(api_url)
         assert answer.status_code == 200 and answer.json()["state"] == "current"
         assert {e["withheld_until"] for e in answer.json()["elements"]} == {"2099-01-01"}
+        assert answer.json()["samples"] is None  # not even how many samples there are
         for number in numbers:
             assert number.encode() not in answer.content, number
         body = client.get(url).content
@@ -303,6 +304,7 @@ def test_embargoed_values_never_reach_the_public_page(write_csv, geojson, client
     body = client.get(url).content
     assert b"withheld" not in body and b"88.76" in body
     assert b"88.76" in client.get(api_url).content
+    assert client.get(api_url).json()["samples"] == 3
 
 
 @pytest.mark.django_db
