@@ -11,12 +11,15 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
+from baselines.demo import DEMO_DATASETS
+from baselines.models import Survey
 from dashboards.models import SoilStandard
 from dashboards.standards import DEFAULT_STANDARD
 
 from .models import AdminUnit, Certificate, Level
 from .services import CertificateError, certificate_issue, units_upload
 
+KOLA_SURVEY = next(d.options.survey for d in DEMO_DATASETS if "Kola" in d.options.survey)
 SOURCE = (
     "Example unit for the demo: a box drawn by Chemical Earth over the Kola C-horizon survey; "
     "not an official boundary."
@@ -48,7 +51,11 @@ def _feature(code, name, name_zh, parent, box) -> dict:
 
 
 def demo_units_load(steward_username: str = "steward") -> list[str]:
-    """Create the example hierarchy (once) and a certificate per plot; returns what it made."""
+    """Create the example hierarchy (once) and a certificate per plot; returns what it made.
+    Without the Kola survey's samples there is nothing to put units over: nothing is made."""
+    kola = Survey.objects.filter(name=KOLA_SURVEY).first()
+    if kola is None or not kola.analytes.exists():
+        return []
     made = []
     steward = get_user_model().objects.filter(username=steward_username).first()
     for level, rows in UNITS.items():
