@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from baselines import grid, units
@@ -183,7 +184,9 @@ def _rating(scope, unit, standard, medium, result) -> Rating:
         "elements": table,
         "grade": grade,
         "meets": None if grade == TOO_FEW else grade == "priority_protection",
-        "rule": str(RULE) % {"n": min_samples()},
+        # In English whatever the request's language: the data is cached for every viewer of
+        # equal rights and signed into certificates; pages print RULE in their own language.
+        "rule": _english(RULE) % {"n": min_samples()},
     }  # fmt: skip
     return Rating(
         data=data,
@@ -191,6 +194,11 @@ def _rating(scope, unit, standard, medium, result) -> Rating:
         surveys=frozenset(s for _c, s in pairs),
         rows=rows,
     )
+
+
+def _english(text) -> str:
+    with translation.override("en"):
+        return str(text)
 
 
 def _round(value: float | None) -> float | None:

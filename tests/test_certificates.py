@@ -172,6 +172,14 @@ def test_rating_equals_an_independent_computation(plot):
     assert rating.data["ph_unknown_samples"] == 1 and rating.data["samples"] == len(PLOT_ROWS)
     assert rating.data["meets"] is False
     assert "strictest band where its pH is unknown" in rating.data["rule"]
+    # The data (cached for every viewer, signed into certificates) keeps the rule in English.
+    from django.core.cache import cache
+    from django.utils import translation
+
+    cache.clear()
+    with translation.override("zh-hans"):
+        again = unit_rating(viewer_scope(None), plot, gb15618())
+    assert again.data["rule"] == rating.data["rule"]
     # The county holds the row outside the plot, above both intervention values.
     county = unit_rating(viewer_scope(None), AdminUnit.objects.get(code="C1"), gb15618())
     assert county.data["samples"] == len(PLOT_ROWS) + 1 and county.grade == "strict_control"
