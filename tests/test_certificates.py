@@ -522,3 +522,51 @@ def test_a_steward_draws_a_plot_inside_a_township(plot, steward, client):
     assert (
         client.post(reverse("portal:certificate-draw-plot", args=["C1"]), form).status_code == 404
     )
+
+
+@pytest.mark.django_db
+def test_a_viewer_limited_to_20_km_cells_rates_by_cell_and_sees_no_plot_values(
+    write_csv, geojson, client, settings
+):
+    """Finland publishes locations as 20 km cells: the public rates a plot with the samples
+    whose cell centre lies in it (not their exact points), and a small plot's values are a
+    product finer than 20 km, so its certificate's public page withholds them (rule 3)."""
+    from baselines import grid
+
+    lon, lat = 25.0, 62.0
+    centre = grid.cell_at(lon, lat, 20_000).centroid_lonlat
+    settings.CERTIFICATE_MIN_SAMPLES = 2
+    # Two samples near (25, 62), one next to their 20 km cell's centre: one cell, three samples.
+    header = ["sample_id", "longitude", "latitude", "ph", "Cd_ppm", "Pb_ppm"]
+    body = [["F1", lon, lat, "6.0", "0.2", "40"], ["F2", lon + 0.001, lat, "6.0", "0.25", "45"],
+            ["F3", centre[0] + 0.001, centre[1] + 0.001, "6.0", "0.21", "42"]]  # fmt: skip
+    survey_ingest(
+        path=write_csv([header, *body], "fin.csv"),
+        options=IngestOptions(survey="fin soils", medium="topsoil", scale_km=10, country="FIN"),
+    )
+    assert len({grid.cell_at(r[1], r[2], 20_000).code for r in body}) == 1
+    ReleasePolicy.objects.create(
+        country=Country.objects.by_code("FIN"), in_force=True, public_precision_m=20_000
+    )
+    steward = get_user_model().objects.create_user("fin-steward", password="x")
+    Stewardship.objects.create(user=steward, country=Country.objects.by_code("FIN"))
+    around_points = (lon - 0.01, lon + 0.01, lat - 0.01, lat + 0.01)
+    around_centre = (centre[0] - 0.01, centre[0] + 0.01, centre[1] - 0.01, centre[1] + 0.01)
+    assert not (around_points[0] <= centre[0] <= around_points[1]
+                and around_points[2] <= centre[1] <= around_points[3])  # fmt: skip
+    units_upload(path=geojson(box_feature("F1", "Exact", around_points)), level="county",
+                 user=steward)  # fmt: skip
+    units_upload(path=geojson(box_feature("F2", "Centre", around_centre)), level="county",
+                 user=steward)  # fmt: skip
+    exact, by_centre = AdminUnit.objects.get(code="F1"), AdminUnit.objects.get(code="F2")
+    public = viewer_scope(None)
+    assert unit_rating(public, exact, gb15618()).data["samples"] == 0
+    assert unit_rating(public, by_centre, gb15618()).data["samples"] == 3
+    assert unit_rating(public, by_centre, gb15618()).data["precision_km"] == [20]
+    assert unit_rating(viewer_scope(steward), exact, gb15618()).data["samples"] == 2
+    assert unit_rating(viewer_scope(steward), by_centre, gb15618()).data["samples"] == 1
+    certificate = certificate_issue(unit=exact, standard=gb15618(), user=steward)
+    body = client.get(reverse("portal:certificate-verify", args=[certificate.public_id])).content
+    assert b"withheld: not public" in body
+    for element in json.loads(certificate.payload)["elements"]:
+        assert str(element["median"]).encode() not in body
