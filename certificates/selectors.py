@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.db.models.expressions import RawSQL
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
@@ -279,7 +280,11 @@ def shown_values(certificate: Certificate, scope: Scope) -> dict[str, dict]:
         visible = (
             visible_measurements(scope, scale_m=unit_scale_m(certificate.unit))
             .preferred()
-            .filter(sample_id__in=all_ids, element__symbol__in=list(wanted))
+            # The ids as one array parameter: 50,000 placeholders cost more than the query.
+            .filter(
+                sample_id__in=RawSQL("SELECT unnest(%s::bigint[])", [all_ids]),
+                element__symbol__in=list(wanted),
+            )
             .order_by()
             .values_list("element__symbol")
             .annotate(n=Count("id"))
