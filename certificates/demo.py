@@ -18,6 +18,7 @@ from dashboards.standards import DEFAULT_STANDARD
 
 from .models import AdminUnit, Certificate, Level
 from .services import CertificateError, certificate_issue, units_upload
+from .signing import SigningUnavailable
 
 KOLA_SURVEY = next(d.options.survey for d in DEMO_DATASETS if "Kola" in d.options.survey)
 SOURCE = (
@@ -79,6 +80,6 @@ def demo_units_load(steward_username: str = "steward") -> list[str]:
         try:
             certificate = certificate_issue(unit=unit, standard=standard, user=steward)
             made.append(f"certificate {certificate.public_id} for {code}")
-        except CertificateError as error:
+        except (CertificateError, SigningUnavailable) as error:  # production without a key
             made.append(f"no certificate for {code}: {error}")
     return made

@@ -570,3 +570,22 @@ def test_a_viewer_limited_to_20_km_cells_rates_by_cell_and_sees_no_plot_values(
     assert b"withheld: not public" in body
     for element in json.loads(certificate.payload)["elements"]:
         assert str(element["median"]).encode() not in body
+
+
+@pytest.mark.django_db
+def test_production_without_a_key_issues_nothing_and_the_demo_says_why(settings, plot, steward):
+    from baselines.demo import DEMO_DATASETS
+    from certificates.demo import demo_units_load
+    from certificates.signing import SigningUnavailable
+    from sharing.demo import demo_policies_load
+
+    settings.PRODUCTION = True
+    settings.CERTIFICATE_SIGNING_KEY = ""
+    with pytest.raises(SigningUnavailable):
+        certificate_issue(unit=plot, standard=gb15618(), user=steward)
+    kola = DEMO_DATASETS[1]
+    survey_ingest(path=kola.file, options=kola.options)
+    demo_policies_load()
+    made = demo_units_load()
+    assert sum("CERTIFICATE_SIGNING_KEY is not set" in m for m in made) == 2, made
+    assert not Certificate.objects.exists()
