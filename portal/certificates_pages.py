@@ -150,6 +150,7 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
     """A unit rated with the viewer's rows; stewards and partners issue a certificate here."""
     unit = get_object_or_404(AdminUnit, code=code)
     scope = request_scope(request)
+    may_draw = unit.level == Level.TOWNSHIP and may_manage_units(request.user)
     context = {
         "unit": unit,
         "standards": SoilStandard.objects.all(),
@@ -158,11 +159,10 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
         "grade_labels": GRADE_LABELS,
         "class_labels": CLASS_LABELS,
         "certificates": unit.certificates.select_related("standard")[:20],
-        "may_draw": unit.level == Level.TOWNSHIP and may_manage_units(request.user),
+        "may_draw": may_draw,
         "draw_form": PlotDrawForm(),
-        "outline": json.loads(unit.geom.geojson),
+        "outline": json.loads(unit.geom.geojson) if may_draw else None,
     }
-    status = 200
     try:
         standard = standard_param(request.GET)
         medium = optional_medium(request.GET)
@@ -176,7 +176,7 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
          "rule": RULE % {"n": rating.data["min_samples"]},
          "may_issue": may_issue(request.user, rating) and rating.grade != TOO_FEW}
     )  # fmt: skip
-    return render(request, "portal/certificates/unit.html", context, status=status)
+    return render(request, "portal/certificates/unit.html", context)
 
 
 @require_POST
