@@ -15,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         gdal-bin libgdal-dev libgeos-dev libproj-dev gettext postgresql-client \
-        fonts-dejavu-core fonts-noto-cjk \
+        fonts-dejavu-core fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
 # The source tree in /app (first on PYTHONPATH) carries templates/, static/ and locale/ beside the

@@ -38,7 +38,8 @@ BENCH_STAMP := $(STAMPS)/bench-venv-$(shell printf '%s' "$(BENCH_PIP)" | md5sum 
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postgresql-15 postgresql-client-15 postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev \
-	libproj-dev redis-server gettext chromium fonts-noto-cjk fonts-dejavu-core nginx libnginx-mod-http-js
+	libproj-dev redis-server gettext chromium fonts-noto-cjk fonts-dejavu-core nginx libnginx-mod-http-js \
+	libpango-1.0-0 libpangoft2-1.0-0 zbar-tools poppler-utils
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -q -o DPkg::Lock::Timeout=600
 
 .NOTPARALLEL:

@@ -569,6 +569,15 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["map_image"] = (
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # --- end hardening ---
 
+# Green-land certificates (the `certificates` app; pages in portal/certificates_pages.py).
+# Signing: "<kid>:<base64 raw Ed25519 private key>" (manage.py certificate_keygen); without it a
+# development key derived from SECRET_KEY signs, and production refuses to issue. Retired keys'
+# public parts stay in CERTIFICATE_VERIFY_KEYS so older certificates still verify by their kid.
+INSTALLED_APPS += ["certificates"]
+CERTIFICATE_SIGNING_KEY = os.environ.get("CERTIFICATE_SIGNING_KEY", "")
+CERTIFICATE_VERIFY_KEYS = env_list("CERTIFICATE_VERIFY_KEYS", "")
+# A unit with fewer visible samples than this is "too few samples to rate", not graded.
+CERTIFICATE_MIN_SAMPLES = int(os.environ.get("CERTIFICATE_MIN_SAMPLES", "3"))
 # --- replica ---
 # First after the request log: sessions, authentication and every view read through its choice.
 if DATABASE_REPLICA_URL:

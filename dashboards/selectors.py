@@ -70,7 +70,7 @@ def _cached(name: str, scope: Scope, parts: tuple, compute) -> Figure:
     return cached(key, compute, timeout=CACHE_SECONDS)
 
 
-def _fetch(sql: str, params) -> list[tuple]:
+def fetch(sql: str, params) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -89,7 +89,7 @@ def _share(count: int, n: int) -> float | None:
     return round(100 * count / n, 2) if n >= min_samples() else None
 
 
-def _stat_value():
+def stat_value():
     """A value as statistics use it: censored ones at DL × 1/2 (``baselines.statistics``)."""
     return Case(
         When(censored=True, then=F("detection_limit") * units.CENSORED_SUBSTITUTE_FRACTION),
@@ -243,7 +243,7 @@ def _limit_rows(standard: SoilStandard) -> list[tuple]:
     return rows
 
 
-def _exceedance_rows(scope, region, standard, medium, rounds, size_m=None) -> QuerySet:
+def exceedance_rows(scope, region, standard, medium, rounds, size_m=None) -> QuerySet:
     """The gated rows a standard judges; with ``size_m``, only those a product at that cell
     size may use (rule 3), each with its cell code."""
     element_ids = list(standard.limits.values_list("element_id", flat=True).distinct())
@@ -290,7 +290,14 @@ m AS (
 )
 """
 
-_EXCEEDANCE_SQL = """
+# A judged row's class, 0 priority protection (≤ screening), 1 safe use (above screening), 2 strict
+# control (above intervention); a value below detection exceeds nothing. One sample's or one
+# element's class is the worst of its rows (certificates' ratings use it too).
+ROW_CLASS_SQL = (
+    "CASE WHEN NOT censored AND value > intervention THEN 2 WHEN ratio > 1 THEN 1 ELSE 0 END"
+)
+
+_EXCEEDANCE_SQL = f"""
 SELECT 'e', element_id, land_use, country_id, survey_id,
        count(*), count(*) FILTER (WHERE ph_unknown),
        count(*) FILTER (WHERE ratio > 1),
@@ -306,27 +313,25 @@ SELECT 's', worst, land_use, country_id, survey_id, count(*), count(*) FILTER (W
        0, 0, 0, 0, 0, 0, 0
 FROM (
     SELECT sample_id, land_use, country_id, survey_id, bool_or(ph_unknown) AS ph_unknown,
-           max(CASE WHEN NOT censored AND value > intervention THEN 2
-                    WHEN ratio > 1 THEN 1 ELSE 0 END) AS worst
+           max({ROW_CLASS_SQL}) AS worst
     FROM m GROUP BY sample_id, land_use, country_id, survey_id
 ) s
 GROUP BY worst, land_use, country_id, survey_id
 """
 
-_CELLS_SQL = """
+_CELLS_SQL = f"""
 SELECT cell, count(*), count(*) FILTER (WHERE worst = 1), count(*) FILTER (WHERE worst = 2),
        array_agg(DISTINCT country_id)
 FROM (
     SELECT sample_id, cell, country_id,
-           max(CASE WHEN NOT censored AND value > intervention THEN 2
-                    WHEN ratio > 1 THEN 1 ELSE 0 END) AS worst
+           max({ROW_CLASS_SQL}) AS worst
     FROM m GROUP BY sample_id, cell, country_id
 ) s
 GROUP BY cell ORDER BY cell
 """
 
 
-def _classified(rows: QuerySet, standard: SoilStandard) -> tuple[str, list] | None:
+def classified_sql(rows: QuerySet, standard: SoilStandard) -> tuple[str, list] | None:
     """SQL (``WITH … m AS (…)``) judging the rows against the standard, and its parameters;
     None when no row can match."""
     compiled = _sql(rows)
@@ -369,14 +374,14 @@ def exceedance(
     scope = viewer_scope(scope)
 
     def compute() -> Figure:
-        classified = _classified(
-            _exceedance_rows(scope, region, standard, medium, rounds), standard
+        classified = classified_sql(
+            exceedance_rows(scope, region, standard, medium, rounds), standard
         )
         if classified is None:
             return Figure(data=_exceedance_data(standard, region, {}, {}, {}))
         sql, params = classified
         sql += _EXCEEDANCE_SQL
-        per_element, classes, by_land_use = _fold_exceedance(_fetch(sql, params))
+        per_element, classes, by_land_use = _fold_exceedance(fetch(sql, params))
         countries = frozenset(c for key in per_element for c in per_element[key]["countries"])
         surveys = frozenset(s for key in per_element for s in per_element[key]["surveys"])
         return Figure(
@@ -400,13 +405,13 @@ def exceedance_cells(
     scope = viewer_scope(scope)
 
     def compute() -> Figure:
-        rows = _exceedance_rows(scope, region, standard, medium, (), size_m=size_m)
-        classified = _classified(rows, standard)
+        rows = exceedance_rows(scope, region, standard, medium, (), size_m=size_m)
+        classified = classified_sql(rows, standard)
         if classified is None:
             return Figure(data={"cells": []})
         sql, params = classified
         cells, countries = [], set()
-        for code, n, safe_use, strict, cell_countries in _fetch(sql + _CELLS_SQL, params):
+        for code, n, safe_use, strict, cell_countries in fetch(sql + _CELLS_SQL, params):
             cells.append({"code": code, "n": n, "safe_use": safe_use, "strict_control": strict})
             countries.update(cell_countries)
         return Figure(data={"cells": cells}, countries=frozenset(countries))
@@ -504,7 +509,7 @@ def element_baselines(
         if symbols:
             rows = rows.filter(element__symbol__in=symbols)
         rows = region.narrow(scope, rows).order_by()
-        rows = rows.annotate(stat=_stat_value()).values(
+        rows = rows.annotate(stat=stat_value()).values(
             "element_id", "censored", "stat", "sample__country_id", "sample__survey_id"
         )
         compiled = _sql(rows)
@@ -516,7 +521,7 @@ def element_baselines(
             " WHERE stat IS NOT NULL AND stat = stat"  # finite: NaN is not equal to itself
         )
         fractions = [p / 100 for p in BASELINE_PERCENTILES]
-        result = _fetch(_BASELINE_SQL.format(rows=row_sql), [*params, fractions])
+        result = fetch(_BASELINE_SQL.format(rows=row_sql), [*params, fractions])
         return _baseline_figure(region, medium, result)
 
     return _cached("baselines", scope, (region.cache_part, medium.code, symbols), compute)
@@ -680,8 +685,8 @@ def _paired_sites(scope, region, element, rounds, medium) -> dict:
     found = (
         rows.values("sample__country_id", "sample__site_code", "sample__survey__medium_id")
         .annotate(
-            before=Avg(_stat_value(), filter=Q(**{round_of: first})),
-            after=Avg(_stat_value(), filter=Q(**{round_of: second})),
+            before=Avg(stat_value(), filter=Q(**{round_of: first})),
+            after=Avg(stat_value(), filter=Q(**{round_of: second})),
             last=Max("sample_id"),
             # The surveys of the paired rows, in the same pass (a second query read them all).
             surveys=ArrayAgg("sample__survey_id", distinct=True),
@@ -721,7 +726,7 @@ def _paired_within(scope, region, element, rounds, medium, within_m: float) -> d
             "sample__survey__monitoring_round", "sample__survey_id", "sample__geom",
             "sample__site_code",
         )
-        .annotate(v=_stat_value())
+        .annotate(v=stat_value())
     )  # fmt: skip
     if found is None:
         return {"pairs": [], "surveys": set()}
@@ -751,7 +756,7 @@ def _paired_within(scope, region, element, rounds, medium, within_m: float) -> d
         FROM nearest ORDER BY b_id, d
     """
     pairs, surveys = [], set()
-    for country, distance, before, after, last, pair_surveys in _fetch(
+    for country, distance, before, after, last, pair_surveys in fetch(
         sql, (*params, second, within_m, first)
     ):
         pairs.append((country, f"~{distance:.0f} m", before, after, last))

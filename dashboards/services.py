@@ -57,23 +57,45 @@ def _zone(feature, index, kind, user, name_field, name_zh_field, fields, source)
     if not name:
         raise ZoneUploadError(f"feature {index}: empty {name_field!r}")
     name_zh = str(feature.get(name_zh_field) or "").strip() if name_zh_field in fields else ""
-    geometry = feature.geom
-    if geometry.srs is not None and geometry.srs.srid != 4326:
-        geometry.transform(WGS84)
-    shape = geometry.geos
-    if isinstance(shape, Polygon):
-        shape = MultiPolygon(shape)
-    if not isinstance(shape, MultiPolygon):
-        raise ZoneUploadError(f"feature {index} ({name}): a {shape.geom_type}, not a polygon")
-    shape.srid = 4326
-    if not shape.valid:
-        raise ZoneUploadError(f"feature {index} ({name}): invalid polygon: {shape.valid_reason}")
-    if shape.num_coords > MAX_VERTICES_PER_ZONE:
-        raise ZoneUploadError(f"feature {index} ({name}): over {MAX_VERTICES_PER_ZONE} vertices")
-    west, south, east, north = shape.extent
-    if west < -180 or east > 180 or south < -90 or north > 90:
-        raise ZoneUploadError(f"feature {index} ({name}): coordinates outside ±180, ±90")
+    shape = feature_polygon(feature, f"feature {index} ({name})")
     return Zone(
         name_en=name[:200], name_zh=name_zh[:200], kind=kind, geom=shape,
         area_km2=geodesic_area_km2(shape), source=source, created_by=user,
     )  # fmt: skip
+
+
+def feature_polygon(feature, label: str) -> MultiPolygon:
+    """A GDAL feature's geometry as a valid WGS84 multipolygon (transformed from the layer's
+    CRS), or ``ZoneUploadError`` starting with ``label``: not a polygon, empty, invalid (e.g.
+    self-intersecting), too many vertices, or outside ±180/±90 — a file whose declared CRS is
+    not that of its coordinates. Zones and certificates' administrative units share it."""
+    try:
+        geometry = feature.geom
+    except GDALException:  # GDAL reads "coordinates": [] (and a null geometry) as no geometry
+        raise ZoneUploadError(f"{label}: an empty polygon (no geometry)") from None
+    if geometry.srs is not None and geometry.srs.srid != 4326:
+        try:
+            geometry.transform(WGS84)
+        except GDALException as error:
+            message = f"{label}: cannot transform from the file's CRS ({error})"
+            raise ZoneUploadError(message) from None
+    shape = geometry.geos
+    if isinstance(shape, Polygon):
+        shape = MultiPolygon(shape)
+    if not isinstance(shape, MultiPolygon):
+        raise ZoneUploadError(f"{label}: a {shape.geom_type}, not a polygon")
+    shape.srid = 4326
+    if shape.empty:
+        raise ZoneUploadError(f"{label}: an empty polygon")
+    if not shape.valid:
+        raise ZoneUploadError(f"{label}: invalid polygon: {shape.valid_reason}")
+    if not shape.area:
+        raise ZoneUploadError(f"{label}: an empty polygon (no area)")
+    if shape.num_coords > MAX_VERTICES_PER_ZONE:
+        raise ZoneUploadError(f"{label}: over {MAX_VERTICES_PER_ZONE} vertices")
+    west, south, east, north = shape.extent
+    if west < -180 or east > 180 or south < -90 or north > 90:
+        raise ZoneUploadError(
+            f"{label}: coordinates outside ±180, ±90 in WGS84 (a wrong or missing CRS?)"
+        )
+    return shape

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import api, dashboards_api, layers_api, map_images, viewer_api
+from . import api, certificates_api, dashboards_api, layers_api, map_images, viewer_api
 
 router = DefaultRouter()
 router.register("elements", api.ElementViewSet, basename="element")
@@ -46,4 +46,11 @@ urlpatterns = [
     path("dashboards/baselines", dashboards_api.baselines_view, name="dashboard-baselines"),
     path("dashboards/compare", dashboards_api.compare_view, name="dashboard-compare"),
     path("dashboards/standards", dashboards_api.standards_view, name="dashboard-standards"),
+    path("certificates/units", certificates_api.units_view, name="certificate-units"),
+    path(
+        "certificates/units/<str:code>/rating",
+        certificates_api.rating_view,
+        name="certificate-rating",
+    ),
+    path("certificates/<str:public_id>", certificates_api.certificate_view, name="certificate"),
 ]

@@ -331,6 +331,7 @@ class AuditEvent(models.Model):
         REQUEST = "request", _("access request")
         RELEASE = "release", _("scheduled release")
         LICENCE = "licence", _("licence accepted")
+        CERTIFICATE = "certificate", _("certificate issued or revoked")
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)

@@ -203,6 +203,10 @@ class World:
     missing_measurement_id: int
     partner_token: str  # PARTNER's API token key (PARTNER_TOKEN walks with it)
     pending_agreement: Agreement  # PENDING's agreement, licence never accepted
+    # Green-land certificates (issued by staff, so over every row) of a unit around each of
+    # these surveys' first sample: their public pages and units are walked too.
+    unit_codes: list[str] = field(default_factory=list)
+    certificate_ids: list[str] = field(default_factory=list)
     secrets: dict[str, list[Secret]] = field(default_factory=dict)  # by viewer
     public: list[Secret] = field(default_factory=list)  # public facts (positive controls)
 
@@ -341,8 +345,40 @@ def build_world(tmp_path) -> World:
         partner_token=partner_token,
         pending_agreement=pending_agreement,
     )
+    _certificates(world, tmp_path)
     _define_secrets(world)
     return world
+
+
+def _certificates(world: World, tmp_path) -> None:
+    """A county unit of 0.1° around the first sample of surveys A (embargoed), B (Ni
+    confidential), C (20 km), E (survey embargo), F (public) and H (partner only), each with a
+    certificate staff issued (one sample is enough here: ``CERTIFICATE_MIN_SAMPLES=1``)."""
+    import json
+
+    from django.test import override_settings
+
+    from certificates.services import certificate_issue, units_upload
+    from dashboards.models import SoilStandard
+
+    staff = world.users[STAFF]
+    standard = SoilStandard.objects.get(code="gb15618-2018")
+    for spec in SPECS:
+        if spec.key not in "ABCEFH":
+            continue
+        row = spec.rows[0]
+        w, e, s, n = row.lon - 0.05, row.lon + 0.05, row.lat - 0.05, row.lat + 0.05
+        ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+        feature = {"type": "Feature",
+                   "properties": {"code": f"LEAK-UNIT-{spec.key}", "name": f"Leak {spec.key}"},
+                   "geometry": {"type": "Polygon", "coordinates": [ring]}}  # fmt: skip
+        path = tmp_path / f"unit_{spec.key}.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+        (unit,) = units_upload(path=path, level="county", user=staff)
+        with override_settings(CERTIFICATE_MIN_SAMPLES=1):
+            certificate = certificate_issue(unit=unit, standard=standard, user=staff)
+        world.unit_codes.append(unit.code)
+        world.certificate_ids.append(certificate.public_id)
 
 
 # --- secrets and their renderings --------------------------------------------------------------
@@ -633,7 +669,9 @@ def candidate_values(world: World) -> dict[str, list[str]]:
         "country": countries,
         "adm0_a3": countries,
         "iso_a3": countries,
-        "code": ["topsoil"] + cells + codes,
+        "code": ["topsoil"] + cells + codes + world.unit_codes,
+        # certificates (/certificates/<id>/…) and download jobs (a UUID: none of this world)
+        "public_id": world.certificate_ids + ["00000000-0000-0000-0000-000000000000"],
         "cell": cells,
         "cell_code": cells,
         "symbol": elements,

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 
 from baselines.demo import demo_dataset_load, demo_datasets
 from baselines.management.commands.ingest import summary
+from certificates.demo import demo_units_load
 from dashboards.demo import demo_zones_load
 from sharing.demo import DEMO_PASSWORD, DEMO_USERS, demo_policies_load
 
@@ -35,6 +36,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Created {item}.")
         for name in demo_zones_load():
             self.stdout.write(f"Created the example zone {name}.")
+        for item in demo_units_load():
+            self.stdout.write(f"Created the example {item}.")
         username, password = DEMO_ADMIN
         User = get_user_model()
         if not User.objects.filter(username=username).exists():

@@ -1,0 +1,1 @@
+"""Green-land ratings of administrative units and signed, QR-coded certificates of them."""
