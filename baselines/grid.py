@@ -231,7 +231,7 @@ def rows_at(lat: np.ndarray, k: int) -> np.ndarray:
 
 def indices_k(lon: np.ndarray, lat: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, col) at subdivision k of WGS84 points (validated like ``cell_codes``)."""
-    lon, lat = _checked_lonlat(lon, lat)
+    lon, lat = checked_lonlat(lon, lat)
     step = _check_k(k)
     u = unit_rows(lat)
     return u // step, unit_cols(lon, u) // step
@@ -368,7 +368,7 @@ def centroids_lonlat(cells: list[Cell]) -> list[tuple[float, float]]:
     return out  # type: ignore[return-value]
 
 
-def _checked_lonlat(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+def checked_lonlat(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """Validated WGS84 arrays; 180° is the same meridian as −180° and gets the same cell."""
     lon = np.asarray(lon, dtype="f8")
     lat = np.asarray(lat, dtype="f8")
@@ -445,7 +445,7 @@ def cell_codes(
     floor division by the scale's lattice step (the scales share the lattice's edges, so this is
     exactly the cell holding the point).
     """
-    lon, lat = _checked_lonlat(lon, lat)
+    lon, lat = checked_lonlat(lon, lat)
     urow = unit_rows(lat)
     ucol = unit_cols(lon, urow)
     out: dict[int, np.ndarray] = {}

@@ -44,7 +44,7 @@ _OLD = Transformer.from_crs(4326, 6933, always_xy=True)
 def old_cell_codes(lon: np.ndarray, lat: np.ndarray) -> dict[int, np.ndarray]:
     """EPSG:6933 squares sharing one origin: project, 500 m row/column with the ulp correction,
     floor-divide per scale, format (grid.format_codes is unchanged)."""
-    lon, lat = grid._checked_lonlat(lon, lat)
+    lon, lat = grid.checked_lonlat(lon, lat)
     x, y = _OLD.transform(lon, lat)
     x, y = np.asarray(x), np.asarray(y)
     size = 500
