@@ -482,27 +482,29 @@ def cell_aligned_boxes(
     bands, so the touched cells form a staircase, not one rectangle). A point lies in one of the
     boxes exactly when its cell touches the bbox (up to points on the boxes' outer edges)."""
     west, south, east, north = (float(v) for v in bbox)
+    west, east = (min(max(v, -180.0), 180.0) for v in (west, east))
+    south, north = (min(max(v, -90.0), 90.0) for v in (south, north))
     k = subdivisions(size_m)
     step = UNIT // k
-    # Rows touched: from the row holding the north edge to the row holding the south edge (a box
-    # whose south edge lies on a cell edge still touches the cell south of it, as a box does).
-    r0 = int(unit_rows([min(max(north, -90.0), 90.0)])[0]) // step
-    r1 = int(unit_rows([min(max(south, -90.0), 90.0)])[0]) // step
+    # Rows and columns touched: from the one holding the north-west corner to the one holding
+    # the south-east corner, less a row or column the box only reaches along its edge (a box
+    # ending exactly on a cell edge does not touch the next cell).
+    r0 = int(unit_rows([north])[0]) // step
+    r1 = int(unit_rows([south])[0]) // step
+    if r1 > r0 and float(lat_edges(np.array([r1]), k)[0][0]) == south:
+        r1 -= 1
     boxes: list[tuple[float, float, float, float]] = []
     for b in range(r0 // k, r1 // k + 1):
-        rows = np.arange(max(r0, b * k), min(r1, b * k + k - 1) + 1)
-        ur = rows[:1] * step
-        w = float(min(max(west, -180.0), 180.0))
-        e = float(min(max(east, -180.0), 180.0))
-        c0 = int(unit_cols([w if w < 180.0 else -180.0], ur)[0]) // step if w < 180.0 else None
-        c1 = int(unit_cols([e], ur)[0]) // step if e < 180.0 else None
-        ncols = int(columns_in_rows(rows[0], k))
-        c0 = ncols - 1 if c0 is None else c0
-        c1 = ncols - 1 if c1 is None else c1
-        bw, _ = lon_edges(rows[:1], np.array([c0]), k)
-        _, be = lon_edges(rows[:1], np.array([c1]), k)
-        bn, _ = lat_edges(rows[:1], k)
-        _, bs = lat_edges(rows[-1:], k)
+        first, last = max(r0, b * k), min(r1, b * k + k - 1)
+        urow = np.array([first * step])
+        c0 = int(unit_cols([west], urow)[0]) // step
+        c1 = int(unit_cols([east], urow)[0]) // step
+        if c1 > c0 and float(lon_edges(np.array([first]), np.array([c1]), k)[0][0]) == east:
+            c1 -= 1
+        bw, _ = lon_edges(np.array([first]), np.array([c0]), k)
+        _, be = lon_edges(np.array([first]), np.array([c1]), k)
+        bn, _ = lat_edges(np.array([first]), k)
+        _, bs = lat_edges(np.array([last]), k)
         box = (float(bw[0]), float(bs[0]), float(be[0]), float(bn[0]))
         if boxes and boxes[-1][0] == box[0] and boxes[-1][2] == box[2]:
             boxes[-1] = (box[0], box[1], box[2], boxes[-1][3])
