@@ -181,6 +181,7 @@ def test_coverage_counts_a_cell_sampled_by_two_surveys_at_two_scales_once(write_
     )
     years = [y["area_km2"] for y in figure.data["years"]]
     assert years == pytest.approx([a1, a1 + b3], rel=1e-4)
+    assert figure.data["countries"][0]["country"] == "USA"
 
 
 def _geodesic_km2(cell) -> float:
@@ -195,7 +196,6 @@ def _geodesic_km2(cell) -> float:
     lats = np.concatenate([np.full(64, south), south + (north - south) * t,
                            np.full(64, north), north - (north - south) * t])  # fmt: skip
     return abs(Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)[0]) / 1e6
-    assert figure.data["countries"][0]["country"] == "USA"
 
 
 @pytest.fixture
