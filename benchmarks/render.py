@@ -60,12 +60,17 @@ def synthetic_samples(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
     y = np.clip(xy[:, 1], ymin, ymax)
     trend = 0.3 * np.sin((x - xmin) / 600_000) + 0.2 * np.cos((y - ymin) / 400_000)
     values = 10 ** (1.3 + trend + rng.normal(0, 0.35, n))
-    return x, y, values
+    # The box is drawn in an equal-area CRS so points are uniform on the ground; the renderer
+    # takes WGS84.
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(6933, 4326, always_xy=True).transform(x, y)
+    return np.asarray(lon), np.asarray(lat), values
 
 
-def cell_medians(x, y, values, scale_m: int):
-    rows, cols = grid.indices_xy(x, y, scale_m)
-    key = rows * (grid.EXTENT_X // scale_m) + cols
+def cell_medians(lon, lat, values, scale_m: int):
+    rows, cols = grid.indices(lon, lat, scale_m)
+    key = rows * grid.max_columns(grid.subdivisions(scale_m)) + cols
     order = np.lexsort((values, key))
     key, v = key[order], values[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
@@ -74,8 +79,8 @@ def cell_medians(x, y, values, scale_m: int):
     hi = starts + counts // 2
     med = (v[lo] + v[hi]) / 2
     r, c = rows[order][starts], cols[order][starts]
-    xmin, ymin, xmax, ymax = grid.bounds_xy(r, c, scale_m)
-    return (xmin + xmax) / 2, (ymin + ymax) / 2, med
+    clon, clat = grid.centres_lonlat(r, c, scale_m)
+    return clon, clat, med
 
 
 def bench_tiles(directory: Path, per_zoom: int, rng) -> list[tuple]:

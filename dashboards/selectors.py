@@ -20,7 +20,20 @@ from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
 
 from baselines import grid, units
@@ -103,16 +116,36 @@ def stat_value():
 
 def _union(items: list[tuple[int, str, tuple[str, ...]]]) -> tuple[float, set]:
     """Area (km²) of the union of cells, each (scale, code, codes of its containing coarser
-    cells): coarse first, a cell inside an already counted coarser cell adds nothing."""
+    cells): coarse first, a cell inside an already counted coarser cell adds nothing. Each cell
+    counts with its true area (cells of one scale differ by up to a few % with latitude)."""
     counted: set[tuple[int, str]] = set()
-    area = 0.0
     for size_m, code, ancestors in sorted(items, key=lambda item: -item[0]):
         containing = zip(grid.coarser_containing(size_m), ancestors, strict=True)
         if (size_m, code) in counted or any(a in counted for a in containing):
             continue
         counted.add((size_m, code))
-        area += grid.cell_area_km2(size_m)
-    return area, counted
+    return grid.cells_area_km2(code for _, code in counted), counted
+
+
+ROW_OF_CODE = "split_part(%(expressions)s, '-', 2)::int"  # a cell code's row, as in grid.parse_code
+
+
+def _cells_and_area(rows, size_m: int) -> tuple[int, float]:
+    """Distinct cells at a scale among sample rows, and their true area: counted per grid row in
+    SQL (a cell's area depends on its row only), summed here."""
+    field = grid.cell_field_name(size_m)
+    per_row = (
+        rows.order_by()
+        .annotate(grid_row=Func(F(field), template=ROW_OF_CODE, output_field=IntegerField()))
+        .values("grid_row")
+        .annotate(n=Count(field, distinct=True))
+        .values_list("grid_row", "n")
+    )
+    pairs = [(r, n) for r, n in per_row if r is not None]
+    if not pairs:
+        return 0, 0.0
+    row_numbers, counts = (np.array(v) for v in zip(*pairs, strict=True))
+    return int(counts.sum()), float((grid.areas_km2(row_numbers, size_m) * counts).sum())
 
 
 def _sampled_cells(scope: Scope, region: Region, size_m: int) -> list[tuple]:
@@ -137,8 +170,7 @@ def coverage(scope: Scope, region: Region) -> Figure:
         per_scale = []
         for size_m in grid.SCALES_M:
             rows = region.narrow(scope, visible_samples(scope, scale_m=size_m), prefix="")
-            cells = rows.order_by().values(grid.cell_field_name(size_m)).distinct().count()
-            area = cells * grid.cell_area_km2(size_m)
+            cells, area = _cells_and_area(rows, size_m)
             per_scale.append(
                 {"scale_km": grid.scale_km(size_m), "cells": cells, "area_km2": area,
                  "percent": _percent(area, region.area_km2)}

@@ -376,9 +376,12 @@ def readme_for(layer: MapLayer, meta: dict, raster: Raster, query: DownloadQuery
             ),
             "Bounds (lon/lat, west, south, east, north): "
             + ", ".join(f"{v:.6f}" for v in raster.bounds_lonlat),
-            f"Cells: squares of {_km(layer.scale_m)} of the portal's equal-area grid (EPSG:6933);",
-            "each pixel shows the cell (or surface pixel) holding its centre. Internal tiles of",
-            f"{TILE_SIZE} x {TILE_SIZE} pixels, DEFLATE; overviews by nearest neighbour"
+            f"Cells: {_km(layer.scale_m)} cells of the portal's equal-area grid (lon/lat",
+            "rectangles about as wide as tall on the ground, of the nominal area within 2 %",
+            "between 70 S and 70 N); each pixel shows the cell (or surface pixel) holding its",
+            "centre.",
+            f"Internal tiles of {TILE_SIZE} x {TILE_SIZE} pixels, DEFLATE; overviews by nearest"
+            " neighbour"
             + (
                 f" (reduced {', '.join(f'{o}x' for o in raster.overviews)})"
                 if raster.overviews

@@ -90,7 +90,8 @@ SAMPLE_FIELDS = [
     ),
     (
         "cell", "string", "String",
-        "The grid cell (EPSG:6933 nested grid) the location was snapped to; empty if exact.",
+        "The grid cell (the portal's nested equal-area grid) the location was snapped to; "
+        "empty if exact.",
     ),
 ]  # fmt: skip
 MEASUREMENT_FIELDS = [
@@ -558,8 +559,9 @@ def readme(job, query, contents, counts, data: DataFile, created, surveys=()) ->
         "longitude and latitude are in degrees, WGS84 (EPSG:4326; GeoParquet: OGC:CRS84),",
         "rounded to 6 decimals. Where a country's policy or your agreement allows locations",
         "only at a grid precision, the location is the centre of the sample's grid cell of",
-        "that size (the cell is named in 'cell'; cells are squares of the EPSG:6933 equal-area",
-        "grid, see the portal's documentation). Precision by survey and country:",
+        "that size (the cell is named in 'cell'; cells are longitude/latitude rectangles of the",
+        "portal's equal-area grid, about as wide as tall on the ground, see the portal's",
+        "documentation). Precision by survey and country:",
         "",
     ]
     for pair in counts["by_survey_and_country"]:

@@ -279,17 +279,16 @@ def layer_rows(spec: LayerSpec, scope: Scope) -> LayerRows:
 def cell_medians(
     rows: LayerRows, scale_m: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, median, has_prerelease) per grid cell of ``scale_m`` holding rows: centres in
-    EPSG:6933 metres, medians of the statistics values (censored at DL/2), and whether a
+    """(lon, lat, median, has_prerelease) per grid cell of ``scale_m`` holding rows: cell centres
+    in WGS84, medians of the statistics values (censored at DL/2), and whether a
     pre-release row is among them."""
-    x, y = grid.project(rows.lon, rows.lat)
-    row, col = grid.indices_xy(x, y, scale_m)
+    row, col = grid.indices(rows.lon, rows.lat, scale_m)
     stats = stat_values(rows.value, rows.censored, rows.detection_limit)
     frame = pd.DataFrame({"row": row, "col": col, "v": stats, "pre": rows.prerelease}).dropna()
     cells = frame.groupby(["row", "col"], sort=False).agg(v=("v", "median"), pre=("pre", "any"))
     rr = cells.index.get_level_values(0).to_numpy()
     cc = cells.index.get_level_values(1).to_numpy()
-    cx, cy = grid.centres_xy(rr, cc, scale_m)
+    cx, cy = grid.centres_lonlat(rr, cc, scale_m)
     return cx, cy, cells["v"].to_numpy("f8"), cells["pre"].to_numpy(bool)
 
 
@@ -301,7 +300,7 @@ def layer_legend(layer: MapLayer, rows: LayerRows) -> tuple[Legend, np.ndarray]:
     its cell's class. With no released row at all, pre-release cells are classed on the fixed
     1-2-5 series (no break is computed from them)."""
     released = rows.released
-    x, y, medians, has_prerelease = cell_medians(rows, layer.scale_m)
+    lon, lat, medians, has_prerelease = cell_medians(rows, layer.scale_m)
     options = dict(scheme=layer.scheme, ramp=layer.ramp, symbol=layer.element.symbol)
     legend = build_legend(released.value, released.censored, released.detection_limit, **options)
     if legend.n == 0 and has_prerelease.any():
@@ -311,7 +310,7 @@ def layer_legend(layer: MapLayer, rows: LayerRows) -> tuple[Legend, np.ndarray]:
         values[has_prerelease] = class_representatives(medians[has_prerelease], legend)
     samples = int(np.count_nonzero(rows.prerelease))
     legend = legend.with_prerelease(cells=int(np.count_nonzero(has_prerelease)), values=samples)
-    return legend, np.column_stack([x, y, values])
+    return legend, np.column_stack([lon, lat, values])
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -333,7 +332,7 @@ def _still_current(layer: MapLayer, scope: Scope) -> bool:
 
 
 def layer_features(layer: MapLayer, rows: LayerRows) -> tuple[Legend, np.ndarray]:
-    """The legend and the (x, y, value) rows the renderer draws: samples for points (exact rows
+    """The legend and the (lon, lat, value) rows the renderer draws: samples for points (exact rows
     only), cells for cells and surfaces (pre-release cells as their class, ``layer_legend``)."""
     if layer.style != "points":
         return layer_legend(layer, rows)
@@ -343,8 +342,7 @@ def layer_features(layer: MapLayer, rows: LayerRows) -> tuple[Legend, np.ndarray
     )  # fmt: skip
     stats = stat_values(rows.value, rows.censored, rows.detection_limit)
     keep = np.isfinite(stats)
-    x, y = grid.project(rows.lon[keep], rows.lat[keep])
-    return legend, np.column_stack([x, y, stats[keep]])
+    return legend, np.column_stack([rows.lon[keep], rows.lat[keep], stats[keep]])
 
 
 def _write_layer_files(layer: MapLayer, legend: Legend, features: np.ndarray, progress):
@@ -356,11 +354,11 @@ def _write_layer_files(layer: MapLayer, legend: Legend, features: np.ndarray, pr
 
     work = Path(settings.TILE_ROOT) / "tmp" / f"{layer.key}-{uuid.uuid4().hex[:8]}"
     work.parent.mkdir(parents=True, exist_ok=True)
-    x, y, values = np.asarray(features, "f8").reshape(-1, 3).T
+    lon, lat, values = np.asarray(features, "f8").reshape(-1, 3).T
     try:
         result = renderer.render_layer(
             renderer.RenderInput(
-                style=layer.style, scale_m=layer.scale_m, x=x, y=y, values=values,
+                style=layer.style, scale_m=layer.scale_m, lon=lon, lat=lat, values=values,
                 breaks=np.asarray(legend.breaks, "f8"),
                 colours=[c.colour for c in legend.classes],
             ),

@@ -6,7 +6,8 @@ breaks and colours, and writes into a fresh directory:
 
 ``grid.npy`` (or ``keys.npy`` + ``classes.npy``), or ``u.npy``/``v.npy``/``classes.npy``
     What :class:`maps.tiling.TileSource` cuts tiles from (see that module for why tiles are cut
-    from a raster in grid space rather than from a Web Mercator array: it is exact at every zoom).
+    from a raster of grid rows and columns rather than from a Web Mercator array: it is exact at
+    every zoom).
 ``layer.tif``
     A Cloud-Optimised GeoTIFF (EPSG:3857, uint8 class index + 1, 0 = no data, colour palette,
     256 px internal tiles, nearest-neighbour overviews) for download, GIS clients and arbitrary
@@ -19,14 +20,15 @@ Every file is written under a temporary name in the same directory and renamed, 
 sees half a file. Styles:
 
 ``cells``
-    Each grid cell a solid lon/lat rectangle in the colour of its value's class.
+    Each grid cell a solid lon/lat rectangle in the colour of its value's class: the raster's
+    pixels are the cells themselves (row, column within the row's band).
 ``surface``
     Inverse-distance weighting (power 2, the k = 8 nearest points within the mask distance) of
-    log10(values) onto grid-aligned pixels a quarter of the scale, masked beyond
+    log10(values) onto lon/lat pixels a quarter of the scale tall (grid rows of 4k subdivisions)
+    and as wide on the ground at the data's middle latitude (equal longitude steps), masked beyond
     ``surface_mask_m`` true metres from the nearest input point, classified against log10(breaks).
-    Distances are chords on a sphere of the Earth's mean radius
-    (3-D coordinates in a k-d tree): true at every latitude — EPSG:6933 metres stretch east-west
-    distances 1.7× at 60° N — and across the antimeridian.
+    Distances are chords on a sphere of the Earth's mean radius (3-D coordinates in a k-d tree):
+    true at every latitude and across the antimeridian.
 ``points``
     A small disk per sample (7 px across at every zoom), drawn per tile from the stored positions.
 """
@@ -57,6 +59,8 @@ from .tiling import (
     TileSource,
     lonlat_to_world,
     palette_bytes,
+    uniform_columns,
+    world_columns,
 )
 
 MAX_ZOOM = 18  # OSM-style basemaps end here
@@ -84,8 +88,8 @@ POINT_CANVAS_MAX_PIXELS = 16 << 20
 class RenderInput:
     style: str  # "cells" | "surface" | "points"
     scale_m: int  # grid scale of the layer; for points it sets the native zoom
-    x: np.ndarray  # EPSG:6933 metres: cell centroids (cells/surface) or sample positions (points)
-    y: np.ndarray
+    lon: np.ndarray  # WGS84: cell centroids (cells/surface) or sample positions (points)
+    lat: np.ndarray
     values: np.ndarray  # mg/kg, finite (cell medians or sample values)
     breaks: np.ndarray  # ascending inner class breaks (mg/kg); len(breaks) + 1 classes
     colours: list[str]  # "#rrggbb", one per class
@@ -110,14 +114,14 @@ Progress = Callable[[float, str], None]
 
 
 def native_zoom(scale_m: int) -> int:
-    """Lowest zoom at which a cell of this scale is at least MIN_CELL_PX pixels wide.
+    """Lowest zoom at which every cell of this scale is at least MIN_CELL_PX pixels wide.
 
-    Both projections are cylindrical, so a cell's width in mercator pixels depends on its size
-    only (not on latitude); its height is never smaller than its width (EPSG:6933 is true to scale
-    at ±30° and mercator stretches north-south as much as east-west).
+    A cell's width in mercator pixels is its width in degrees of longitude; the narrowest cells
+    in degrees are those of the rows with the most columns (at the equator). Cells are about as
+    tall as wide on the ground, and mercator stretches north-south as much as east-west, so
+    their height in pixels is about their width.
     """
-    x_edge, _ = grid.domain_xy()
-    width_deg = scale_m * 180.0 / x_edge
+    width_deg = 360.0 / grid.max_columns(grid.subdivisions(scale_m))
     z = math.ceil(math.log2(MIN_CELL_PX * 360.0 / (TILE_SIZE * width_deg)))
     return min(max(z, 0), MAX_ZOOM)
 
@@ -130,8 +134,8 @@ def _check(inp: RenderInput) -> None:
     n = len(inp.values)
     if n == 0:
         raise ValueError("nothing to render: no values")
-    if len(inp.x) != n or len(inp.y) != n:
-        raise ValueError("x, y and values must have the same length")
+    if len(inp.lon) != n or len(inp.lat) != n:
+        raise ValueError("lon, lat and values must have the same length")
     if not np.all(np.isfinite(inp.values)):
         raise ValueError("values must be finite")
     if len(inp.colours) != len(inp.breaks) + 1:
@@ -171,47 +175,56 @@ def _save_json(path: Path, data: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _lonlat_bounds(xmin, ymin, xmax, ymax) -> tuple[float, float, float, float]:
-    """Grid-metre box to a lon/lat box, clipped to the projection's domain and mercator's."""
-    x_edge, y_edge = grid.domain_xy()
-    xs = np.clip([xmin, xmax], -x_edge, x_edge)
-    ys = np.clip([ymin, ymax], -y_edge, y_edge)
-    lon, lat = grid.unproject(xs, ys)
-    lon = np.where(xs >= x_edge, 180.0, np.where(xs <= -x_edge, -180.0, lon))
-    lat = np.clip(np.nan_to_num(lat, nan=0.0), -MERCATOR_MAX_LAT, MERCATOR_MAX_LAT)
-    return float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1])
-
-
 # --- grid rasters (cells, surface) ---------------------------------------------------------------
+#
+# A grid raster's pixels are rows of the grid at ``k`` subdivisions of an 80 km cell (latitude
+# steps of 0.72°/k) and, per row, either the grid's own columns at k (``columns`` None: the
+# cells layout, columns differ per 80 km band) or ``columns`` equal longitude steps (surfaces).
 
 
-def _grid_meta(pixel_m: int, rows: np.ndarray, cols: np.ndarray, dense: bool) -> tuple[dict, tuple]:
+def _column_edges(rows: np.ndarray, cols: np.ndarray, k: int, columns: int | None):
+    """(west, east) longitudes of raster pixels (row, col)."""
+    if columns is None:
+        return grid.lon_edges(rows, cols, k)
+    cols = np.asarray(cols, dtype="f8")
+    return -180.0 + (cols * 360.0) / columns, -180.0 + ((cols + 1) * 360.0) / columns
+
+
+def _grid_meta(k: int, columns: int | None, rows, cols, dense: bool) -> tuple[dict, tuple]:
     row0, col0 = int(rows.min()), int(cols.min())
     meta = {
-        "pixel_m": int(pixel_m),
+        "k": int(k),
+        "columns": columns,
         "row0": row0,
         "col0": col0,
         "nrows": int(rows.max()) - row0 + 1,
         "ncols": int(cols.max()) - col0 + 1,
         "dense": dense,
     }
-    xmin, _, _, ymax = grid.bounds_xy(row0, col0, pixel_m)
-    _, ymin, xmax, _ = grid.bounds_xy(rows.max(), cols.max(), pixel_m)
-    return meta, _lonlat_bounds(float(xmin), float(ymin), float(xmax), float(ymax))
+    north, _ = grid.lat_edges(np.array([row0]), k)
+    _, south = grid.lat_edges(np.array([rows.max()]), k)
+    west, east = _column_edges(rows, cols, k, columns)
+    bounds = (
+        float(west.min()),
+        max(float(south[0]), -MERCATOR_MAX_LAT),
+        float(east.max()),
+        min(float(north[0]), MERCATOR_MAX_LAT),
+    )
+    return meta, bounds
 
 
-def _store_grid(directory: Path, pixel_m: int, rows, cols, classes) -> tuple[dict, tuple]:
-    """Save class+1 values at grid pixels (rows, cols): dense raster when small enough."""
+def _store_grid(directory: Path, k: int, columns: int | None, rows, cols, classes):
+    """Save class+1 values at raster pixels (rows, cols): dense raster when small enough."""
     nrows = int(rows.max() - rows.min()) + 1
     ncols = int(cols.max() - cols.min()) + 1
     dense = nrows * ncols <= DENSE_MAX_CELLS
-    meta, bounds = _grid_meta(pixel_m, rows, cols, dense)
+    meta, bounds = _grid_meta(k, columns, rows, cols, dense)
     if dense:
         arr = np.zeros((nrows, ncols), np.uint8)
         arr[rows - meta["row0"], cols - meta["col0"]] = classes
         _save_npy(directory / "grid.npy", arr)
     else:
-        keys = rows.astype(np.int64) * (grid.EXTENT_X // pixel_m) + cols
+        keys = rows.astype(np.int64) * world_columns(k, columns) + cols
         order = np.argsort(keys, kind="stable")
         keys, cls = keys[order], classes[order]
         # A cell given twice keeps its last value, as the dense raster does.
@@ -222,11 +235,12 @@ def _store_grid(directory: Path, pixel_m: int, rows, cols, classes) -> tuple[dic
 
 
 def _render_cells(inp: RenderInput, directory: Path, progress: Progress):
-    rows, cols = grid.indices_xy(inp.x, inp.y, inp.scale_m)
+    k = grid.subdivisions(inp.scale_m)
+    rows, cols = grid.indices_k(inp.lon, inp.lat, k)
     classes = (classify(inp.values, inp.breaks) + 1).astype(np.uint8)
     progress(0.1, f"classified {classes.size} cells")
-    meta, bounds = _store_grid(directory, inp.scale_m, rows, cols, classes)
-    n_cells = int(np.unique(rows * (grid.EXTENT_X // inp.scale_m) + cols).size)
+    meta, bounds = _store_grid(directory, k, None, rows, cols, classes)
+    n_cells = int(np.unique(rows * grid.max_columns(k) + cols).size)
     return {"kind": "grid", "grid": meta}, bounds, n_cells
 
 
@@ -244,27 +258,31 @@ def _render_surface(inp: RenderInput, directory: Path, progress: Progress):
     if np.any(inp.values <= 0) or np.any(np.asarray(inp.breaks) <= 0):
         raise ValueError("a surface interpolates log10(values): values and breaks must be > 0")
     mask_m = float(inp.surface_mask_m or 1.5 * inp.scale_m)
-    x, y = np.asarray(inp.x, "f8"), np.asarray(inp.y, "f8")
-    lon, lat = grid.unproject(x, y)
-    x_edge, y_edge = grid.domain_xy()
-    # How many grid metres a true distance spans: north-south at most 1/cos 30° (at the equator);
-    # east-west cos 30°/cos φ, largest at the data's highest latitude (plus the mask, ~1°/111 km).
-    k_ns = 1 / math.cos(math.radians(30))
-    top = min(float(np.max(np.abs(lat))) + mask_m / 111_000 + 0.5, 89.0)
-    k_ew = math.cos(math.radians(30)) / math.cos(math.radians(top))
+    lon, lat = grid.checked_lonlat(inp.lon, inp.lat)
+    # Degrees a true distance spans: north-south at most 1/110.57 km (a degree of meridian is
+    # shortest at the equator); east-west 1/(111.32 km · cos φ) at the data's highest latitude
+    # (plus the mask, ~1°/111 km).
+    top = min(float(np.max(np.abs(lat))) + mask_m / 110_000 + 0.5, 89.0)
+    mask_lat_deg = mask_m / 110_570
+    mask_lon_deg = mask_m / (111_320 * math.cos(math.radians(top)))
+    # Pixels as wide as tall on the ground at the data's middle latitude.
+    middle = math.cos(math.radians(min(abs(float(lat.min() + lat.max()) / 2), 89.0)))
 
-    pixel = inp.scale_m // SURFACE_PIXELS_PER_CELL
+    k = SURFACE_PIXELS_PER_CELL * grid.subdivisions(inp.scale_m)
     while True:
-        pad_r = math.ceil(k_ns * mask_m / pixel) + 1
-        pad_c = math.ceil(k_ew * mask_m / pixel) + 1
-        rows, cols = grid.indices_xy(x, y, pixel)
-        row0, col0 = int(rows.min()) - pad_r, int(cols.min()) - pad_c
-        nrows = int(rows.max()) + pad_r - row0 + 1
-        ncols = int(cols.max()) + pad_c - col0 + 1
-        if nrows * ncols <= SURFACE_MAX_PIXELS:
+        columns = max(1, round(360.0 * middle / (grid.BAND_DEG / k)))
+        pad_r = math.ceil(mask_lat_deg / (grid.BAND_DEG / k)) + 1
+        pad_c = math.ceil(mask_lon_deg / (360.0 / columns)) + 1
+        rows = grid.rows_at(lat, k)
+        cols = uniform_columns(lon, columns)
+        row0 = max(int(rows.min()) - pad_r, 0)
+        col0 = max(int(cols.min()) - pad_c, 0)
+        nrows = min(int(rows.max()) + pad_r, grid.rows_in_world(k) - 1) - row0 + 1
+        ncols = min(int(cols.max()) + pad_c, columns - 1) - col0 + 1
+        if nrows * ncols <= SURFACE_MAX_PIXELS or k == 1:
             break
-        pixel *= 2
-    progress(0.1, f"surface raster {ncols}×{nrows} pixels of {pixel} m")
+        k = max(k // 2, 1)
+    progress(0.1, f"surface raster {ncols}×{nrows} pixels of 1/{k} of an 80 km cell")
 
     # Candidates: pixels within the mask's (over-large) rectangle of a point; a separable maximum
     # filter is cheap. The k-d tree then decides exactly.
@@ -277,27 +295,21 @@ def _render_surface(inp: RenderInput, directory: Path, progress: Progress):
     progress(0.2, f"{ri.size} candidate pixels")
 
     # Pixel centres: longitude depends on the column only, latitude on the row only.
-    r_all = np.arange(row0, row0 + nrows)
-    c_all = np.arange(col0, col0 + ncols)
-    xmin, _, xmax, _ = grid.bounds_xy(np.zeros(ncols), c_all, pixel)
-    _, ymin, _, ymax = grid.bounds_xy(r_all, np.zeros(nrows), pixel)
-    xc = np.clip((xmin + xmax) / 2, -x_edge, x_edge)
-    yc = np.clip((ymin + ymax) / 2, -y_edge, y_edge)
-    lon_c, _ = grid.unproject(xc, np.zeros_like(xc))
-    _, lat_r = grid.unproject(np.zeros_like(yc), yc)
-    phi, lam = np.radians(lat_r), np.radians(lon_c)
+    north, south = grid.lat_edges(np.arange(row0, row0 + nrows), k)
+    west, east = _column_edges(None, np.arange(col0, col0 + ncols), k, columns)
+    phi, lam = np.radians((north + south) / 2), np.radians((west + east) / 2)
     cphi, sphi, clam, slam = np.cos(phi), np.sin(phi), np.cos(lam), np.sin(lam)
     targets = EARTH_RADIUS_M * np.column_stack([cphi[ri] * clam[ci], cphi[ri] * slam[ci], sphi[ri]])
 
     tree = cKDTree(_sphere(lon, lat))
-    k = min(inp.idw_k, len(x))
+    n_near = min(inp.idw_k, len(lon))
     chord = 2 * EARTH_RADIUS_M * math.sin(mask_m / (2 * EARTH_RADIUS_M))
     # The k nearest points *within the mask distance* (IDW with a search radius): a pixel with
     # none is masked anyway, and the bound lets the tree stop early (4-6x faster, measured).
-    dist, idx = tree.query(targets, k=k, distance_upper_bound=chord * (1 + 1e-9), workers=-1)
+    dist, idx = tree.query(targets, k=n_near, distance_upper_bound=chord * (1 + 1e-9), workers=-1)
     del targets
-    dist, idx = dist.reshape(len(ri), k), idx.reshape(len(ri), k)
-    progress(0.5, f"nearest {k} points of {ri.size} pixels")
+    dist, idx = dist.reshape(len(ri), n_near), idx.reshape(len(ri), n_near)
+    progress(0.5, f"nearest {n_near} points of {ri.size} pixels")
     keep = np.isfinite(dist[:, 0])
     dist, idx, ri, ci = dist[keep], idx[keep], ri[keep], ci[keep]
     found = np.isfinite(dist)
@@ -310,13 +322,13 @@ def _render_surface(inp: RenderInput, directory: Path, progress: Progress):
     progress(0.6, f"interpolated {classes.size} pixels")
     if classes.size == 0:  # cannot happen: a point's own pixel is within any mask > 0
         raise ValueError("surface mask leaves no pixel")
-    meta, bounds = _store_grid(directory, pixel, ri + row0, ci + col0, classes)
+    meta, bounds = _store_grid(directory, k, columns, ri + row0, ci + col0, classes)
     meta["mask_m"] = mask_m
     return {"kind": "grid", "grid": meta}, bounds, int(classes.size)
 
 
 def _render_points(inp: RenderInput, directory: Path, progress: Progress):
-    lon, lat = grid.unproject(np.asarray(inp.x, "f8"), np.asarray(inp.y, "f8"))
+    lon, lat = grid.checked_lonlat(inp.lon, inp.lat)
     u, v = lonlat_to_world(lon, lat)
     classes = (classify(inp.values, inp.breaks) + 1).astype(np.uint8)
     progress(0.1, f"classified {classes.size} points")

@@ -3,23 +3,29 @@
 A rendered layer directory holds ``meta.json`` plus the arrays one of three *kinds* of source needs:
 
 ``grid`` (styles ``cells`` and ``surface``)
-    A uint8 raster in the portal grid's own space (EPSG:6933, pixels aligned to the grid origin:
-    the cells themselves for ``cells``, a raster 4× finer than the scale for ``surface``), value =
-    class index + 1, 0 = no data. ``grid.npy`` is the dense raster over the data's bounding box;
-    when that would be too large (fine scales over a large area) ``keys.npy`` + ``classes.npy``
-    hold only the occupied pixels, sorted by ``row * ncols_world + col``.
+    A uint8 raster on the portal grid's rows (latitude bands of 0.72°/k, ``k`` subdivisions of
+    an 80 km cell) and, per row, columns: the grid's own columns of that row for ``cells`` (the
+    pixels are the cells themselves; the number of columns changes from one 80 km band to the
+    next), or ``columns`` equal longitude steps for ``surface`` (4× finer than the scale). Value
+    = class index + 1, 0 = no data. ``grid.npy`` is the dense raster over the data's rows and
+    columns; when that would be too large (fine scales over a large area) ``keys.npy`` +
+    ``classes.npy`` hold only the occupied pixels, sorted by ``row * world_columns + col``.
 ``points``
     ``u.npy``/``v.npy``/``classes.npy``: normalised Web Mercator positions (0..1 from the
     north-west corner of the world), sorted by ``u``.
 
-Why grid space and not a Web Mercator array: EPSG:6933 and Web Mercator are both cylindrical, so a
-tile's pixel columns map to grid columns through longitude only and its pixel rows to grid rows
-through latitude only. A tile is then two 256-long index vectors and one fancy-index of the grid
-raster: every pixel gets exactly the class of the grid pixel holding its centre, at every zoom. That
-is what rio-tiler's nearest-neighbour read of ``layer.tif`` gives at the COG's own zoom (a test
-checks it tile by tile), and it stays exact beyond the COG's resolution, where a COG read would
-resample stored mercator pixels and blur cell edges by up to a pixel of the COG. It needs no
-reprojection library per tile and costs well under a millisecond.
+Why grid rows and columns and not a Web Mercator array: the grid's cells are longitude/latitude
+rectangles and Web Mercator is cylindrical, so a tile's pixel rows map to grid rows through
+latitude only, and within one 80 km band (one column count) its pixel columns map to grid columns
+through longitude only. A tile is then a 256-long row vector, one 256-long column vector per 80 km
+band it crosses (one or two at the zooms cells are drawn at) and one gather from the raster:
+every pixel gets exactly the class of the cell holding its centre, by the grid's own point →
+cell arithmetic, at every zoom. Cell edges therefore fall on pixel edges to within half a pixel
+at any zoom — exactly where the edge crosses the row of pixel centres. That is what rio-tiler's
+nearest-neighbour read of ``layer.tif`` gives at the COG's own zoom (a test checks it tile by
+tile), and it stays exact beyond the COG's resolution, where a COG read would resample stored
+mercator pixels and blur cell edges by up to a pixel of the COG. It needs no reprojection library
+per tile and costs well under a millisecond.
 
 Tiles use the XYZ scheme (y counts from the north). ``TileSource.tile_png`` returns None for a
 tile without data; the caller answers :data:`EMPTY_TILE`.
@@ -117,12 +123,31 @@ def tile_range(bounds: tuple[float, float, float, float], z: int) -> tuple[int, 
 # --- sources -------------------------------------------------------------------------------------
 
 
+def uniform_columns(lon: np.ndarray, columns: int) -> np.ndarray:
+    """Columns of longitudes in a raster of ``columns`` equal steps from 180° W (west edge ≤ lon
+    < east edge, as the grid's own columns)."""
+    lon = np.asarray(lon, dtype="f8")
+    c = np.clip(np.floor((lon + 180.0) * (columns / 360.0)).astype(np.int64), 0, columns - 1)
+    c -= (-180.0 + (c * 360.0) / columns) > lon
+    c += (-180.0 + ((c + 1) * 360.0) / columns) <= lon
+    return np.clip(c, 0, columns - 1)
+
+
+def world_columns(k: int, columns: int | None) -> int:
+    """Columns of the widest row of a raster layout (the stride of sparse keys)."""
+    return grid.max_columns(k) if columns is None else columns
+
+
 class GridLookup:
-    """Class raster on the portal grid's pixels (dense or sparse), read through lon/lat vectors."""
+    """Class raster on grid rows (dense or sparse), read through lon/lat vectors.
+
+    ``columns`` None: the grid's own columns at ``k`` (cells); else that many equal longitude
+    steps per row (surfaces)."""
 
     def __init__(
         self,
-        pixel_m: int,
+        k: int,
+        columns: int | None,
         row0: int,
         col0: int,
         nrows: int,
@@ -131,32 +156,41 @@ class GridLookup:
         keys: np.ndarray | None = None,
         classes: np.ndarray | None = None,
     ):
-        self.pixel_m, self.row0, self.col0 = pixel_m, row0, col0
+        self.k, self.columns, self.row0, self.col0 = k, columns, row0, col0
         self.nrows, self.ncols = nrows, ncols
         self.dense, self.keys, self.classes = dense, keys, classes
-        self.world_cols = grid.EXTENT_X // pixel_m
+        self.world_cols = world_columns(k, columns)
+
+    def _cols(self, lon: np.ndarray, urows: np.ndarray) -> np.ndarray:
+        """Raster columns (global) of every (row, lon) pair: one vector per 80 km band."""
+        if self.columns is not None:
+            return np.broadcast_to(uniform_columns(lon, self.columns), (urows.size, lon.size))
+        step = grid.UNIT // self.k
+        bands, which = np.unique(urows // grid.UNIT, return_inverse=True)
+        table = np.stack([grid.unit_cols(lon, np.full(lon.size, b * grid.UNIT)) for b in bands])
+        return table[which.ravel()] // step
 
     def window(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
         """Class+1 at every (lat row, lon column) pair; None when nothing there has data."""
-        n = max(lon.size, lat.size)
-        # grid.project takes point pairs; x depends on lon only and y on lat only (cylindrical).
-        x, y = grid.project(np.resize(lon, n), np.resize(lat, n))
-        rows, cols = grid.indices_xy(x, y, self.pixel_m)
-        r = rows[: lat.size] - self.row0
-        c = cols[: lon.size] - self.col0
-        # Both are monotonic, so the in-range part of each is one slice.
+        urows = grid.unit_rows(lat)
+        r = urows // (grid.UNIT // self.k) - self.row0
+        # Rows grow southwards as the pixel rows do: the in-range part is one slice.
         ra, rb = np.searchsorted(r, [0, self.nrows])
-        ca, cb = np.searchsorted(c, [0, self.ncols])
-        if ra >= rb or ca >= cb:
+        if ra >= rb:
+            return None
+        c = self._cols(lon, urows[ra:rb]) - self.col0
+        r = r[ra:rb]
+        inside = (c >= 0) & (c < self.ncols)
+        if not inside.any():
             return None
         out = np.zeros((lat.size, lon.size), np.uint8)
-        r, c = r[ra:rb], c[ca:cb]
         if self.dense is not None:
             # One flat gather: 2-3x faster than dense[np.ix_(r, c)], whatever the raster's width.
             flat = np.asarray(self.dense).reshape(-1)
-            out[ra:rb, ca:cb] = flat.take(r[:, None] * self.ncols + c[None, :])
+            found = flat.take(np.where(inside, r[:, None] * self.ncols + c, 0))
+            out[ra:rb] = np.where(inside, found, 0)
         else:
-            q = (r[:, None] + self.row0) * self.world_cols + (c[None, :] + self.col0)
+            q = (r[:, None] + self.row0) * self.world_cols + (c + self.col0)
             # Keys are sorted row-major and q grows along both axes: its corners bound the slice.
             lo = int(np.searchsorted(self.keys, q[0, 0], side="left"))
             hi = int(np.searchsorted(self.keys, q[-1, -1], side="right"))
@@ -164,8 +198,8 @@ class GridLookup:
                 return None
             sub = np.asarray(self.keys[lo:hi])
             idx = np.minimum(np.searchsorted(sub, q), sub.size - 1)
-            hit = sub[idx] == q
-            out[ra:rb, ca:cb] = np.where(hit, np.asarray(self.classes[lo:hi])[idx], 0)
+            hit = (sub[idx] == q) & inside
+            out[ra:rb] = np.where(hit, np.asarray(self.classes[lo:hi])[idx], 0)
         return out if out.any() else None
 
 
@@ -261,8 +295,9 @@ class TileSource:
             keys = None if g["dense"] else load("keys.npy")
             classes = None if g["dense"] else load("classes.npy")
             self._grid = GridLookup(
-                g["pixel_m"], g["row0"], g["col0"], g["nrows"], g["ncols"], dense, keys, classes
-            )
+                g["k"], g["columns"], g["row0"], g["col0"], g["nrows"], g["ncols"],
+                dense, keys, classes,
+            )  # fmt: skip
 
     @classmethod
     def open(cls, directory: Path | str) -> TileSource:

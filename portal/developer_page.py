@@ -91,7 +91,7 @@ curl -s -G "{base}/ogcapi/collections/samples/items" \\
      --data-urlencode "bbox=55,5,70,30" \\
      --data-urlencode "bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326" \\
      --data-urlencode "limit=100"
-# CRSs: CRS84 (default), EPSG:4326, EPSG:3857, EPSG:6933 (the grid's equal-area CRS)
+# CRSs: CRS84 (default), EPSG:4326, EPSG:3857, EPSG:6933 (a cylindrical equal-area CRS)
 """,
     ),
     Example(

@@ -17,26 +17,30 @@ SAMPLE = "sample__"
 
 
 class SnappedPoint(Func):
-    """The WGS84 centre of the cell whose code is in the given column (``20K-00412-01733``),
-    clipped to the EPSG:6933 world as ``grid.Cell.centroid_lonlat`` clips it."""
+    """The WGS84 centre of the cell whose code is in the given column (``20K-00105-01233``):
+    the middle of its lon/lat rectangle, computed in float8 with the same operations, in the same
+    order, as ``grid.centres_lonlat`` (so it equals ``grid.Cell.centroid_lonlat`` to the bit).
+    The band table (columns per 80 km band) is a literal array: 250 small integers."""
 
     output_field = PointField(srid=4326)
 
     def __init__(self, code_column, size_m: int) -> None:
-        x_edge, y_edge = grid.domain_xy()
-        ox, oy, p = float(grid.ORIGIN_X), float(grid.ORIGIN_Y), float(size_m)
-        col = "split_part(%(expressions)s, '-', 3)::int"
+        k = grid.subdivisions(size_m)
+        step = grid.UNIT // k
+        bands = "ARRAY[" + ",".join(str(int(n)) for n in grid.band_columns()) + "]"
         row = "split_part(%(expressions)s, '-', 2)::int"
-        x = (
-            f"(greatest({ox!r} + {col} * {p!r}, {-x_edge!r}) "
-            f"+ least({ox!r} + ({col} + 1) * {p!r}, {x_edge!r})) / 2.0"
-        )
-        y = (
-            f"(greatest({oy!r} - ({row} + 1) * {p!r}, {-y_edge!r}) "
-            f"+ least({oy!r} - {row} * {p!r}, {y_edge!r})) / 2.0"
-        )
-        template = f"ST_Transform(ST_SetSRID(ST_MakePoint({x}, {y}), {grid.GRID_SRID}), 4326)"
-        super().__init__(code_column, template=template)
+        col = "split_part(%(expressions)s, '-', 3)::int"
+        width = f"(({bands})[{row} / {k} + 1] * {grid.UNIT})::float8"
+        u, c = f"({row} * {step})", f"({col} * {step})"
+        lat_edge = "(90.0::float8 - ({}::float8 * 180.0::float8) / {}::float8)"
+        lon_edge = "(-180.0::float8 + ({}::float8 * 360.0::float8) / {})"
+        north = lat_edge.format(u, float(grid.UNIT_ROWS))
+        south = lat_edge.format(f"({u} + {step})", float(grid.UNIT_ROWS))
+        west = lon_edge.format(c, width)
+        east = lon_edge.format(f"({c} + {step})", width)
+        x = f"(({west} + {east}) / 2.0::float8)"
+        y = f"(({south} + {north}) / 2.0::float8)"
+        super().__init__(code_column, template=f"ST_SetSRID(ST_MakePoint({x}, {y}), 4326)")
 
 
 def shown_point(scope: Scope, prefix: str = SAMPLE):

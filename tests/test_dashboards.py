@@ -161,18 +161,41 @@ def test_coverage_counts_a_cell_sampled_by_two_surveys_at_two_scales_once(write_
     ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
     usa = Country.objects.by_code("USA")
     figure = coverage(viewer_scope(None), region_of("country:USA"))
-    # A1's 40 km cell holds B1 and B2's 20 km cell: 40² + B3's 20² km².
-    assert figure.data["network"]["area_km2"] == 40**2 + 20**2
+    # A1's 40 km cell holds B1 and B2's 20 km cell: A1's 40 km cell + B3's 20 km cell, each with
+    # its true area (measured here with pyproj on the cell's bounds; about 40² and 20² km²).
+    a1 = _geodesic_km2(grid.cell_at(-100.0, 40.0, 40_000))
+    b3 = _geodesic_km2(grid.cell_at(-90.0, 35.0, 20_000))
+    assert a1 == pytest.approx(1600, rel=0.02) and b3 == pytest.approx(400, rel=0.02)
+    assert figure.data["network"]["area_km2"] == pytest.approx(a1 + b3, rel=1e-4)
     assert figure.data["network"]["percent"] == pytest.approx(
-        100 * 2000 / usa.land_area_km2, abs=0.001
+        100 * (a1 + b3) / usa.land_area_km2, abs=0.001
     )
     by_scale = {s["scale_km"]: s for s in figure.data["scales"]}
     assert by_scale[40]["cells"] == len(
         {grid.cell_at(lon, lat, 40_000).code for lon, lat in ((-100, 40), (-90, 35))}
     )
-    assert by_scale[80]["area_km2"] == by_scale[80]["cells"] * 6400
-    assert [y["area_km2"] for y in figure.data["years"]] == [1600, 2000]
+    cells_80 = {grid.cell_at(lon, lat, 80_000) for lon, lat in ((-100, 40), (-90, 35))}
+    assert by_scale[80]["cells"] == len(cells_80) == 2
+    assert by_scale[80]["area_km2"] == pytest.approx(
+        sum(_geodesic_km2(c) for c in cells_80), rel=1e-4
+    )
+    years = [y["area_km2"] for y in figure.data["years"]]
+    assert years == pytest.approx([a1, a1 + b3], rel=1e-4)
     assert figure.data["countries"][0]["country"] == "USA"
+
+
+def _geodesic_km2(cell) -> float:
+    """A cell's area from pyproj's geodesic polygon area, its sides densified to follow the
+    parallels (independent of grid.areas_km2)."""
+    from pyproj import Geod
+
+    west, south, east, north = cell.bounds
+    t = np.linspace(0, 1, 64, endpoint=False)
+    lons = np.concatenate([west + (east - west) * t, np.full(64, east),
+                           east - (east - west) * t, np.full(64, west)])  # fmt: skip
+    lats = np.concatenate([np.full(64, south), south + (north - south) * t,
+                           np.full(64, north), north - (north - south) * t])  # fmt: skip
+    return abs(Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)[0]) / 1e6
 
 
 @pytest.fixture

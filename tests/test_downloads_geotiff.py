@@ -50,10 +50,12 @@ def download_root():
 
 
 HEADER = ("sample_id", "longitude", "latitude", "Cu_ppm")
-# Spread over Norway so a 20 km layer is several hundred pixels wide (tiles and overviews).
+# Spread over Norway so a 20 km layer is several hundred pixels wide (tiles and overviews). No
+# point lies on a cell edge (63° N is one: 20 km rows are 0.18°), where the pixel holding the
+# point may show the neighbouring cell.
 NOR = [
     (6.0, 61.0), (7.5, 60.5), (9.0, 60.0), (10.5, 59.8), (11.0, 61.5), (8.0, 62.0),
-    (10.0, 63.0), (12.0, 64.5), (14.0, 66.0), (16.0, 68.5), (19.0, 69.5), (23.0, 70.0),
+    (10.0, 63.1), (12.0, 64.5), (14.0, 66.0), (16.0, 68.5), (19.0, 69.5), (23.0, 70.0),
     (25.5, 70.3), (28.5, 70.5),
 ]  # fmt: skip
 SWE = [(13.0, 56.2), (15.5, 57.5), (16.2, 59.3), (14.5, 61.0), (18.0, 63.5), (20.5, 66.5)]
@@ -353,7 +355,8 @@ def test_a_ready_layer_is_reused_and_an_anonymous_package_built_once(world):
 
 # The pre-release world: FIN embargoed, but its policy lets public maps show its 80 km cells of at
 # least 3 samples before release. Their values must not be readable from anything in the package.
-FIN_EMBARGOED = [(25.10, 62.60, 123.456), (25.30, 62.65, 234.567), (25.20, 62.55, 345.678)]
+# (All three in one 80 km cell: 61.92°-62.64° N, 24.62°-26.15° E.)
+FIN_EMBARGOED = [(25.40, 62.40, 123.456), (25.60, 62.45, 234.567), (25.50, 62.35, 345.678)]
 
 
 @pytest.mark.django_db
@@ -375,7 +378,7 @@ def test_pre_release_cells_enter_as_their_class_only(write_csv, world, tmp_path)
     mine, transform, _ = pixels(tiff)
     theirs, map_transform, _ = pixels(layer.directory / "layer.tif")
     assert transform == map_transform and np.array_equal(mine, theirs)
-    assert shown(tiff, [(25.2, 62.6)])  # the cell shows its class
+    assert shown(tiff, [(25.5, 62.4)])  # the cell shows its class
     # No embargoed value, nor their median or mean, in any file or in the tiff's tags.
     info = json.dumps(gdalinfo(tiff)).encode()
     values = [v for *_, v in FIN_EMBARGOED]

@@ -74,16 +74,21 @@ CSRF = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]*"|csrftoken=[^;"\s]*
 
 
 def lonlat(cell: grid.Cell, offsets_km: list[tuple[int, int]]) -> list[tuple[float, float]]:
-    x0, y0 = cell.centre_xy
-    lon, lat = grid.unproject(
-        np.array([x0 + 1000 * dx for dx, _ in offsets_km]),
-        np.array([y0 + 1000 * dy for _, dy in offsets_km]),
-    )
+    """Points offset from the cell's centre by (east, north) km on the ground."""
+    lon0, lat0 = cell.centroid_lonlat
+    km_per_deg_lon = 111.32 * np.cos(np.radians(lat0))
+    lon = np.array([lon0 + dx / km_per_deg_lon for dx, _ in offsets_km])
+    lat = np.array([lat0 + dy / 111.2 for _, dy in offsets_km])
     return list(zip(lon.tolist(), lat.tolist(), strict=True))
 
 
 def neighbour(dr: int, dc: int) -> grid.Cell:
-    return grid.Cell(SCALE, RUS_CELL.row + dr, RUS_CELL.col + dc)
+    """The cell dr rows south and dc columns east of RUS_CELL (north and south: the cell of that
+    row under its centre; the bands' columns differ)."""
+    lon, lat = RUS_CELL.centroid_lonlat
+    below = grid.cell_at(lon, lat - dr * grid.BAND_DEG, SCALE)
+    assert below.row == RUS_CELL.row + dr
+    return grid.Cell(SCALE, below.row, below.col + dc)
 
 
 @dataclass

@@ -11,7 +11,6 @@ import rasterio
 from PIL import Image
 
 import maps.render as render
-from baselines import grid
 from maps.classification import build_legend
 from maps.legend_image import legend_png
 from maps.render import RenderInput, render_layer
@@ -27,8 +26,8 @@ def reference_data():
 
 
 def lonlat_input(style, lon, lat, values, scale=20_000, **kw) -> RenderInput:
-    x, y = grid.project(np.asarray(lon, "f8"), np.asarray(lat, "f8"))
-    return RenderInput(style, scale, x, y, np.asarray(values, "f8"), BREAKS, COLOURS, **kw)
+    lon, lat = np.asarray(lon, "f8"), np.asarray(lat, "f8")
+    return RenderInput(style, scale, lon, lat, np.asarray(values, "f8"), BREAKS, COLOURS, **kw)
 
 
 def world_pixel(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -64,7 +63,10 @@ def test_cog_is_valid_and_files_complete(tmp_path):
         assert cog.colormap(1)[1][:3] == (0, 0, 128)
         assert cog.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert set(np.unique(cog.read(1))) <= set(range(6))
-    assert -0.1 < result.bounds[0] - 5 < 0.5 and 60 < result.bounds[3] < 61
+    # The data's west edge is a cell's west edge at most one cell west of 5° E: 20 km cells are
+    # at most 20 / (111.32 cos 60°) = 0.36° wide here (plus the 10 % the grid allows).
+    assert 5 - 1.1 * 20 / (111.32 * math.cos(math.radians(60))) < result.bounds[0] <= 5
+    assert 60 < result.bounds[3] < 60 + 1.1 * 20 / 111.32
 
 
 def test_directory_must_be_empty(tmp_path):
@@ -87,7 +89,7 @@ def test_directory_must_be_empty(tmp_path):
 def test_bad_input(tmp_path, change):
     base = lonlat_input("cells", [10], [50], [5]).__dict__ | change
     if len(base["values"]) == 0:
-        base["x"] = base["y"] = np.array([])
+        base["lon"] = base["lat"] = np.array([])
     with pytest.raises(ValueError):
         render_layer(RenderInput(**base), tmp_path / "x")
 
@@ -121,7 +123,8 @@ def test_surface_masked_beyond_distance(tmp_path):
 
 
 def test_surface_mask_is_true_distance_at_high_latitude(tmp_path):
-    """On the Kola peninsula (68° N) EPSG:6933 stretches east-west 2.3×: the mask must not."""
+    """On the Kola peninsula (68° N) a degree of longitude is 0.37 of one of latitude: the mask
+    is in true metres all the same."""
     lon0, lat0, mask = 33.0, 68.0, 15_000.0
     inp = lonlat_input("surface", [lon0], [lat0], [30.0], scale=10_000, surface_mask_m=mask)
     result = render_layer(inp, tmp_path / "k")
@@ -139,9 +142,9 @@ def test_surface_interpolates_in_log_space(tmp_path):
     # Half-way between 10 and 1000 mg/kg, IDW of log10 gives 100 (class 4), not 505 (class 5);
     # the breaks leave room for the pixel centre (±1.9 km) not being exactly half-way.
     breaks = np.array([20.0, 40.0, 60.0, 200.0])
-    x, y = grid.project(np.array([10.0, 11.0]), np.array([50.0, 50.0]))
+    lon, lat = np.array([10.0, 11.0]), np.array([50.0, 50.0])
     values = np.array([10.0, 1000.0])
-    inp = RenderInput("surface", 20_000, x, y, values, breaks, COLOURS, surface_mask_m=100_000)
+    inp = RenderInput("surface", 20_000, lon, lat, values, breaks, COLOURS, surface_mask_m=100_000)
     result = render_layer(inp, tmp_path / "s")
     src = TileSource.open(result.directory)
     assert pixel_at(src, 10.5, 50.0, result.native_zoom) == 4

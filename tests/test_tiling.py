@@ -24,16 +24,24 @@ COLOURS = ["#000080", "#00beff", "#00af50", "#ffeb00", "#e61400"]
 BREAKS = np.array([10.0, 20.0, 40.0, 80.0])
 CLASS_VALUE = [5.0, 15.0, 30.0, 60.0, 100.0]  # one value inside each class
 
-# 80 km cells in Scandinavia and around (rows/cols picked by hand; classes 0..4).
-CELLS = [(24, 232, 0), (24, 233, 1), (25, 233, 2), (26, 235, 3), (30, 230, 4), (31, 230, 4)]
+# 80 km cells in the Alps and around (row, col, class 0..4): two neighbours in one band, one in
+# the band south of them (whose columns differ), one further east, and two stacked cells across
+# a band boundary. test_cells_are_where_they_were_picked checks they are the cells of these places.
+CELLS = [(57, 176, 0), (57, 177, 1), (58, 179, 2), (59, 183, 3), (63, 188, 4), (64, 191, 4)]
+PLACES = [(11.0, 48.5), (12.1, 48.5), (12.1, 47.8), (14.0, 47.0), (9.0, 44.5), (9.0, 43.8)]
 
 
 def cells_input(cells, scale=80_000, style="cells") -> RenderInput:
     rows = np.array([c[0] for c in cells])
     cols = np.array([c[1] for c in cells])
-    xmin, ymin, xmax, ymax = grid.bounds_xy(rows, cols, scale)
+    lon, lat = grid.centres_lonlat(rows, cols, scale)
     values = np.array([CLASS_VALUE[c[2]] for c in cells])
-    return RenderInput(style, scale, (xmin + xmax) / 2, (ymin + ymax) / 2, values, BREAKS, COLOURS)
+    return RenderInput(style, scale, lon, lat, values, BREAKS, COLOURS)
+
+
+def test_cells_are_where_they_were_picked():
+    for (row, col, _), place in zip(CELLS, PLACES, strict=True):
+        assert grid.cell_at(*place, 80_000) == grid.Cell(80_000, row, col)
 
 
 def pixel_lonlat(z: int, tx: int, ty: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +103,7 @@ def test_cells_exact_at_every_zoom(cells_layer):
     result, src = cells_layer
     assert result.native_zoom == 4 and result.maxzoom == 7
     assert result.n_features == len(CELLS)
-    centre = grid.Cell(80_000, 26, 233).centroid_lonlat
+    centre = grid.Cell(80_000, 58, 179).centroid_lonlat
     for z in range(0, result.maxzoom + 1):
         x0, y0 = tile_of(*centre, z)
         for tx in range(max(x0 - 1, 0), min(x0 + 2, 2**z)):
@@ -113,7 +121,7 @@ def test_overzoom_edge_is_exact(cells_layer):
     """At the highest zoom, the west edge of a cell falls between the right pair of pixels."""
     result, src = cells_layer
     z = result.maxzoom
-    ring = np.array(grid.Cell(80_000, 30, 230).polygon_lonlat())
+    ring = np.array(grid.Cell(80_000, 63, 188).polygon_lonlat())
     west, lat = ring[:, 0].min(), ring[:, 1].mean()
     tx, ty = tile_of(west, lat, z)
     tile = decode(src.tile_png(z, tx, ty))
@@ -174,8 +182,9 @@ def test_seed_writes_only_non_empty_tiles(tmp_path):
 def test_antimeridian_and_far_north(tmp_path):
     lon = np.array([179.95, -179.95, 179.5, 20.0])
     lat = np.array([66.0, 66.0, 80.5, 84.9])
-    x, y = grid.project(lon, lat)
-    inp = RenderInput("cells", 10_000, x, y, np.array([5.0, 15.0, 30.0, 100.0]), BREAKS, COLOURS)
+    inp = RenderInput(
+        "cells", 10_000, lon, lat, np.array([5.0, 15.0, 30.0, 100.0]), BREAKS, COLOURS
+    )
     result = render_layer(inp, tmp_path / "am")
     src = TileSource.open(result.directory)
     assert result.bounds[0] <= -179.9 and result.bounds[2] >= 179.9
@@ -205,8 +214,12 @@ def test_antimeridian_and_far_north(tmp_path):
 def test_cell_centre_pixel_has_its_class(tmp_path_factory, scale, lat, lon, offsets):
     base = grid.cell_at(lon, lat, scale)
     cells = [(base.row + dr, base.col + dc, k) for dr, dc, k in offsets]
-    # Only cells of the grid (offsets may step past its western or eastern end).
-    cells = [c for c in cells if 0 <= c[1] < grid.EXTENT_X // scale and c[0] >= 0]
+    # Only cells of the grid (offsets may step past a row's western or eastern end).
+    k = grid.subdivisions(scale)
+    cells = [
+        c for c in cells
+        if 0 <= c[0] < grid.rows_in_world(k) and 0 <= c[1] < grid.columns_in_rows(c[0], k)
+    ]  # fmt: skip
     assume(cells)
     result = render_layer(cells_input(cells, scale), tmp_path_factory.mktemp("h") / "l")
     src = TileSource.open(result.directory)

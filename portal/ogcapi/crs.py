@@ -126,8 +126,8 @@ SUPPORTED: dict[str, Crs] = {
             (_("Latitude"), _("Longitude"))),
         Crs(EPSG + "3857", "EPSG:3857", "WGS 84 / Pseudo-Mercator (web maps)", False, 2,
             (_("Easting (m)"), _("Northing (m)")), MERCATOR_MAX_LAT),
-        Crs(EPSG + "6933", "EPSG:6933", "WGS 84 / NSIDC EASE-Grid 2.0 Global (equal area, the "
-            "portal's grid)", False, 2, (_("Easting (m)"), _("Northing (m)"))),
+        Crs(EPSG + "6933", "EPSG:6933", "WGS 84 / NSIDC EASE-Grid 2.0 Global (equal area)",
+            False, 2, (_("Easting (m)"), _("Northing (m)"))),
     )
 }  # fmt: skip
 DEFAULT = SUPPORTED[CRS84]
