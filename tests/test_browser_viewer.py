@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from baselines import grid
 from baselines.demo import DEMO_DATASETS, demo_dataset_load
 from sharing.demo import demo_policies_load
 
@@ -377,7 +378,10 @@ def test_classes_and_colours_are_keyboard_pickers_carried_by_the_permalink(brows
         "([lat, lon]) => { window.chemearthViewer.map.setView([lat, lon], 5, {animate: false}); }",
         [lat, lon],
     )
-    x, y = container_point(again, lon, lat)
+    # Click the centre of the sample's cell, not the sample: a pixel at zoom 5 is ~4 km, and a
+    # sample near its cell's edge would open the neighbour's popup.
+    scale_m = round(again.evaluate("window.chemearthViewer.layer1.scale_km") * 1000)
+    x, y = container_point(again, *grid.cell_at(lon, lat, scale_m).centroid_lonlat)
     again.mouse.click(x, y)
     popup = again.locator(".cell-popup[data-cell]")
     expect(popup).to_be_visible()

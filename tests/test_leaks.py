@@ -695,6 +695,12 @@ def candidate_values(world: World) -> dict[str, list[str]]:
         "feature": [str(i) for i in sample_ids] + [str(world.missing_sample_id)],
         "uidb64": ["MQ", "Mg"],
         "token": ["set-password", "abc-123"],
+        # Map layers (tiles, capability tiles, map images): no layer of this world is rendered,
+        # so keys are ones no layer has; a capability that is no one's.
+        "key": ["0" * 24, *strings[:2]],
+        "expires": ["9999999999"],
+        "signature": ["A" * 43],
+        "fmt": ["png", "pdf"],
         "z": [t[0] for t in tiles],  # tiles: see JOINT (z, x and y are chosen together)
         "x": [t[1] for t in tiles],
         "y": [t[2] for t in tiles],

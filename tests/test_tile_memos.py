@@ -13,13 +13,21 @@ from django.db import connection
 from chemearth import change_feed
 from maps.models import MapLayer
 from sharing.models import ReleasePolicy
+from tests.conftest import wait_for_idle_worker
 from tests.test_layers import USA_POINTS, load, pixel, rendered, world  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("world")]
 
 
 @pytest.fixture
-def memos(settings):
+def memos(settings, request):
+    request.getfixturevalue("world")
+    # A worker left running by earlier tests takes the layer refresh the world's ingests queued;
+    # let it finish, or it races the layer these tests render.
+    from chemearth.celery import app
+
+    if app.control.ping(timeout=0.5):
+        wait_for_idle_worker(timeout=30)
     settings.CHANGE_FEED_MEMOS = True
     change_feed.start()
     deadline = time.monotonic() + 10
