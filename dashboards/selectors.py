@@ -700,11 +700,8 @@ def monitoring_change(
     return _cached("change", scope, parts, compute)
 
 
-def _paired_sites(scope, region, element, rounds, medium) -> dict:
-    """Sites with the element in both rounds, paired in SQL by (country, site code, medium):
-    each round's mean statistics value (a site sampled twice in a round is averaged), the
-    site's latest sample (where the changed-sites map shows it) and the surveys of its rows."""
-    first, second = rounds
+def _round_rows(scope, region, element, rounds, medium) -> QuerySet:
+    """The viewer's preferred rows of the element in the two rounds, in the region."""
     rows = (
         visible_measurements(scope)
         .preferred()
@@ -712,7 +709,15 @@ def _paired_sites(scope, region, element, rounds, medium) -> dict:
     )
     if medium is not None:
         rows = rows.filter(sample__survey__medium=medium)
-    rows = region.narrow(scope, rows).order_by()
+    return region.narrow(scope, rows).order_by()
+
+
+def _paired_sites(scope, region, element, rounds, medium) -> dict:
+    """Sites with the element in both rounds, paired in SQL by (country, site code, medium):
+    each round's mean statistics value (a site sampled twice in a round is averaged), the
+    site's latest sample (where the changed-sites map shows it) and the surveys of its rows."""
+    first, second = rounds
+    rows = _round_rows(scope, region, element, rounds, medium)
     round_of = "sample__survey__monitoring_round"
     found = (
         rows.values("sample__country_id", "sample__site_code", "sample__survey__medium_id")
@@ -743,17 +748,8 @@ def _paired_within(scope, region, element, rounds, medium, within_m: float) -> d
     first-round samples that chose it, so a sample is in one pair at most. The pairs read like
     ``_paired_sites``' (their site label says the distance)."""
     first, second = rounds
-    rows = (
-        visible_measurements(scope)
-        .preferred()
-        .filter(element=element, sample__survey__monitoring_round__in=rounds)
-    )
-    if medium is not None:
-        rows = rows.filter(sample__survey__medium=medium)
     found = _sql(
-        region.narrow(scope, rows)
-        .order_by()
-        .values_list(
+        _round_rows(scope, region, element, rounds, medium).values_list(
             "sample_id", "sample__country_id", "sample__survey__medium_id",
             "sample__survey__monitoring_round", "sample__survey_id", "sample__geom",
             "sample__site_code",

@@ -28,7 +28,7 @@ from dashboards.warm import (
     DEFAULT_COMPARE,
     DEFAULT_MAP_SCALE_M,
 )
-from sharing.access import request_scope
+from sharing.access import is_any_steward, request_scope
 
 from . import dashboards_api as api
 from .http import BadParameter, element_param, medium_param, region_param, scale_param
@@ -360,7 +360,7 @@ class ZoneUploadForm(forms.Form):
 
 
 def may_upload_zones(user) -> bool:
-    return user.is_authenticated and (user.is_staff or user.stewardships.exists())
+    return is_any_steward(user)
 
 
 def zones(request: HttpRequest) -> HttpResponse:

@@ -664,6 +664,11 @@ def within_bbox(
     return queryset.filter(Q(**{field: outer}) & condition)
 
 
+def is_any_steward(user) -> bool:
+    """A steward of some country, or staff: may upload zones and units and revoke certificates."""
+    return bool(user.is_authenticated and (user.is_staff or user.stewardships.exists()))
+
+
 def is_steward(user, country) -> bool:
     """May edit the country's policy and decide requests for its data: its stewards and staff."""
     return bool(
