@@ -237,6 +237,16 @@ def wait_for_idle_worker(timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
+def settle_worker() -> None:
+    """If a test worker is running (an earlier test started it), let it finish what the test's
+    setup queued (a layer refresh after an ingest or a policy change) before the test renders a
+    layer of its own in this process: the refresh would race it."""
+    from chemearth.celery import app
+
+    if app.control.ping(timeout=0.5):
+        wait_for_idle_worker(timeout=30)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """A transactional test ends with a flush of every table; put the reference data back."""

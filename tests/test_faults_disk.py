@@ -17,6 +17,7 @@ from maps.layers import DISK_FULL
 from maps.models import MapLayer
 from maps.tasks import render_map_layer
 from sharing.models import ReleasePolicy
+from tests.conftest import settle_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LAYER = {"element": "Cu", "medium": "topsoil", "scale": 80, "style": "cells"}
@@ -52,6 +53,7 @@ def usa(write_csv):
         options=IngestOptions(survey="usa", medium="topsoil", scale_km=80, country="USA"),
     )
     ReleasePolicy.objects.create(country=Country.objects.by_code("USA"), in_force=True)
+    settle_worker()
 
 
 def test_a_full_tile_disk_fails_the_render_clearly_and_leaves_nothing_partial(

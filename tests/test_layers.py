@@ -17,6 +17,7 @@ from maps import layers
 from maps.models import MapLayer
 from sharing.access import viewer_scope
 from sharing.models import Agreement, Membership, Organisation, ReleasePolicy
+from tests.conftest import settle_worker
 from tests.worlds import accept_licences, api_token, ingest_survey
 
 USA_POINTS = [(-100.0 + 0.9 * i, 40.0 + 0.4 * (i % 3)) for i in range(12)]
@@ -45,6 +46,7 @@ def world(write_csv):
     )
     agreement.countries.add(Country.objects.by_code("RUS"))
     accept_licences(partner)
+    settle_worker()
     return partner
 
 

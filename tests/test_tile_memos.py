@@ -13,7 +13,6 @@ from django.db import connection
 from chemearth import change_feed
 from maps.models import MapLayer
 from sharing.models import ReleasePolicy
-from tests.conftest import wait_for_idle_worker
 from tests.test_layers import USA_POINTS, load, pixel, rendered, world  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("world")]
@@ -21,13 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 @pytest.fixture
 def memos(settings, request):
-    request.getfixturevalue("world")
-    # A worker left running by earlier tests takes the layer refresh the world's ingests queued;
-    # let it finish, or it races the layer these tests render.
-    from chemearth.celery import app
-
-    if app.control.ping(timeout=0.5):
-        wait_for_idle_worker(timeout=30)
+    request.getfixturevalue("world")  # built and settled (tests/test_layers.py)
     settings.CHANGE_FEED_MEMOS = True
     change_feed.start()
     deadline = time.monotonic() + 10
