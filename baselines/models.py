@@ -415,6 +415,17 @@ class Sample(models.Model):
 MEASUREMENT_PAGES_PER_RANGE = 16
 
 
+def applied_method() -> Coalesce:
+    """A measurement's method: its analyte's as reported, else the survey's default method."""
+    return Coalesce(NullIf(F("analyte__method"), Value("")), F("sample__survey__method"))
+
+
+def applied_detection_limit() -> Coalesce:
+    """The limit that applied to a measurement (mg/kg): a censored value's own, else its
+    analyte's (null when the survey gives none)."""
+    return Coalesce(F("detection_limit"), F("analyte__detection_limit"))
+
+
 class MeasurementQuerySet(models.QuerySet):
     """Measurements; which of them a viewer may see is ``sharing.access.visible_measurements``."""
 
@@ -429,10 +440,7 @@ class MeasurementQuerySet(models.QuerySet):
         uncensored value shows the limit it was measured above (null when the survey gives none;
         ``baselines.provenance``)."""
         return self.annotate(
-            applied_method=Coalesce(
-                NullIf(F("analyte__method"), Value("")), F("sample__survey__method")
-            ),
-            applied_detection_limit=Coalesce(F("detection_limit"), F("analyte__detection_limit")),
+            applied_method=applied_method(), applied_detection_limit=applied_detection_limit()
         )
 
     def id_ceiling(self) -> int:

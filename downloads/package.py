@@ -109,7 +109,8 @@ MEASUREMENT_FIELDS = [
     ),
     (
         "detection_limit_mg_kg", "number", "Real",
-        "Detection limit in mg/kg of the element, where one is known.",
+        "Detection limit in mg/kg of the element that applied to the value (a censored value's "
+        "own, else the method's for the survey), where one is known.",
     ),
     (
         "reported_value", "number", "Real",

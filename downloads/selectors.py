@@ -34,7 +34,15 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, NullIf
 
 from baselines import grid
-from baselines.models import Country, Element, Measurement, Medium, Survey
+from baselines.models import (
+    Country,
+    Element,
+    Measurement,
+    Medium,
+    Survey,
+    applied_detection_limit,
+    applied_method,
+)
 from sharing.access import (
     AggregateRows,
     Scope,
@@ -117,10 +125,10 @@ def long_columns(scope: Scope) -> dict[str, object]:
         "measurement_id": F("id"),
         **sample_columns(scope),
         "element": F("element__symbol"),
-        "method": F("analyte__method"),
+        "method": applied_method(),
         "value_mg_kg": F("value"),
         "censored": Case(When(censored=True, then=Value("true")), default=Value("false")),
-        "detection_limit_mg_kg": F("detection_limit"),
+        "detection_limit_mg_kg": applied_detection_limit(),
         "reported_value": F("reported_value"),
         "reported_unit": F("analyte__reported_unit"),
         "reported_species": Coalesce(

@@ -181,3 +181,23 @@ def test_the_synthetic_survey_carries_the_methods_of_the_survey_it_derives_from(
     assert not survey.analytes.filter(method="").exists()
     page = client.get(f"/surveys/{survey.slug}/").content.decode()
     assert 'data-element="Hg" data-method="Cold-vapour AAS"' in page
+
+
+@pytest.mark.django_db
+def test_download_packages_carry_the_same_method_and_applied_limit(admin_user, demo_surveys):
+    """The package's long table reads the method and limit as the API does (one definition)."""
+    from downloads.query import DownloadQuery
+    from downloads.selectors import long_rows
+    from sharing.access import viewer_scope
+
+    usgs, kola = demo_surveys
+    table = long_rows(viewer_scope(admin_user), DownloadQuery(surveys=[kola.slug], elements=["Cu"]))
+    rows = [dict(zip(table.columns, row.values(), strict=True)) for row in table.rows]
+    assert len(rows) == 606
+    for row in rows:
+        assert row["method"] == "Aqua regia"
+        assert row["censored"] == "false" and row["detection_limit_mg_kg"] == pytest.approx(0.5)
+    Analyte.objects.filter(survey=usgs, element__symbol="Al").update(method="")
+    table = long_rows(viewer_scope(admin_user), DownloadQuery(surveys=[usgs.slug], elements=["Al"]))
+    methods = {dict(zip(table.columns, r.values(), strict=True))["method"] for r in table.rows}
+    assert methods == {usgs.method}
