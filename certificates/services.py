@@ -15,7 +15,7 @@ from baselines.models import Country, Medium, Survey
 from dashboards.models import SoilStandard
 from dashboards.regions import geodesic_area_km2
 from dashboards.services import ZoneUploadError, feature_polygon
-from sharing.access import is_any_steward, viewer_scope, visible_samples
+from sharing.access import viewer_scope, visible_samples
 from sharing.audit import audit_record
 from sharing.models import AuditEvent
 from sharing.versioning import policy_version
@@ -35,11 +35,6 @@ class UnitUploadError(ValueError):
 
 class CertificateError(ValueError):
     """Why a certificate cannot be issued or revoked (shown to the steward as it is)."""
-
-
-def may_manage_units(user) -> bool:
-    """Stewards (of any country) and staff upload units and revoke certificates."""
-    return is_any_steward(user)
 
 
 def units_upload(

@@ -10,7 +10,6 @@ always and an element's values only while the public may see every row they came
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import segno
@@ -44,18 +43,18 @@ from certificates.services import (
     certificate_issue,
     certificate_revoke,
     may_issue,
-    may_manage_units,
     plot_draw,
     units_upload,
 )
 from certificates.signing import SigningUnavailable
 from dashboards.models import SoilStandard
-from sharing.access import request_scope, viewer_scope
+from sharing.access import is_any_steward, request_scope, viewer_scope
 from sharing.audit import audit_access
 
 from . import certificates_api as api
 from .dashboards_api import optional_medium, standard_param
 from .http import BadParameter
+from .uploads import stored_upload
 
 LANGUAGES = ("en", "zh-hans")
 STATE_LABELS = {
@@ -95,7 +94,7 @@ class UnitUploadForm(forms.Form):
 def units(request: HttpRequest) -> HttpResponse:
     """The administrative units; stewards upload more (all or nothing)."""
     form = UnitUploadForm()
-    allowed = may_manage_units(request.user)
+    allowed = is_any_steward(request.user)
     if request.method == "POST":
         if not allowed:
             return HttpResponseForbidden(_("Only data stewards upload units."))
@@ -115,24 +114,13 @@ def units(request: HttpRequest) -> HttpResponse:
 
 
 def _upload(form: UnitUploadForm, user) -> list[AdminUnit] | None:
-    upload = form.cleaned_data["file"]
-    suffix = Path(upload.name).suffix.lower()
-    if suffix not in (".geojson", ".json", ".gpkg"):
-        form.add_error("file", _("Upload a .geojson, .json or .gpkg file."))
-        return None
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"units{suffix}"
-        with path.open("wb") as handle:
-            for chunk in upload.chunks():
-                handle.write(chunk)
-        try:
-            return units_upload(
-                path=path, level=form.cleaned_data["level"], user=user,
-                source=form.cleaned_data["source"],
-            )  # fmt: skip
-        except UnitUploadError as error:
-            form.add_error("file", str(error))
-            return None
+    def store(path: Path) -> list[AdminUnit]:
+        return units_upload(
+            path=path, level=form.cleaned_data["level"], user=user,
+            source=form.cleaned_data["source"],
+        )  # fmt: skip
+
+    return stored_upload(form, store, UnitUploadError)
 
 
 class PlotDrawForm(forms.Form):
@@ -150,7 +138,7 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
     """A unit rated with the viewer's rows; stewards and partners issue a certificate here."""
     unit = get_object_or_404(AdminUnit, code=code)
     scope = request_scope(request)
-    may_draw = unit.level == Level.TOWNSHIP and may_manage_units(request.user)
+    may_draw = unit.level == Level.TOWNSHIP and is_any_steward(request.user)
     context = {
         "unit": unit,
         "standards": SoilStandard.objects.all(),
@@ -183,7 +171,7 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
 def draw_plot(request: HttpRequest, code: str) -> HttpResponse:
     """A steward draws a plot inside a township (every check of an uploaded plot applies)."""
     parent = get_object_or_404(AdminUnit, code=code, level=Level.TOWNSHIP)
-    if not may_manage_units(request.user):
+    if not is_any_steward(request.user):
         return HttpResponseForbidden(_("Only data stewards draw plots."))
     form = PlotDrawForm(request.POST)
     if form.is_valid():
@@ -286,7 +274,7 @@ def verify(request: HttpRequest, public_id: str) -> HttpResponse:
     public = viewer_scope(None)
     context = _certificate_context(request, certificate, public)
     audit_access(request, public, f"certificate {public_id}")  # public rows only: never logged
-    context["may_revoke"] = may_manage_units(request.user) and certificate.revoked_at is None
+    context["may_revoke"] = is_any_steward(request.user) and certificate.revoked_at is None
     return render(request, "portal/certificates/verify.html", context)
 
 
@@ -329,7 +317,7 @@ def pdf(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def revoke(request: HttpRequest, public_id: str) -> HttpResponse:
     certificate = _certificate(public_id)
-    if not may_manage_units(request.user):
+    if not is_any_steward(request.user):
         raise Http404
     try:
         certificate_revoke(certificate=certificate, user=request.user,

@@ -5,7 +5,6 @@ the reason instead of the figure."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from django import forms
@@ -32,6 +31,7 @@ from sharing.access import is_any_steward, request_scope
 
 from . import dashboards_api as api
 from .http import BadParameter, element_param, medium_param, region_param, scale_param
+from .uploads import stored_upload
 
 TITLES = {
     "coverage": gettext_lazy("Sampling coverage"),
@@ -359,14 +359,10 @@ class ZoneUploadForm(forms.Form):
     source = forms.CharField(label=gettext_lazy("Source"), required=False)
 
 
-def may_upload_zones(user) -> bool:
-    return is_any_steward(user)
-
-
 def zones(request: HttpRequest) -> HttpResponse:
     """The zones dashboards can be cut by; stewards upload more (all or nothing)."""
     form = ZoneUploadForm()
-    allowed = may_upload_zones(request.user)
+    allowed = is_any_steward(request.user)
     if request.method == "POST":
         if not allowed:
             return HttpResponseForbidden(_("Only data stewards upload zones."))
@@ -385,23 +381,12 @@ def zones(request: HttpRequest) -> HttpResponse:
 
 
 def _upload(form: ZoneUploadForm, user) -> list[Zone] | None:
-    upload = form.cleaned_data["file"]
-    suffix = Path(upload.name).suffix.lower()
-    if suffix not in (".geojson", ".json", ".gpkg"):
-        form.add_error("file", _("Upload a .geojson, .json or .gpkg file."))
-        return None
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"zones{suffix}"
-        with path.open("wb") as handle:
-            for chunk in upload.chunks():
-                handle.write(chunk)
-        try:
-            return zones_upload(
-                path=path, kind=form.cleaned_data["kind"], user=user,
-                name_field=form.cleaned_data["name_field"],
-                name_zh_field=form.cleaned_data["name_zh_field"] or "name_zh",
-                source=form.cleaned_data["source"],
-            )  # fmt: skip
-        except ZoneUploadError as error:
-            form.add_error("file", str(error))
-            return None
+    def store(path: Path) -> list[Zone]:
+        return zones_upload(
+            path=path, kind=form.cleaned_data["kind"], user=user,
+            name_field=form.cleaned_data["name_field"],
+            name_zh_field=form.cleaned_data["name_zh_field"] or "name_zh",
+            source=form.cleaned_data["source"],
+        )  # fmt: skip
+
+    return stored_upload(form, store, ZoneUploadError)
