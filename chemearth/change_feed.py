@@ -90,6 +90,9 @@ def start() -> bool:
     """Start this process's listener once (after a fork, each worker starts its own)."""
     if not getattr(settings, "CHANGE_FEED_MEMOS", False):
         return False
+    running = _state["thread"]
+    if running is not None and running.is_alive():
+        return True  # every memoised call asks: no lock on the tile path once it runs
     with _lock:
         thread = _state["thread"]
         if thread is None or not thread.is_alive():
