@@ -728,7 +728,7 @@ def query_strings(world: World) -> tuple[str, list[str], list[str]]:
     a = world.surveys["A"].slug
     probe = (
         f"?element=Ni&country=RUS&survey={a}&bbox=-180,-90,180,90&all_methods=true&limit=10000"
-        "&medium=topsoil&censored=false&scale=10&q=LKQ&cell=20K-00000-00000"
+        "&medium=topsoil&censored=false&scale=10&q=LKQ&cell=20K-00000-00000&within_m=5000"
     )
     filters = [
         "?limit=10000",
@@ -742,6 +742,7 @@ def query_strings(world: World) -> tuple[str, list[str], list[str]]:
         "?medium=topsoil&censored=false",
         "?scale=10&element=Ni",
         "?q=LKQ",
+        "?element=Ni&within_m=5000",  # monitoring change: sites also paired by distance
     ]
     # Unfiltered lists come in pages of 100 (a shared test database may hold other surveys):
     # every survey of the module, in one page each.
