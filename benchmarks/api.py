@@ -52,10 +52,10 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     PROTECTED_DATABASES,
     ROOT,
     command_line,
-    deployment_env,
     drop_database,
     dsn,
     git_revision,
+    production_env,
     recreate_database,
 )
 from tiles import Servers, fetch, free_port, nginx_static_conf, start_nginx
@@ -73,21 +73,9 @@ TARGETS = {"a": 100.0, "b": 1.0, "c": 0.5, "d": 2.0}
 
 
 def environment(args) -> dict:
-    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     return {
-        **deployment_env(args.database),  # its database, cache keys and queue
-        "DJANGO_SETTINGS_MODULE": "chemearth.settings",
-        "CHEMEARTH_ENV": "production",
-        "DJANGO_SECRET_KEY": SECRET,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_DEBUG": "0",
-        "REDIS_URL": redis_url,
-        "CACHE_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "CELERY_RESULT_BACKEND": redis_url,
+        **production_env(args.database, args.redis_db, SECRET),
         "DOWNLOAD_ROOT": str(BENCH / "downloads"),
-        "LOG_LEVEL": "WARNING",
     }
 
 

@@ -39,6 +39,25 @@ def deployment_env(database: str) -> dict[str, str]:
     }
 
 
+def production_env(database: str, redis_db: int, secret: str) -> dict[str, str]:
+    """A benchmark's portal as deployed (production settings) on its own database and Redis
+    database; nginx in front listens on plain HTTP (production terminates TLS before it)."""
+    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    return {
+        **deployment_env(database),  # its database, cache keys and queue
+        "DJANGO_SETTINGS_MODULE": "chemearth.settings",
+        "CHEMEARTH_ENV": "production",
+        "DJANGO_SECRET_KEY": secret,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "REDIS_URL": redis_url,
+        "CACHE_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_RESULT_BACKEND": redis_url,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 def _drop(conn, name: str) -> None:
     from psycopg import sql
 

@@ -40,10 +40,10 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     PROTECTED_DATABASES,
     ROOT,
     command_line,
-    deployment_env,
     drop_database,
     dsn,
     git_revision,
+    production_env,
     recreate_database,
 )
 from tiles import Servers, free_port, start_nginx
@@ -57,24 +57,13 @@ LAYER_QUERY = "element=Cu&medium=topsoil&scale=80&style=cells"
 
 
 def environment(args) -> dict:
-    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     return {
-        **deployment_env(args.database),  # its database, cache keys and queue
-        "DJANGO_SETTINGS_MODULE": "chemearth.settings",
-        "CHEMEARTH_ENV": "production",
-        "DJANGO_SECRET_KEY": SECRET,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "REDIS_URL": redis_url,
-        "CACHE_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "CELERY_RESULT_BACKEND": redis_url,
+        **production_env(args.database, args.redis_db, SECRET),
         "TILE_ROOT": str(BENCH / "tiles"),
         "TILE_ACCEL_REDIRECT": "/_protected_tiles/",
         "TILE_CAPABILITY_SECRET": CAPABILITY_SECRET,
         "DOWNLOAD_ROOT": str(BENCH / "downloads"),
         "STATIC_ROOT": str(BENCH / "static"),  # collected with the manifest, as deployed
-        "LOG_LEVEL": "WARNING",
     }
 
 

@@ -52,10 +52,10 @@ from common import (  # noqa: E402  (benchmarks/ is the script's directory)
     PROTECTED_DATABASES,
     ROOT,
     command_line,
-    deployment_env,
     drop_database,
     dsn,
     git_revision,
+    production_env,
     recreate_database,
 )
 from ingest import MEDIUM, SCALE_KM, SURVEY_NAME, Phases, checkpoint, generate_csv, step
@@ -415,19 +415,11 @@ def compare_tiles(portal_url: str, titiler_url: str, key: str, suffix: str, tile
 def environment(args) -> dict:
     """The portal's environment (production settings) for this process and gunicorn."""
     return {
-        **deployment_env(args.database),  # its database, cache keys and queue
-        "DJANGO_SETTINGS_MODULE": "chemearth.settings",
-        "CHEMEARTH_ENV": "production",
-        "DJANGO_SECRET_KEY": SECRET,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # nginx here listens on plain HTTP; production terminates TLS in front of it.
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
+        **production_env(args.database, args.redis_db, SECRET),
         "TILE_ROOT": str(TILE_ROOT),
         "TILE_ACCEL_REDIRECT": ACCEL,
         # The portal signs restricted tiles' capabilities with it, nginx checks them with it.
         "TILE_CAPABILITY_SECRET": CAPABILITY_SECRET,
-        "LOG_LEVEL": "WARNING",
     }
 
 
